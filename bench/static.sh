@@ -1,0 +1,518 @@
+#!/usr/bin/env bash
+# Static-file benchmark: httpsd vs nginx vs h2o, one 27-byte file, plain HTTP and HTTPS.
+#
+#   bench/static.sh                      # 3 interleaved runs of 10 s per (server, scheme)
+#   QUICK=1 bench/static.sh              # 1 run of 3 s each
+#   IDLE=1 bench/static.sh               # ... then also RSS per idle keep-alive connection
+#   IDLE=only bench/static.sh            # only the idle-connection part
+#   SERVERS="nginx h2o" bench/static.sh  # skip httpsd (or any server)
+#   HTTPSD_BIN=/path/to/httpsd bench/static.sh   # use this binary, do not build
+#
+# Other knobs (environment): RUNS (3), DURATION (10, seconds), CONNS (50), SCHEMES ("http https"),
+# WARMUP (1, seconds per pair before the measured runs; 0 = none), SERVER_CPU (0), CLIENT_CPU (1),
+# BASE_PORT (18000: httpsd +80/+443, nginx +1080/+1443, h2o +2080/+2443), IDLE_N (10000),
+# IDLE_SERVERS ("httpsd nginx"), KEEP_TMP (0; 1 keeps the temp dir with logs and wrk outputs).
+#
+# Each server is pinned to SERVER_CPU with taskset, wrk (-t1) to CLIENT_CPU. For every run the
+# server's CPU time (utime+stime of all its processes, from /proc/PID/stat) is read before and
+# after, and divided by the number of requests wrk reports. Results: a table on stdout and the raw
+# numbers in bench/results/static-<date>.json. Every process started here is stopped on exit.
+set -euo pipefail
+
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(dirname "$BENCH_DIR")
+
+QUICK=${QUICK:-0}
+if [[ $QUICK == 1 ]]; then
+    RUNS=${RUNS:-1}
+    DURATION=${DURATION:-3}
+fi
+RUNS=${RUNS:-3}
+DURATION=${DURATION:-10}
+CONNS=${CONNS:-50}
+WARMUP=${WARMUP:-1}
+SERVERS=${SERVERS:-"httpsd nginx h2o"}
+SCHEMES=${SCHEMES:-"http https"}
+SERVER_CPU=${SERVER_CPU:-0}
+CLIENT_CPU=${CLIENT_CPU:-1}
+BASE_PORT=${BASE_PORT:-18000}
+IDLE=${IDLE:-0}
+IDLE_N=${IDLE_N:-10000}
+IDLE_SERVERS=${IDLE_SERVERS:-"httpsd nginx"}
+KEEP_TMP=${KEEP_TMP:-0}
+PY=/usr/bin/python3
+PAYLOAD='This is a 27 byte payload.'   # + "\n" = 27 bytes
+
+log() { printf '%s\n' "$*" >&2; }
+die() { log "static.sh: error: $*"; exit 1; }
+
+for s in $SERVERS; do
+    case $s in httpsd|nginx|h2o) ;; *) die "unknown server '$s' in SERVERS (httpsd nginx h2o)";; esac
+done
+for s in $SCHEMES; do
+    case $s in http|https) ;; *) die "unknown scheme '$s' in SCHEMES (http https)";; esac
+done
+[[ $RUNS =~ ^[0-9]+$ && $DURATION =~ ^[0-9]+$ && $CONNS =~ ^[0-9]+$ ]] || die "RUNS, DURATION, CONNS must be integers"
+has_server() { [[ " $SERVERS " == *" $1 "* ]]; }
+
+# ---------------------------------------------------------------- 1. dependencies
+need_pkgs=()
+command -v wrk >/dev/null || need_pkgs+=(wrk)
+command -v curl >/dev/null || need_pkgs+=(curl)
+command -v openssl >/dev/null || need_pkgs+=(openssl)
+[[ -x $PY ]] || need_pkgs+=(python3)
+{ command -v taskset && command -v prlimit; } >/dev/null || need_pkgs+=(util-linux)
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+H2O=$(command -v h2o || echo /usr/bin/h2o)
+has_server nginx && { [[ -x $NGINX ]] || need_pkgs+=(nginx-light); }
+has_server h2o && { [[ -x $H2O ]] || need_pkgs+=(h2o); }
+if has_server httpsd && [[ -z ${HTTPSD_BIN:-} ]]; then
+    command -v meson >/dev/null || need_pkgs+=(meson)
+    command -v ninja >/dev/null || need_pkgs+=(ninja-build)
+    command -v pkg-config >/dev/null || need_pkgs+=(pkg-config)
+    command -v cc >/dev/null || need_pkgs+=(gcc)
+    [[ -e /usr/include/openssl/ssl.h ]] || need_pkgs+=(libssl-dev)
+    [[ -d /usr/share/llhttp ]] || need_pkgs+=(node-llhttp)
+fi
+if ((${#need_pkgs[@]})); then
+    if [[ $(id -u) == 0 ]]; then
+        log "installing: ${need_pkgs[*]}"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get install -y --no-install-recommends "${need_pkgs[@]}" \
+            || { apt-get update && apt-get install -y --no-install-recommends "${need_pkgs[@]}"; }
+        NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+        H2O=$(command -v h2o || echo /usr/bin/h2o)
+    else
+        log "missing packages; run:"
+        log "  sudo apt-get install -y ${need_pkgs[*]}"
+        exit 1
+    fi
+fi
+
+# ---------------------------------------------------------------- 2. build httpsd (release)
+HTTPSD=
+if has_server httpsd; then
+    if [[ -n ${HTTPSD_BIN:-} ]]; then
+        HTTPSD=$HTTPSD_BIN
+    else
+        [[ -f $ROOT/meson.build ]] || die "no $ROOT/meson.build yet: set HTTPSD_BIN=/path/to/httpsd or SERVERS=\"nginx h2o\""
+        if [[ ! -f $ROOT/build-release/build.ninja ]]; then
+            log "meson setup build-release --buildtype=release"
+            (cd "$ROOT" && meson setup build-release --buildtype=release >&2)
+        fi
+        # ninja rebuilds only what is stale (no-op when build-release/httpsd is up to date)
+        ninja -C "$ROOT/build-release" >&2 || die "build failed"
+        HTTPSD=$ROOT/build-release/httpsd
+    fi
+    [[ -x $HTTPSD ]] || die "httpsd binary '$HTTPSD' is not executable"
+fi
+
+# ---------------------------------------------------------------- 3. temp dir, payload, cert
+TMP=$(mktemp -d /tmp/httpsd-bench.XXXXXX)
+chmod 755 "$TMP"          # nginx's worker runs as 'nobody' when started by root
+declare -A PID=()          # server name -> pid of its main process
+STARTED_PIDS=()            # every server pid ever started (for the exit trap)
+
+tree_pids() {              # pid and all its descendants
+    local root=$1 f rest pid ppid
+    declare -A kids=()
+    for f in /proc/[0-9]*/stat; do
+        rest=$(<"$f") 2>/dev/null || continue
+        pid=${f#/proc/}; pid=${pid%/stat}
+        rest=${rest##*) }          # drop "pid (comm) "
+        ppid=${rest#* }; ppid=${ppid%% *}
+        kids[$ppid]+=" $pid"
+    done
+    local queue=("$root") out=() p
+    while ((${#queue[@]})); do
+        p=${queue[0]}; queue=("${queue[@]:1}")
+        [[ -d /proc/$p ]] || continue
+        out+=("$p")
+        # shellcheck disable=SC2206
+        [[ -n ${kids[$p]:-} ]] && queue+=(${kids[$p]})
+    done
+    echo "${out[@]:-}"
+}
+
+stop_pid() {               # TERM the process tree, KILL what is left after 5 s
+    local pid=$1 pids i
+    pids=$(tree_pids "$pid")
+    [[ -n $pids ]] || return 0
+    # shellcheck disable=SC2086
+    kill -TERM $pids 2>/dev/null || true
+    for ((i = 0; i < 50; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    # shellcheck disable=SC2086
+    kill -KILL $pids 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+    local rc=$? p
+    trap - EXIT INT TERM
+    for p in "${STARTED_PIDS[@]}"; do stop_pid "$p"; done
+    if [[ $KEEP_TMP == 1 || $rc != 0 ]]; then
+        log "temp dir kept: $TMP"
+    else
+        rm -rf "$TMP"
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+mkdir -p "$TMP/www/static" "$TMP/nginx-tmp" "$TMP/wrk"
+printf '%s\n' "$PAYLOAD" >"$TMP/www/static/f27.txt"
+chmod 644 "$TMP/www/static/f27.txt"
+[[ $(stat -c %s "$TMP/www/static/f27.txt") == 27 ]] || die "payload is not 27 bytes"
+
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
+    -subj /CN=localhost -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+    -keyout "$TMP/key.pem" -out "$TMP/cert.pem" 2>/dev/null || die "openssl req failed"
+
+# fd limit for the servers (and idle_conns.py): 65536, or the hard limit if lower
+HARD_NOFILE=$(ulimit -Hn)
+NOFILE=65536
+[[ $HARD_NOFILE != unlimited ]] && ((HARD_NOFILE < NOFILE)) && NOFILE=$HARD_NOFILE
+WORKER_CONNECTIONS=$((NOFILE < 20000 ? NOFILE : 20000))
+if [[ $IDLE != 0 ]] && ((NOFILE < IDLE_N + 100)); then
+    die "fd hard limit $NOFILE too low for IDLE_N=$IDLE_N"
+fi
+
+declare -A PORT_HTTP=([httpsd]=$((BASE_PORT + 80)) [nginx]=$((BASE_PORT + 1080)) [h2o]=$((BASE_PORT + 2080)))
+declare -A PORT_HTTPS=([httpsd]=$((BASE_PORT + 443)) [nginx]=$((BASE_PORT + 1443)) [h2o]=$((BASE_PORT + 2443)))
+port_of() { if [[ $2 == https ]]; then echo "${PORT_HTTPS[$1]}"; else echo "${PORT_HTTP[$1]}"; fi; }
+url_of() { echo "$2://127.0.0.1:$(port_of "$1" "$2")/static/f27.txt"; }
+
+fill_template() {          # template -> output, replacing @NAME@ placeholders
+    local user_line='# (not root: no user directive)'
+    [[ $(id -u) == 0 ]] && user_line='user: root'
+    sed -e "s|@TMP@|$TMP|g" -e "s|@WWW@|$TMP/www|g" \
+        -e "s|@CERT@|$TMP/cert.pem|g" -e "s|@KEY@|$TMP/key.pem|g" \
+        -e "s|@NOFILE@|$NOFILE|g" -e "s|@WORKER_CONNECTIONS@|$WORKER_CONNECTIONS|g" \
+        -e "s|@PORT_HTTP@|$3|g" -e "s|@PORT_HTTPS@|$4|g" -e "s|@USER_LINE@|$user_line|g" \
+        "$1" >"$2"
+    ! grep -n '@[A-Z_]*@' "$2" >&2 || die "unfilled placeholder in $2"
+}
+
+port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# ---------------------------------------------------------------- 4. servers
+start_server() {
+    local name=$1 ph=${PORT_HTTP[$1]} ps=${PORT_HTTPS[$1]} cmd=() p
+    for p in "$ph" "$ps"; do port_busy "$p" && die "port $p (for $name) is already in use; set BASE_PORT"; done
+    case $name in
+        httpsd)
+            cmd=("$HTTPSD" -b "http://127.0.0.1:$ph" -b "https://127.0.0.1:$ps"
+                 --certfile "$TMP/cert.pem" --keyfile "$TMP/key.pem"
+                 --static "/static=$TMP/www/static" --keep-alive 60) ;;
+        nginx)
+            fill_template "$BENCH_DIR/nginx.conf.in" "$TMP/nginx.conf" "$ph" "$ps"
+            cmd=("$NGINX" -p "$TMP" -c "$TMP/nginx.conf" -e "$TMP/nginx-error.log") ;;
+        h2o)
+            fill_template "$BENCH_DIR/h2o.conf.in" "$TMP/h2o.conf" "$ph" "$ps"
+            cmd=("$H2O" -c "$TMP/h2o.conf") ;;
+    esac
+    taskset -c "$SERVER_CPU" prlimit --nofile="$NOFILE:$NOFILE" "${cmd[@]}" >>"$TMP/$name.out" 2>&1 &
+    PID[$name]=$!
+    STARTED_PIDS+=("$!")
+    local i code url scheme
+    for scheme in http https; do
+        url=$(url_of "$name" "$scheme")
+        for ((i = 0; ; i++)); do
+            kill -0 "${PID[$name]}" 2>/dev/null || { cat "$TMP/$name.out" "$TMP/$name-error.log" >&2 2>/dev/null || true; die "$name exited at startup"; }
+            code=$(curl -sk --http1.1 -o /dev/null -w '%{http_code}' --max-time 2 "$url" || true)
+            [[ $code == 200 ]] && break
+            ((i < 100)) || { cat "$TMP/$name.out" >&2; die "$name does not answer 200 on $url (last: $code)"; }
+            sleep 0.1
+        done
+    done
+}
+
+stop_server() { stop_pid "${PID[$1]}"; unset "PID[$1]"; }
+
+# sum of utime+stime (clock ticks) over the server's processes
+cpu_ticks() {
+    local total=0 p s f
+    for p in $(tree_pids "$1"); do
+        s=$(<"/proc/$p/stat") 2>/dev/null || continue
+        s=${s##*) }
+        read -ra f <<<"$s"          # f[0] is field 3 (state): utime = field 14, stime = 15
+        total=$((total + f[11] + f[12]))
+    done
+    echo "$total"
+}
+rss_kib() {
+    local total=0 p v
+    for p in $(tree_pids "$1"); do
+        v=$(awk '/^VmRSS:/ {print $2}' "/proc/$p/status" 2>/dev/null || true)
+        total=$((total + ${v:-0}))
+    done
+    echo "$total"
+}
+# "busy idle" jiffies of one CPU from /proc/stat
+cpu_jiffies() {
+    awk -v c="cpu$1" '$1 == c { idle = $5 + $6; t = 0; for (i = 2; i <= 9; i++) t += $i; print t - idle, idle }' /proc/stat
+}
+pct() {                    # pct "b0 i0" "b1 i1" -> busy % over the interval
+    local a b
+    read -ra a <<<"$1"; read -ra b <<<"$2"
+    awk -v db=$((b[0] - a[0])) -v di=$((b[1] - a[1])) 'BEGIN { t = db + di; printf "%.0f", t ? 100 * db / t : 0 }'
+}
+
+CLK_TCK=$(getconf CLK_TCK)
+RAW=$TMP/raw.tsv
+: >"$RAW"
+TLSINFO=$TMP/tls.tsv
+: >"$TLSINFO"
+
+check_server() {           # the body must be the payload; record headers size and TLS parameters
+    local name=$1 scheme url body hdr_bytes tls
+    for scheme in $SCHEMES; do
+        url=$(url_of "$name" "$scheme")
+        body=$(curl -sk --http1.1 --max-time 5 "$url") || die "$name: curl $url failed"
+        [[ $body == "$PAYLOAD" ]] || die "$name: unexpected body from $url: '$body'"
+        hdr_bytes=$(curl -sk --http1.1 --max-time 5 -D - -o /dev/null "$url" | wc -c)
+        tls=
+        if [[ $scheme == https ]]; then
+            tls=$(openssl s_client -connect "127.0.0.1:$(port_of "$name" https)" -servername localhost </dev/null 2>/dev/null \
+                | sed -n 's/^New, \(.*\), Cipher is \(.*\)$/\1 \2/p' | head -1)
+        fi
+        printf '%s\t%s\t%s\t%s\n' "$name" "$scheme" "$hdr_bytes" "${tls:--}" >>"$TLSINFO"
+        log "  $name $scheme: 200, 27-byte body, response head $hdr_bytes bytes${tls:+, $tls}"
+    done
+}
+
+run_wrk() {                # run_wrk RUN NAME SCHEME DURATION [record]
+    local run=$1 name=$2 scheme=$3 dur=$4 record=${5:-1}
+    local url pid out t0 t1 c0a c0b c1a c1b
+    url=$(url_of "$name" "$scheme")
+    pid=${PID[$name]}
+    out=$TMP/wrk/$run-$name-$scheme.txt
+    c0a=$(cpu_jiffies "$SERVER_CPU"); c1a=$(cpu_jiffies "$CLIENT_CPU")
+    t0=$(cpu_ticks "$pid")
+    if ! taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNS" -d"${dur}s" --latency "$url" >"$out" 2>&1; then
+        cat "$out" >&2
+        die "wrk failed for $name $scheme"
+    fi
+    t1=$(cpu_ticks "$pid")
+    c0b=$(cpu_jiffies "$SERVER_CPU"); c1b=$(cpu_jiffies "$CLIENT_CPU")
+    kill -0 "$pid" 2>/dev/null || { cat "$TMP/$name.out" >&2; die "$name died during the run"; }
+    ((record)) || return 0
+
+    local reqs rps non2xx sockerr lat50 lat90 lat99 bytes ticks us cpus cpuc errs=""
+    reqs=$(sed -n 's/^ *\([0-9][0-9]*\) requests in .*/\1/p' "$out")
+    bytes=$(sed -n 's/^ *[0-9][0-9]* requests in [^,]*, \(.*\) read$/\1/p' "$out")
+    rps=$(sed -n 's/^Requests\/sec: *\([0-9.]*\).*/\1/p' "$out")
+    non2xx=$(sed -n 's/^ *Non-2xx or 3xx responses: *\([0-9]*\).*/\1/p' "$out")
+    sockerr=$(sed -n 's/^ *Socket errors: *\(.*\)$/\1/p' "$out")
+    lat50=$(awk '$1 == "50%" {print $2}' "$out")
+    lat90=$(awk '$1 == "90%" {print $2}' "$out")
+    lat99=$(awk '$1 == "99%" {print $2}' "$out")
+    [[ -n $reqs && -n $rps && $reqs -gt 0 ]] || { cat "$out" >&2; die "cannot parse wrk output for $name $scheme"; }
+    ticks=$((t1 - t0))
+    us=$(awk -v t="$ticks" -v hz="$CLK_TCK" -v n="$reqs" 'BEGIN { printf "%.2f", t * 1e6 / hz / n }')
+    cpus=$(pct "$c0a" "$c0b"); cpuc=$(pct "$c1a" "$c1b")
+    # time the server CPU spent on anything but the server (other processes, interrupts)
+    local a b other
+    read -ra a <<<"$c0a"; read -ra b <<<"$c0b"
+    other=$(awk -v db=$((b[0] - a[0])) -v di=$((b[1] - a[1])) -v t="$ticks" \
+        'BEGIN { tot = db + di; o = db - t; if (o < 0) o = 0; printf "%.0f", tot ? 100 * o / tot : 0 }')
+    ((other > 5)) && errs+=" ${other}% of the server CPU went to other work (noisy run);"
+    [[ -n $non2xx ]] && errs+=" non-2xx/3xx: $non2xx;"
+    [[ -n $sockerr ]] && errs+=" socket errors: $sockerr;"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
+        "$run" "$name" "$scheme" "$dur" "$reqs" "$rps" "$ticks" "$us" "${non2xx:-0}" "${sockerr:--}" \
+        "$lat50" "$lat90" "$lat99" "$cpus" "$cpuc" "$bytes" "$other" >>"$RAW"
+    printf '  run %s  %-6s %-5s %10.0f req/s  %6s µs CPU/req  p50 %-8s p99 %-8s server-cpu %3s%%  client-cpu %3s%%\n' \
+        "$run" "$name" "$scheme" "$rps" "$us" "$lat50" "$lat99" "$cpus" "$cpuc" >&2
+    if [[ -n $errs ]]; then
+        log "  WARNING: $name $scheme run $run:$errs"
+        grep -E 'Non-2xx|Socket errors' "$out" | sed 's/^/    wrk: /' >&2
+    fi
+}
+
+# ---------------------------------------------------------------- 5. throughput runs
+busy0=$(cpu_jiffies "$SERVER_CPU"); busy1=$(cpu_jiffies "$CLIENT_CPU")
+sleep 1
+b0=$(pct "$busy0" "$(cpu_jiffies "$SERVER_CPU")"); b1=$(pct "$busy1" "$(cpu_jiffies "$CLIENT_CPU")")
+BG_LOAD="cpu$SERVER_CPU ${b0}%, cpu$CLIENT_CPU ${b1}%"
+log "background load before start (1 s): $BG_LOAD"
+((b0 > 10 || b1 > 10)) && log "WARNING: the benchmark CPUs are busy with something else; results will be noisy"
+
+log "starting servers: $SERVERS (server CPU $SERVER_CPU, client CPU $CLIENT_CPU, fd limit $NOFILE)"
+for s in $SERVERS; do
+    start_server "$s"
+    check_server "$s"
+done
+
+if [[ $IDLE != only ]]; then
+    if ((WARMUP > 0)); then
+        log "warm-up: ${WARMUP}s per (server, scheme)"
+        for scheme in $SCHEMES; do for s in $SERVERS; do run_wrk 0 "$s" "$scheme" "$WARMUP" 0; done; done
+    fi
+    log "measuring: $RUNS run(s) x ${DURATION}s, wrk -t1 -c$CONNS, interleaved"
+    for ((run = 1; run <= RUNS; run++)); do
+        for scheme in $SCHEMES; do
+            for s in $SERVERS; do run_wrk "$run" "$s" "$scheme" "$DURATION"; done
+        done
+    done
+fi
+
+# ---------------------------------------------------------------- 7. idle keep-alive connections
+IDLE_JSON=$TMP/idle.jsonl
+: >"$IDLE_JSON"
+if [[ $IDLE != 0 ]]; then
+    # each measurement gets a freshly started server, so memory freed by an earlier test and kept
+    # by the allocator does not hide the cost of the next one
+    for s in $IDLE_SERVERS; do
+        has_server "$s" || { log "idle: skipping $s (not in SERVERS)"; continue; }
+        for scheme in $SCHEMES; do
+            stop_server "$s"
+            start_server "$s"
+            tls_flag=()
+            [[ $scheme == https ]] && tls_flag=(--tls)
+            log "idle: $s $scheme, $IDLE_N connections"
+            taskset -c "$CLIENT_CPU" prlimit --nofile="$NOFILE:$NOFILE" \
+                "$PY" "$BENCH_DIR/idle_conns.py" --pid "${PID[$s]}" --port "$(port_of "$s" "$scheme")" \
+                "${tls_flag[@]}" -n "$IDLE_N" --path /static/f27.txt --name "$s" \
+                --json "$IDLE_JSON" >&2 || die "idle_conns.py failed for $s $scheme"
+        done
+    done
+fi
+
+for s in "${!PID[@]}"; do stop_server "$s"; done
+
+# ---------------------------------------------------------------- 6. summary + JSON
+mkdir -p "$BENCH_DIR/results"
+STAMP=$(date +%Y%m%d-%H%M%S)
+JSON_OUT=$BENCH_DIR/results/static-$STAMP.json
+versions() {
+    printf 'nginx\t%s\n' "$("$NGINX" -v 2>&1 | head -1)"
+    printf 'h2o\t%s\n' "$("$H2O" --version 2>&1 | head -1)"
+    printf 'wrk\t%s\n' "$(wrk --version 2>&1 | head -1 | sed 's/ *Copyright.*//')"
+    printf 'openssl\t%s\n' "$(openssl version)"
+    [[ -n $HTTPSD ]] && printf 'httpsd\t%s\n' "$("$HTTPSD" --version 2>&1 | head -1 || true)"
+    printf 'httpsd_git\t%s\n' "$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo none)$(if git -C "$ROOT" status --porcelain 2>/dev/null | grep -q .; then echo '+dirty'; fi)"
+    printf 'kernel\t%s\n' "$(uname -r)"
+    printf 'cpu\t%s\n' "$(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)"
+    printf 'nproc\t%s\n' "$(nproc)"
+}
+versions >"$TMP/versions.tsv"
+
+"$PY" - "$RAW" "$TLSINFO" "$IDLE_JSON" "$TMP/versions.tsv" "$JSON_OUT" "$TMP/wrk" <<PYEOF
+import json, statistics, sys, datetime, os
+raw, tlsinfo, idle_path, vers_path, out, wrk_dir = sys.argv[1:7]
+params = dict(runs=$RUNS, duration_s=$DURATION, connections=$CONNS, wrk_threads=1,
+              servers="$SERVERS".split(), schemes="$SCHEMES".split(), server_cpu=$SERVER_CPU,
+              client_cpu=$CLIENT_CPU, clk_tck=$CLK_TCK, payload_bytes=27, url_path="/static/f27.txt",
+              fd_limit=$NOFILE, idle_connections=$IDLE_N if "$IDLE" != "0" else None,
+              background_load_before="$BG_LOAD")
+
+def lat_us(s):
+    if not s: return None
+    for suf, mul in (("us", 1), ("ms", 1e3), ("s", 1e6), ("m", 60e6)):
+        if s.endswith(suf):
+            return round(float(s[:-len(suf)]) * mul, 1)
+    return None
+
+cols = "run server scheme duration_s requests req_per_s cpu_ticks cpu_us_per_req non2xx socket_errors lat50 lat90 lat99 server_cpu_busy_pct client_cpu_busy_pct bytes_read server_cpu_other_pct".split()
+runs = []
+for line in open(raw):
+    r = dict(zip(cols, line.rstrip("\n").split("\t")))
+    for k in ("run", "duration_s", "requests", "cpu_ticks", "non2xx", "server_cpu_busy_pct", "client_cpu_busy_pct", "server_cpu_other_pct"):
+        r[k] = int(r[k])
+    for k in ("req_per_s", "cpu_us_per_req"):
+        r[k] = float(r[k])
+    for k in ("lat50", "lat90", "lat99"):
+        r[k + "_us"] = lat_us(r.pop(k))
+    if r["socket_errors"] == "-": r["socket_errors"] = None
+    with open(os.path.join(wrk_dir, f"{r['run']}-{r['server']}-{r['scheme']}.txt")) as f:
+        r["wrk_output"] = f.read()
+    runs.append(r)
+
+tls = {}
+for line in open(tlsinfo):
+    name, scheme, hdr, t = line.rstrip("\n").split("\t")
+    tls[f"{name} {scheme}"] = dict(response_bytes=int(hdr) + 27, tls=None if t == "-" else t)
+versions = dict(l.rstrip("\n").split("\t", 1) for l in open(vers_path) if "\t" in l)
+idle = [json.loads(l) for l in open(idle_path) if l.strip()]
+
+servers, schemes = params["servers"], params["schemes"]
+rs_of = lambda sv, sc: [r for r in runs if r["server"] == sv and r["scheme"] == sc]
+summary = {}
+for sc in schemes:
+    for sv in servers:
+        rs = [r for r in runs if r["server"] == sv and r["scheme"] == sc]
+        if not rs: continue
+        rps = [r["req_per_s"] for r in rs]; cpu = [r["cpu_us_per_req"] for r in rs]
+        med = lambda k: statistics.median([r[k] for r in rs if r[k] is not None]) if any(r[k] is not None for r in rs) else None
+        summary[f"{sv} {sc}"] = dict(
+            server=sv, scheme=sc, runs=len(rs), req_per_s_median=statistics.median(rps),
+            req_per_s_min=min(rps), req_per_s_max=max(rps),
+            cpu_us_per_req_median=statistics.median(cpu), cpu_us_per_req_min=min(cpu), cpu_us_per_req_max=max(cpu),
+            lat50_us_median=med("lat50_us"), lat99_us_median=med("lat99_us"),
+            server_cpu_busy_pct_median=statistics.median([r["server_cpu_busy_pct"] for r in rs]),
+            client_cpu_busy_pct_median=statistics.median([r["client_cpu_busy_pct"] for r in rs]),
+            non2xx_total=sum(r["non2xx"] for r in rs),
+            socket_errors=[r["socket_errors"] for r in rs if r["socket_errors"]])
+
+ratios = {}
+for sc in schemes:
+    me = summary.get(f"httpsd {sc}")
+    others = [summary[f"{o} {sc}"] for o in ("nginx", "h2o") if f"{o} {sc}" in summary]
+    if not me or not others: continue
+    best_rps = max(others, key=lambda s: s["req_per_s_median"])
+    best_cpu = min(others, key=lambda s: s["cpu_us_per_req_median"])
+    ratios[sc] = dict(req_per_s=me["req_per_s_median"] / best_rps["req_per_s_median"], req_per_s_best=best_rps["server"],
+                      cpu_us_per_req=me["cpu_us_per_req_median"] / best_cpu["cpu_us_per_req_median"], cpu_best=best_cpu["server"])
+
+def fmt_lat(us):
+    if us is None: return "-"
+    return f"{us:.0f}us" if us < 1000 else f"{us/1000:.2f}ms"
+
+print()
+if summary:
+    print(f"static file, 27 bytes, wrk -t1 -c{params['connections']} -d{params['duration_s']}s, {params['runs']} interleaved run(s); "
+          f"server on cpu{params['server_cpu']}, wrk on cpu{params['client_cpu']}")
+    print()
+    hdr = f"{'server':<7} {'scheme':<6} {'req/s median':>12}  {'(min – max)':<21} {'CPU µs/req':>10}  {'p50':>7} {'p99':>8}  {'srv cpu':>7} {'wrk cpu':>7}  {'resp B':>6}  errors / notes"
+    print(hdr); print("-" * len(hdr))
+    for sc in schemes:
+        for sv in servers:
+            s = summary.get(f"{sv} {sc}")
+            if not s: continue
+            errs = []
+            if s["non2xx_total"]: errs.append(f"non-2xx/3xx {s['non2xx_total']}")
+            if s["socket_errors"]: errs.append("socket errors: " + " | ".join(s["socket_errors"]))
+            rng = f"({s['req_per_s_min']:,.0f} – {s['req_per_s_max']:,.0f})"
+            rb = tls.get(f"{sv} {sc}", {}).get("response_bytes", "")
+            noisy = [r["run"] for r in rs_of(sv, sc) if r["server_cpu_other_pct"] > 5]
+            if noisy: errs.append(f"other load on the server CPU in run(s) {noisy}")
+            if s["client_cpu_busy_pct_median"] >= 95: errs.append("wrk's CPU saturated: req/s is client-bound")
+            print(f"{sv:<7} {sc:<6} {s['req_per_s_median']:>12,.0f}  {rng:<21} {s['cpu_us_per_req_median']:>10.2f}  "
+                  f"{fmt_lat(s['lat50_us_median']):>7} {fmt_lat(s['lat99_us_median']):>8}  {s['server_cpu_busy_pct_median']:>6}% {s['client_cpu_busy_pct_median']:>6}%  "
+                  f"{rb:>6}  {'; '.join(errs) if errs else 'none'}")
+    print()
+    for sc, r in ratios.items():
+        print(f"httpsd / best-of(nginx, h2o), {sc:<5}: req/s {r['req_per_s']:.2f} (best {r['req_per_s_best']}), "
+              f"CPU/req {r['cpu_us_per_req']:.2f} (lowest {r['cpu_best']})   [req/s: higher is better; CPU/req: lower is better]")
+    tl = [f"{k}: {v['tls']}" for k, v in tls.items() if v["tls"]]
+    if tl: print("TLS negotiated (openssl s_client defaults, like wrk): " + "; ".join(tl))
+if idle:
+    print()
+    print(f"idle keep-alive connections (each after one request), server RSS (VmRSS, all its processes)")
+    hdr = f"{'server':<7} {'scheme':<6} {'conns':>6} {'RSS before':>11} {'RSS after':>11} {'KiB/conn':>9}  {'still open':>10}"
+    print(hdr); print("-" * len(hdr))
+    for r in idle:
+        print(f"{r['server']:<7} {r['scheme']:<6} {r['connections']:>6} {r['rss_before_kib']:>8} KiB {r['rss_after_kib']:>8} KiB "
+              f"{r['kib_per_conn']:>9.2f}  {r['still_open']:>10}")
+json.dump(dict(date=datetime.datetime.now().astimezone().isoformat(timespec="seconds"), params=params,
+               versions=versions, responses=tls, runs=runs, summary=summary, ratios_httpsd_vs_best=ratios,
+               idle=idle), open(out, "w"), indent=1)
+print()
+print(f"raw numbers: {out}")
+PYEOF

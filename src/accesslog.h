@@ -1,0 +1,21 @@
+/* accesslog: buffered Combined Log Format lines. Loop thread only. */
+#ifndef HTTPSD_ACCESSLOG_H
+#define HTTPSD_ACCESSLOG_H
+
+#include "buf.h"
+
+#include <stdint.h>
+
+struct accesslog;
+
+/* "-" = stdout, else append to path. NULL with errno set on failure. */
+struct accesslog *accesslog_open(const char *path);
+/* One line. request_line, referer and agent may have p == NULL ("-"). bytes < 0 → "-". */
+void accesslog_write(struct accesslog *l, const char *peer, struct span method,
+                     struct span target, int version_minor, int status, int64_t bytes,
+                     struct span referer, struct span agent);
+/* Write out what is buffered (called once per loop turn and at exit). */
+void accesslog_flush(struct accesslog *l);
+void accesslog_close(struct accesslog *l);
+
+#endif

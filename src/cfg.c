@@ -1,0 +1,340 @@
+#include "cfg.h"
+
+#include "log.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char cfg_usage[] =
+    "usage: httpsd [OPTIONS]\n"
+    "\n"
+    "A fast HTTPS server for static files (and, soon, Python WSGI apps).\n"
+    "\n"
+    "  -b, --bind ADDR            listen on ADDR (repeatable): HOST:PORT or https://HOST:PORT\n"
+    "                             (TLS), http://HOST:PORT (plain), unix:PATH (plain),\n"
+    "                             [::1]:PORT for IPv6; port 0 picks a free port\n"
+    "                             [default: 127.0.0.1:8443, TLS]\n"
+    "      --certfile FILE        PEM certificate chain for TLS listeners\n"
+    "      --keyfile FILE         PEM private key for TLS listeners\n"
+    "                             [default: ./cert.pem + ./key.pem, generated when missing]\n"
+    "      --static PREFIX=DIR    serve DIR's files under URL PREFIX (repeatable)\n"
+    "      --access-logfile FILE  access log in Combined Log Format; '-' = stdout [off]\n"
+    "      --error-logfile FILE   error log; '-' = stderr [-]\n"
+    "      --log-level LEVEL      debug, info, warning, error, critical [info]\n"
+    "      --limit-request-line N        max request line bytes, else 414 [8190]\n"
+    "      --limit-request-field-size N  max header field bytes, else 431 [8190]\n"
+    "      --limit-request-fields N      max header fields, else 431 [100]\n"
+    "      --limit-request-body N        max body bytes (k/m/g suffix), else 413 [1g]\n"
+    "      --keep-alive SECONDS          idle keep-alive timeout, 0 = off [5]\n"
+    "      --header-timeout SECONDS      total time to receive request headers, else 408 [10]\n"
+    "      --handshake-timeout SECONDS   time allowed for a TLS handshake [10]\n"
+    "      --io-timeout SECONDS          stalled body read or response write [60]\n"
+    "      --graceful-timeout SECONDS    drain time on SIGTERM/SIGINT [30]\n"
+    "      --version              print the version and exit\n"
+    "  -h, --help                 print this help and exit\n";
+
+enum {
+    OPT_CERT = 256, OPT_KEY, OPT_STATIC, OPT_ACCESS, OPT_ERROR, OPT_LEVEL, OPT_LINE, OPT_FIELD,
+    OPT_FIELDS, OPT_BODY, OPT_KEEPALIVE, OPT_HEADER_TO, OPT_HANDSHAKE_TO, OPT_IO_TO,
+    OPT_GRACEFUL, OPT_VERSION,
+};
+
+static const struct option long_opts[] = {
+    {"bind", required_argument, NULL, 'b'},
+    {"certfile", required_argument, NULL, OPT_CERT},
+    {"keyfile", required_argument, NULL, OPT_KEY},
+    {"static", required_argument, NULL, OPT_STATIC},
+    {"access-logfile", required_argument, NULL, OPT_ACCESS},
+    {"error-logfile", required_argument, NULL, OPT_ERROR},
+    {"log-level", required_argument, NULL, OPT_LEVEL},
+    {"limit-request-line", required_argument, NULL, OPT_LINE},
+    {"limit-request-field-size", required_argument, NULL, OPT_FIELD},
+    {"limit-request-fields", required_argument, NULL, OPT_FIELDS},
+    {"limit-request-body", required_argument, NULL, OPT_BODY},
+    {"keep-alive", required_argument, NULL, OPT_KEEPALIVE},
+    {"header-timeout", required_argument, NULL, OPT_HEADER_TO},
+    {"handshake-timeout", required_argument, NULL, OPT_HANDSHAKE_TO},
+    {"io-timeout", required_argument, NULL, OPT_IO_TO},
+    {"graceful-timeout", required_argument, NULL, OPT_GRACEFUL},
+    {"version", no_argument, NULL, OPT_VERSION},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+int cfg_parse_size(const char *s, uint64_t *out)
+{
+    if (!s || !*s || *s == '-' || *s == '+' || *s == ' ')
+        return -EINVAL;
+    errno = 0;
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s)
+        return -EINVAL;
+    unsigned shift = 0;
+    if (*end) {
+        switch (*end) {
+        case 'k': case 'K': shift = 10; break;
+        case 'm': case 'M': shift = 20; break;
+        case 'g': case 'G': shift = 30; break;
+        default: return -EINVAL;
+        }
+        if (end[1] && !((end[1] == 'b' || end[1] == 'B') && !end[2]))
+            return -EINVAL;
+    }
+    if (v > (UINT64_MAX >> 2) >> shift)
+        return -EINVAL;
+    *out = (uint64_t)v << shift;
+    return 0;
+}
+
+int cfg_parse_seconds(const char *s, int64_t *ms)
+{
+    if (!s || !*s || *s == '-' || *s == '+' || *s == ' ')
+        return -EINVAL;
+    errno = 0;
+    char *end;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !(v >= 0) || v > 366.0 * 86400)
+        return -EINVAL;
+    *ms = (int64_t)(v * 1000.0 + 0.5);
+    return 0;
+}
+
+static int parse_port(const char *s, char *out)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 5)
+        return -EINVAL;
+    unsigned v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -EINVAL;
+        v = v * 10 + (unsigned)(s[i] - '0');
+    }
+    if (v > 65535)
+        return -EINVAL;
+    snprintf(out, 8, "%u", v);
+    return 0;
+}
+
+int cfg_parse_bind(const char *s, struct bind_spec *out)
+{
+    memset(out, 0, sizeof *out);
+    if (strncmp(s, "unix:", 5) == 0) {
+        size_t n = strlen(s + 5);
+        if (n == 0 || n >= sizeof out->path)
+            return -EINVAL;
+        out->kind = BIND_UNIX;
+        memcpy(out->path, s + 5, n + 1);
+        return 0;
+    }
+    out->kind = BIND_TLS;
+    if (strncmp(s, "https://", 8) == 0) {
+        s += 8;
+    } else if (strncmp(s, "http://", 7) == 0) {
+        out->kind = BIND_HTTP;
+        s += 7;
+    } else if (strstr(s, "://")) {
+        return -EINVAL;
+    }
+    size_t n = strlen(s);
+    if (n && s[n - 1] == '/') /* tolerate "http://host:port/" */
+        n--;
+    const char *host = s, *port;
+    size_t hlen;
+    if (*s == '[') {
+        const char *close = memchr(s, ']', n);
+        if (!close || close[1] != ':')
+            return -EINVAL;
+        host = s + 1;
+        hlen = (size_t)(close - host);
+        port = close + 2;
+        if (hlen == 0 || !memchr(host, ':', hlen))
+            return -EINVAL;
+    } else {
+        const char *colon = NULL;
+        for (size_t i = 0; i < n; i++)
+            if (s[i] == ':')
+                colon = s + i;
+        if (!colon)
+            return -EINVAL;
+        hlen = (size_t)(colon - s);
+        port = colon + 1;
+        if (memchr(s, ':', hlen)) /* IPv6 without brackets */
+            return -EINVAL;
+    }
+    if (hlen >= sizeof out->host)
+        return -EINVAL;
+    for (size_t i = 0; i < hlen; i++) {
+        unsigned char c = (unsigned char)host[i];
+        if (c <= ' ' || c == '/' || c == '[' || c == ']' || c >= 0x7f)
+            return -EINVAL;
+    }
+    memcpy(out->host, host, hlen);
+    out->host[hlen] = 0;
+    char portbuf[8];
+    size_t plen = (size_t)(s + n - port);
+    if (plen == 0 || plen >= sizeof portbuf)
+        return -EINVAL;
+    memcpy(portbuf, port, plen);
+    portbuf[plen] = 0;
+    return parse_port(portbuf, out->port);
+}
+
+int cfg_parse_static(char *s, struct static_mount *out)
+{
+    char *eq = strchr(s, '=');
+    if (!eq || eq == s || !eq[1] || s[0] != '/')
+        return -EINVAL;
+    size_t n = (size_t)(eq - s);
+    while (n > 0 && s[n - 1] == '/')
+        n--;
+    if (n >= sizeof out->prefix)
+        return -EINVAL;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c <= ' ' || c >= 0x7f || c == '?' || c == '#' || c == '%' || c == '\\')
+            return -EINVAL;
+    }
+    memcpy(out->prefix, s, n);
+    out->prefix[n] = 0;
+    out->prefix_len = n;
+    out->dir = eq + 1;
+    return 0;
+}
+
+static int parse_count(const char *s, size_t min, size_t max, size_t *out)
+{
+    uint64_t v;
+    if (cfg_parse_size(s, &v) < 0 || v < min || v > max)
+        return -EINVAL;
+    *out = (size_t)v;
+    return 0;
+}
+
+static const char *opt_name(int val)
+{
+    for (const struct option *o = long_opts; o->name; o++)
+        if (o->val == val)
+            return o->name;
+    return "?";
+}
+
+static int grow(void **arr, size_t n, size_t elem)
+{
+    void *p = realloc(*arr, (n + 1) * elem);
+    if (!p)
+        return -ENOMEM;
+    *arr = p;
+    return 0;
+}
+
+int cfg_parse(struct cfg *c, int argc, char **argv, char *err, size_t errlen)
+{
+    memset(c, 0, sizeof *c);
+    c->log_level = LOG_INFO;
+    c->limit_request_line = 8190;
+    c->limit_request_field_size = 8190;
+    c->limit_request_fields = 100;
+    c->limit_request_body = 1ULL << 30;
+    c->keep_alive_ms = 5000;
+    c->header_timeout_ms = 10000;
+    c->handshake_timeout_ms = 10000;
+    c->io_timeout_ms = 60000;
+    c->graceful_timeout_ms = 30000;
+    err[0] = 0;
+
+    optind = 0; /* glibc: full re-initialisation, so cfg_parse can run more than once */
+    opterr = 0;
+    int opt, idx;
+    while ((opt = getopt_long(argc, argv, ":b:h", long_opts, &idx)) != -1) {
+        const char *a = optarg;
+        int r = 0;
+        int64_t *secs = NULL;
+        switch (opt) {
+        case 'b':
+            if (grow((void **)&c->binds, c->nbinds, sizeof *c->binds) < 0)
+                goto nomem;
+            r = cfg_parse_bind(a, &c->binds[c->nbinds]);
+            if (r == 0)
+                c->nbinds++;
+            break;
+        case OPT_STATIC:
+            if (grow((void **)&c->mounts, c->nmounts, sizeof *c->mounts) < 0)
+                goto nomem;
+            r = cfg_parse_static((char *)a, &c->mounts[c->nmounts]);
+            if (r == 0)
+                c->nmounts++;
+            break;
+        case OPT_CERT: c->certfile = a; break;
+        case OPT_KEY: c->keyfile = a; break;
+        case OPT_ACCESS: c->access_log = a; break;
+        case OPT_ERROR: c->error_log = a; break;
+        case OPT_LEVEL:
+            c->log_level = log_level_parse(a);
+            r = c->log_level < 0 ? -EINVAL : 0;
+            break;
+        case OPT_LINE: r = parse_count(a, 64, 1 << 20, &c->limit_request_line); break;
+        case OPT_FIELD: r = parse_count(a, 64, 1 << 20, &c->limit_request_field_size); break;
+        case OPT_FIELDS: r = parse_count(a, 1, 10000, &c->limit_request_fields); break;
+        case OPT_BODY: r = cfg_parse_size(a, &c->limit_request_body); break;
+        case OPT_KEEPALIVE: secs = &c->keep_alive_ms; break;
+        case OPT_HEADER_TO: secs = &c->header_timeout_ms; break;
+        case OPT_HANDSHAKE_TO: secs = &c->handshake_timeout_ms; break;
+        case OPT_IO_TO: secs = &c->io_timeout_ms; break;
+        case OPT_GRACEFUL: secs = &c->graceful_timeout_ms; break;
+        case OPT_VERSION: c->version = true; break;
+        case 'h': c->help = true; break;
+        case ':':
+            snprintf(err, errlen, "option %s needs a value", argv[optind - 1]);
+            return -EINVAL;
+        default:
+            snprintf(err, errlen, "unknown option %s", argv[optind - 1]);
+            return -EINVAL;
+        }
+        if (secs) {
+            r = cfg_parse_seconds(a, secs);
+            if (r == 0 && *secs == 0 && secs != &c->keep_alive_ms)
+                r = -EINVAL; /* only keep-alive may be 0 */
+        }
+        if (r < 0) {
+            snprintf(err, errlen, "bad value for --%s: '%s'", opt_name(opt), a);
+            return -EINVAL;
+        }
+    }
+    if (optind < argc) {
+        c->app = argv[optind];
+        if (optind + 1 < argc) {
+            snprintf(err, errlen, "unexpected argument '%s'", argv[optind + 1]);
+            return -EINVAL;
+        }
+    }
+    if ((c->certfile == NULL) != (c->keyfile == NULL)) {
+        snprintf(err, errlen, "--certfile and --keyfile go together");
+        return -EINVAL;
+    }
+    if (c->nbinds == 0) {
+        if (grow((void **)&c->binds, 0, sizeof *c->binds) < 0)
+            goto nomem;
+        if (cfg_parse_bind("127.0.0.1:8443", &c->binds[0]) < 0)
+            return -EINVAL;
+        c->nbinds = 1;
+    }
+    return 0;
+nomem:
+    snprintf(err, errlen, "out of memory");
+    return -ENOMEM;
+}
+
+void cfg_free(struct cfg *c)
+{
+    free(c->binds);
+    free(c->mounts);
+    c->binds = NULL;
+    c->mounts = NULL;
+    c->nbinds = c->nmounts = 0;
+}

@@ -1,0 +1,58 @@
+/* cfg: the command line → struct cfg. Pure (no I/O besides messages into err), fuzzable. */
+#ifndef HTTPSD_CFG_H
+#define HTTPSD_CFG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum bind_kind { BIND_TLS, BIND_HTTP, BIND_UNIX };
+
+struct bind_spec {
+    enum bind_kind kind;
+    char host[256]; /* without brackets; empty = all interfaces */
+    char port[8];
+    char path[108]; /* BIND_UNIX only */
+};
+
+struct static_mount {
+    char prefix[256]; /* "/static" (no trailing slash), "" for "/" */
+    size_t prefix_len;
+    const char *dir; /* borrowed from argv */
+};
+
+struct cfg {
+    struct bind_spec *binds; /* owned */
+    size_t nbinds;
+    struct static_mount *mounts; /* owned */
+    size_t nmounts;
+    const char *certfile, *keyfile;
+    const char *access_log, *error_log;
+    int log_level;
+    size_t limit_request_line, limit_request_field_size, limit_request_fields;
+    uint64_t limit_request_body;
+    int64_t keep_alive_ms, header_timeout_ms, handshake_timeout_ms, io_timeout_ms,
+        graceful_timeout_ms;
+    const char *app; /* MODULE:CALLABLE, borrowed */
+    bool help, version;
+};
+
+/* Fill c from argv (defaults first). 0, or -EINVAL with a one-line reason in err. c must be
+ * released with cfg_free either way. */
+int cfg_parse(struct cfg *c, int argc, char **argv, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+void cfg_free(struct cfg *c);
+
+/* "HOST:PORT", "https://HOST:PORT", "http://HOST:PORT", "unix:PATH", "[v6]:PORT". 0 / -EINVAL. */
+int cfg_parse_bind(const char *s, struct bind_spec *out) __attribute__((warn_unused_result));
+/* "1.5" seconds → 1500 ms; 0 ≤ value ≤ 1 year. 0 / -EINVAL. */
+int cfg_parse_seconds(const char *s, int64_t *ms) __attribute__((warn_unused_result));
+/* "1024", "64k", "1m", "1g" (powers of 1024) → bytes. 0 / -EINVAL. */
+int cfg_parse_size(const char *s, uint64_t *out) __attribute__((warn_unused_result));
+/* "PREFIX=DIR" → mount. 0 / -EINVAL. */
+int cfg_parse_static(char *s, struct static_mount *out) __attribute__((warn_unused_result));
+
+/* The --help text. */
+extern const char cfg_usage[];
+
+#endif

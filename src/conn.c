@@ -1,0 +1,373 @@
+#include "conn.h"
+
+#include "log.h"
+#include "server.h"
+#include "tls.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* Per wake-up budgets so one busy connection cannot starve the others. */
+#define READS_PER_TURN 16
+#define FILE_BYTES_PER_TURN (1 << 20)
+#define TLS_CHUNK (16 * 1024)
+#define LINGER_READ_MAX (256 * 1024)
+
+static void conn_on_io(struct loop_io *io, uint32_t events);
+static void conn_on_timer(struct timer *t);
+static void conn_on_task(struct loop_task *t);
+static void handshake(struct conn *c);
+
+int conn_init(struct conn *c, struct server *srv, int fd, struct tls_conn *tls,
+              const struct conn_proto *proto)
+{
+    c->io.fd = fd;
+    c->io.cb = conn_on_io;
+    c->timer.cb = conn_on_timer;
+    c->task.cb = conn_on_task;
+    c->srv = srv;
+    c->proto = proto;
+    c->tls = tls;
+    c->file_fd = -1;
+    c->id = ++srv->next_id;
+    c->handshaking = tls != NULL;
+    int e = loop_add(&srv->loop, &c->io, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET);
+    if (e < 0)
+        return e;
+    server_conn_added(srv, c);
+    /* A new connection must send its first request head within --header-timeout. */
+    conn_set_timer(c, tls ? CONN_T_HANDSHAKE : CONN_T_HEADER);
+    return 0;
+}
+
+void conn_set_timer(struct conn *c, enum conn_timer which)
+{
+    c->timer_kind = which;
+    if (which == CONN_T_NONE)
+        timer_cancel(&c->timer);
+    else
+        loop_timer_arm(&c->srv->loop, &c->timer, c->srv->tl[which]);
+}
+
+void conn_peer_str(const struct conn *c, char *out, size_t n)
+{
+    if (c->peer.sa.sa_family == AF_INET)
+        inet_ntop(AF_INET, &c->peer.in4.sin_addr, out, (socklen_t)n);
+    else if (c->peer.sa.sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &c->peer.in6.sin6_addr, out, (socklen_t)n);
+    else
+        snprintf(out, n, "unix");
+}
+
+void conn_destroy(struct conn *c)
+{
+    if (c->proto->on_free)
+        c->proto->on_free(c);
+    timer_cancel(&c->timer);
+    if (c->tls)
+        tls_conn_free(c->tls);
+    if (c->file_fd >= 0)
+        close(c->file_fd);
+    buf_free(&c->out);
+    server_conn_removed(c->srv, c);
+    close(c->io.fd); /* also drops it from epoll */
+    free(c);
+}
+
+void conn_abort(struct conn *c, const char *why)
+{
+    if (c->closing)
+        return;
+    if (why)
+        log_debug("#%llu closed: %s", (unsigned long long)c->id, why);
+    c->closing = true;
+    timer_cancel(&c->timer);
+    if (c->task.queued) /* a continuation is queued: it sees closing and frees */
+        return;
+    loop_defer(&c->srv->loop, &c->task);
+}
+
+static void conn_on_task(struct loop_task *t)
+{
+    struct conn *c = container_of(t, struct conn, task);
+    if (c->closing) {
+        conn_destroy(c);
+        return;
+    }
+    /* A continuation: more to write or read than one turn's budget allowed. */
+    conn_flush(c);
+    if (!c->closing)
+        conn_read(c);
+}
+
+static ssize_t conn_recv(struct conn *c, void *buf, size_t n)
+{
+    if (c->tls)
+        return tls_read(c->tls, buf, n);
+    ssize_t r = recv(c->io.fd, buf, n, 0);
+    return r < 0 ? -errno : r;
+}
+
+static ssize_t conn_send(struct conn *c, const void *data, size_t n, bool more)
+{
+    if (c->tls)
+        return tls_write(c->tls, data, n);
+    ssize_t r = send(c->io.fd, data, n, MSG_NOSIGNAL | (more ? MSG_MORE : 0));
+    return r < 0 ? -errno : r;
+}
+
+int conn_write(struct conn *c, const void *data, size_t n)
+{
+    return buf_append(&c->out, data, n);
+}
+
+void conn_write_file(struct conn *c, int fd, off_t off, off_t len)
+{
+    if (c->file_fd >= 0) /* one file body at a time: the protocol pauses until drained */
+        close(c->file_fd);
+    c->file_fd = fd;
+    c->file_off = off;
+    c->file_left = len;
+    if (len == 0) {
+        close(fd);
+        c->file_fd = -1;
+    }
+}
+
+static void finish_close(struct conn *c)
+{
+    /* Half-close and wait for the peer's EOF for a moment, draining what it still sends, so the
+     * kernel does not answer unread bytes with a RST that could destroy our last response. */
+    if (c->tls)
+        tls_close_notify(c->tls);
+    if (c->rd_eof || shutdown(c->io.fd, SHUT_WR) < 0) {
+        conn_abort(c, "closed after response");
+        return;
+    }
+    c->lingering = true;
+    c->read_paused = false;
+    conn_set_timer(c, CONN_T_LINGER);
+    loop_defer(&c->srv->loop, &c->task); /* drain what is already there, outside this call */
+}
+
+void conn_close_after_flush(struct conn *c)
+{
+    c->close_after_flush = true;
+    if (!conn_has_output(c))
+        finish_close(c);
+}
+
+/* Send file bytes: sendfile on plain sockets, pread + TLS records otherwise.
+ * Returns 1 when the file is done, 0 when blocked or out of budget, -1 on error. */
+static int send_file_part(struct conn *c, size_t *budget)
+{
+    while (c->file_left > 0) {
+        if (*budget == 0) {
+            loop_defer(&c->srv->loop, &c->task);
+            return 0;
+        }
+        size_t want = (size_t)c->file_left < *budget ? (size_t)c->file_left : *budget;
+        if (c->tls) {
+            if (want > TLS_CHUNK)
+                want = TLS_CHUNK;
+            char *w = buf_reserve(&c->out, want, 0);
+            if (!w)
+                return -1;
+            ssize_t r = pread(c->file_fd, w, want, c->file_off);
+            if (r <= 0) {
+                log_error("#%llu file read failed: %s", (unsigned long long)c->id,
+                          r == 0 ? "file shrank" : strerror(errno));
+                return -1;
+            }
+            buf_commit(&c->out, (size_t)r);
+            c->file_off += r;
+            c->file_left -= r;
+            *budget -= (size_t)r;
+            return 2; /* bytes moved to out: write them first */
+        }
+        ssize_t r = sendfile(c->io.fd, c->file_fd, &c->file_off, want);
+        if (r < 0) {
+            if (errno == EAGAIN)
+                return 0;
+            if (errno != EPIPE && errno != ECONNRESET)
+                log_info("#%llu sendfile: %s", (unsigned long long)c->id, strerror(errno));
+            return -1;
+        }
+        if (r == 0) {
+            log_error("#%llu file shrank while being sent", (unsigned long long)c->id);
+            return -1;
+        }
+        c->file_left -= r;
+        *budget -= (size_t)r;
+    }
+    close(c->file_fd);
+    c->file_fd = -1;
+    return 1;
+}
+
+void conn_flush(struct conn *c)
+{
+    size_t budget = FILE_BYTES_PER_TURN;
+    bool progress = false;
+    while (!c->closing && !c->handshaking) {
+        if (buf_size(&c->out)) {
+            ssize_t r = conn_send(c, buf_data(&c->out), buf_size(&c->out), c->file_fd >= 0);
+            if (r == -EAGAIN) {
+                if (progress || c->timer_kind != CONN_T_IO)
+                    conn_set_timer(c, CONN_T_IO);
+                return;
+            }
+            if (r < 0) {
+                conn_abort(c, "write failed");
+                return;
+            }
+            buf_consume(&c->out, (size_t)r);
+            progress = true;
+            continue;
+        }
+        if (c->file_fd >= 0) {
+            int r = send_file_part(c, &budget);
+            if (r < 0) {
+                conn_abort(c, "file send failed");
+                return;
+            }
+            if (r == 0) { /* socket full, or budget spent and a continuation queued */
+                if (progress || c->timer_kind != CONN_T_IO || budget < FILE_BYTES_PER_TURN)
+                    conn_set_timer(c, CONN_T_IO);
+                return;
+            }
+            progress = true;
+            continue;
+        }
+        /* everything is out */
+        if (c->out.cap > 64 * 1024)
+            buf_free(&c->out); /* a big response should not pin its buffer */
+        if (c->timer_kind == CONN_T_IO)
+            conn_set_timer(c, CONN_T_NONE);
+        if (c->close_after_flush) {
+            if (!c->lingering)
+                finish_close(c);
+            return;
+        }
+        /* The protocol may queue more (pipelined requests it had held back): loop, rather
+         * than recursing through conn_flush. */
+        c->proto->on_drain(c);
+        if (!conn_has_output(c))
+            return;
+    }
+}
+
+void conn_read(struct conn *c)
+{
+    struct server *s = c->srv;
+    for (int i = 0; i < READS_PER_TURN; i++) {
+        if (c->closing || c->read_paused || !c->readable || c->rd_eof)
+            return;
+        ssize_t n = conn_recv(c, s->rbuf, sizeof s->rbuf);
+        if (n == -EAGAIN) {
+            c->readable = false;
+            return;
+        }
+        if (n <= 0) {
+            if (n < 0 && n != -ECONNRESET && n != -EPROTO)
+                log_debug("#%llu read: %s", (unsigned long long)c->id, strerror((int)-n));
+            c->rd_eof = true;
+            c->readable = false;
+            if (c->lingering || n < 0)
+                conn_abort(c, n < 0 ? "read error" : "peer closed");
+            else
+                c->proto->on_eof(c);
+            if (!c->closing && conn_has_output(c))
+                conn_flush(c);
+            return;
+        }
+        /* A short plain read means the socket is empty now (a new edge will come); TLS may
+         * hold more records, so it reads until EAGAIN. */
+        if (!c->tls && (size_t)n < sizeof s->rbuf)
+            c->readable = false;
+        if (c->lingering) {
+            c->linger_bytes += (size_t)n;
+            if (c->linger_bytes > LINGER_READ_MAX)
+                conn_abort(c, "lingering peer keeps sending");
+            continue;
+        }
+        c->proto->on_data(c, s->rbuf, (size_t)n);
+        if (!c->closing && conn_has_output(c))
+            conn_flush(c);
+    }
+    if (!c->closing && c->readable && !c->read_paused)
+        loop_defer(&s->loop, &c->task); /* budget spent: continue next turn */
+}
+
+void conn_resume_read(struct conn *c)
+{
+    c->read_paused = false;
+    conn_read(c);
+}
+
+static void handshake(struct conn *c)
+{
+    int r = tls_handshake(c->tls);
+    if (r == -EAGAIN)
+        return;
+    if (r < 0) {
+        conn_abort(c, "TLS handshake failed");
+        return;
+    }
+    c->handshaking = false;
+    log_debug("#%llu TLS %s %s", (unsigned long long)c->id, tls_version(c->tls),
+              tls_cipher(c->tls));
+    conn_set_timer(c, CONN_T_HEADER);
+    c->readable = true; /* the first request may have come with the Finished message */
+}
+
+static void conn_on_io(struct loop_io *io, uint32_t events)
+{
+    struct conn *c = container_of(io, struct conn, io);
+    if (c->closing)
+        return;
+    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+        c->readable = true;
+    if (c->handshaking) {
+        handshake(c);
+        if (c->handshaking || c->closing)
+            return;
+    }
+    if ((events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) && conn_has_output(c))
+        conn_flush(c);
+    conn_read(c);
+}
+
+static void conn_on_timer(struct timer *t)
+{
+    struct conn *c = container_of(t, struct conn, timer);
+    enum conn_timer which = c->timer_kind;
+    c->timer_kind = CONN_T_NONE;
+    switch (which) {
+    case CONN_T_HANDSHAKE:
+        conn_abort(c, "TLS handshake timeout");
+        break;
+    case CONN_T_IO:
+        log_info("#%llu no progress for --io-timeout: closed", (unsigned long long)c->id);
+        conn_abort(c, NULL);
+        break;
+    case CONN_T_LINGER:
+        conn_abort(c, "linger timeout");
+        break;
+    case CONN_T_HEADER:
+    case CONN_T_IDLE:
+        c->proto->on_timeout(c, which);
+        if (!c->closing && conn_has_output(c))
+            conn_flush(c);
+        break;
+    case CONN_T_NONE:
+        break;
+    }
+}

@@ -1,0 +1,106 @@
+/* conn: one client connection's transport — socket, TLS, output queue, file bodies, deadlines,
+ * closing. The protocol on top (http1) embeds struct conn as its first member.
+ * Loop thread only. */
+#ifndef HTTPSD_CONN_H
+#define HTTPSD_CONN_H
+
+#include "buf.h"
+#include "loop.h"
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct server;
+struct tls_conn;
+struct conn;
+
+/* Which deadline a connection's single timer is armed for. */
+enum conn_timer {
+    CONN_T_NONE,
+    CONN_T_HANDSHAKE, /* --handshake-timeout */
+    CONN_T_HEADER,    /* --header-timeout, total for one request head */
+    CONN_T_IDLE,      /* --keep-alive */
+    CONN_T_IO,        /* --io-timeout, reset on progress */
+    CONN_T_LINGER,    /* lingering close after the last response */
+};
+
+/* What the protocol layer does with transport events. */
+struct conn_proto {
+    /* Plaintext arrived (data is borrowed for the call). */
+    void (*on_data)(struct conn *c, const char *data, size_t n);
+    /* Everything queued has been written; the protocol may queue more and resume reading.
+     * Protocol callbacks only queue output and set read_paused: conn drives the I/O. */
+    void (*on_drain)(struct conn *c);
+    /* The peer closed its side. */
+    void (*on_eof)(struct conn *c);
+    /* A CONN_T_HEADER or CONN_T_IDLE deadline passed. */
+    void (*on_timeout)(struct conn *c, enum conn_timer which);
+    /* The connection is about to be freed: release protocol state. */
+    void (*on_free)(struct conn *c);
+};
+
+union conn_addr {
+    struct sockaddr sa;
+    struct sockaddr_in in4;
+    struct sockaddr_in6 in6;
+};
+
+struct conn {
+    struct loop_io io;
+    struct timer timer;
+    struct loop_task task; /* deferred continuation or free */
+    struct conn *prev, *next; /* the server's list of connections */
+    struct server *srv;
+    const struct conn_proto *proto;
+    struct tls_conn *tls; /* owned; NULL on plain listeners */
+    uint64_t id;
+    union conn_addr peer; /* AF_UNSPEC for UNIX sockets */
+    struct buf out;       /* plaintext waiting to be written */
+    int file_fd;          /* owned; -1 when no file body is queued */
+    off_t file_off, file_left;
+    enum conn_timer timer_kind;
+    bool handshaking;
+    bool readable;       /* edge-triggered: the socket may hold unread bytes */
+    bool read_paused;    /* the protocol does not want input now (backpressure) */
+    bool rd_eof;         /* peer closed its side */
+    bool close_after_flush;
+    bool lingering;
+    bool closing;        /* freed after the current batch; nothing may use it then */
+    uint32_t linger_bytes;
+};
+
+/* Set up c (already allocated by the protocol, zeroed) on an accepted socket fd and register it
+ * with the loop. tls may be NULL. 0 or -errno (on error the caller closes fd and frees c). */
+int conn_init(struct conn *c, struct server *srv, int fd, struct tls_conn *tls,
+              const struct conn_proto *proto) __attribute__((warn_unused_result));
+/* Queue bytes for writing (not yet written: call conn_flush). 0 or -ENOMEM. */
+int conn_write(struct conn *c, const void *data, size_t n) __attribute__((warn_unused_result));
+/* Queue len bytes of file fd from off after the queued bytes; fd is stolen. */
+void conn_write_file(struct conn *c, int fd, off_t off, off_t len);
+/* Write what is queued; arms the I/O deadline when the socket is full; calls proto->on_drain
+ * when everything is out. */
+void conn_flush(struct conn *c);
+/* Bytes + file still to write. */
+static inline bool conn_has_output(const struct conn *c)
+{
+    return buf_size(&c->out) > 0 || c->file_fd >= 0;
+}
+/* Read and hand data to the protocol while the socket has some and reading is not paused. */
+void conn_read(struct conn *c);
+/* Resume reading after a pause (reads at once if bytes may be waiting). */
+void conn_resume_read(struct conn *c);
+/* Arm the connection's single deadline. */
+void conn_set_timer(struct conn *c, enum conn_timer which);
+/* Close once the output is written; lingering: half-close and drain the peer's leftovers for a
+ * moment first, so a response to an unread request body is not lost to a RST. */
+void conn_close_after_flush(struct conn *c);
+/* Close now (the memory is freed after the current batch of events). */
+void conn_abort(struct conn *c, const char *why);
+/* Free c at once: only outside any callback of c (server shutdown). */
+void conn_destroy(struct conn *c);
+/* Format the peer address ("127.0.0.1", "::1", "unix") into out. */
+void conn_peer_str(const struct conn *c, char *out, size_t n);
+
+#endif

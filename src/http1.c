@@ -1,0 +1,637 @@
+#include "http1.h"
+
+#include "accesslog.h"
+#include "conn.h"
+#include "httpdate.h"
+#include "log.h"
+#include "request.h"
+#include "router.h"
+#include "server.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <llhttp.h>
+
+#define HEAD_MAX_MIN (64 * 1024) /* the whole request head, at least */
+#define OUT_HIGH_WATER (64 * 1024)
+#define INLINE_FILE_MAX (16 * 1024) /* smaller files go out in the same write as the head */
+
+/* Offsets into hbuf: it may move while it grows. */
+struct hdr_off {
+    uint32_t name, name_len, value, value_len;
+};
+
+struct h1conn {
+    struct conn c; /* first: a struct conn * is a struct h1conn * */
+    llhttp_t parser;
+    struct buf hbuf;         /* the request head's bytes: target, names, values */
+    struct hdr_off *hdrs;    /* owned */
+    struct req_header *view; /* owned, spans built at headers-complete */
+    size_t nhdrs, hdrs_cap;
+    struct hdr_off cur;
+    uint32_t target_off, target_len;
+    size_t line_len;
+    uint64_t body_len;
+    struct buf pending; /* input held back while a response is being written */
+    struct request req;
+    int err_status;     /* chosen by a callback that stopped the parser */
+    bool in_request;    /* bytes of a request arrived; its response is not queued yet */
+    bool in_header;     /* between the start of a field name and the end of its value */
+    bool head_done;
+    bool expect_continue;
+    bool stop;          /* no more requests on this connection */
+    bool completed_in_parse; /* a request ended in this parse() call: the next one is new */
+    /* obs-fold detection (llhttp accepts folded lines; RFC 9112 §5.2 lets us refuse them) */
+    const char *exec_start, *exec_end; /* the buffer llhttp is running over */
+    bool value_ended_inside;           /* the last value span stopped before exec_end */
+    bool prev_tail_lf;                 /* the previous buffer ended in LF [SP/HT]* */
+};
+
+static const llhttp_settings_t settings;
+
+static inline struct h1conn *from_parser(llhttp_t *p)
+{
+    return container_of(p, struct h1conn, parser);
+}
+
+static size_t head_max(const struct server *s)
+{
+    size_t m = s->cfg->limit_request_line + 2 * s->cfg->limit_request_field_size + 1024;
+    return m < HEAD_MAX_MIN ? HEAD_MAX_MIN : m;
+}
+
+/* Stop the parser with a status to answer. */
+static int fail(struct h1conn *h, int status)
+{
+    if (!h->err_status)
+        h->err_status = status;
+    return HPE_USER;
+}
+
+static int hb_append(struct h1conn *h, const char *at, size_t n)
+{
+    char *w = buf_reserve(&h->hbuf, n, head_max(h->c.srv));
+    if (!w)
+        return -1;
+    memcpy(w, at, n);
+    buf_commit(&h->hbuf, n);
+    return 0;
+}
+
+static int on_message_begin(llhttp_t *p)
+{
+    struct h1conn *h = from_parser(p);
+    buf_reset(&h->hbuf);
+    h->nhdrs = 0;
+    h->target_off = h->target_len = 0;
+    h->line_len = 0;
+    h->body_len = 0;
+    h->in_request = true;
+    h->in_header = false;
+    h->head_done = false;
+    h->expect_continue = false;
+    memset(&h->req, 0, sizeof h->req);
+    if (h->completed_in_parse) /* pipelined: a new total deadline for this head */
+        conn_set_timer(&h->c, CONN_T_HEADER);
+    return 0;
+}
+
+static int count_line(struct h1conn *h, size_t n)
+{
+    h->line_len += n;
+    if (h->line_len > h->c.srv->cfg->limit_request_line)
+        return fail(h, 414);
+    return 0;
+}
+
+static int on_method(llhttp_t *p, const char *at, size_t n)
+{
+    (void)at;
+    return count_line(from_parser(p), n + 1);
+}
+
+static int on_url(llhttp_t *p, const char *at, size_t n)
+{
+    struct h1conn *h = from_parser(p);
+    if (count_line(h, n))
+        return HPE_USER;
+    if (h->target_len == 0)
+        h->target_off = (uint32_t)h->hbuf.len;
+    if (hb_append(h, at, n))
+        return fail(h, 414);
+    h->target_len += (uint32_t)n;
+    return 0;
+}
+
+static int on_version(llhttp_t *p, const char *at, size_t n)
+{
+    (void)at;
+    return count_line(from_parser(p), n + 1);
+}
+
+static bool is_tchar(unsigned char c)
+{
+    /* RFC 9110 §5.6.2 token characters */
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+static int on_header_field(llhttp_t *p, const char *at, size_t n)
+{
+    struct h1conn *h = from_parser(p);
+    const struct cfg *cfg = h->c.srv->cfg;
+    for (size_t i = 0; i < n; i++) /* e.g. "Name : v" (RFC 9112 §5.1 says: reject) */
+        if (!is_tchar((unsigned char)at[i]))
+            return fail(h, 400);
+    if (!h->in_header) {
+        if (h->nhdrs >= cfg->limit_request_fields)
+            return fail(h, 431);
+        h->in_header = true;
+        h->cur = (struct hdr_off){.name = (uint32_t)h->hbuf.len};
+    }
+    if (h->cur.name_len + n > cfg->limit_request_field_size)
+        return fail(h, 431);
+    if (hb_append(h, at, n))
+        return fail(h, 431);
+    h->cur.name_len += (uint32_t)n;
+    return 0;
+}
+
+static int on_header_field_complete(llhttp_t *p)
+{
+    struct h1conn *h = from_parser(p);
+    h->cur.value = (uint32_t)h->hbuf.len; /* the value may be empty: no on_header_value */
+    h->cur.value_len = 0;
+    h->value_ended_inside = false;
+    return 0;
+}
+
+/* Is this value span the continuation of a folded line? llhttp delivers a value in several
+ * spans only when the input buffer ends inside it, or for obs-fold. */
+static bool is_obs_fold(struct h1conn *h, const char *at, bool first_span)
+{
+    if (!first_span) /* a split continues at the very start of the next buffer */
+        return h->value_ended_inside || at != h->exec_start;
+    /* First span: what precedes it must be ':' and optional whitespace, not LF. */
+    const char *q = at;
+    while (q > h->exec_start && (q[-1] == ' ' || q[-1] == '\t'))
+        q--;
+    if (q > h->exec_start)
+        return q[-1] == '\n';
+    return h->prev_tail_lf;
+}
+
+static int on_header_value(llhttp_t *p, const char *at, size_t n)
+{
+    struct h1conn *h = from_parser(p);
+    if (is_obs_fold(h, at, h->cur.value_len == 0 && !h->value_ended_inside))
+        return fail(h, 400);
+    h->value_ended_inside = at + n != h->exec_end;
+    /* RFC 9110 §5.5: field values are visible characters, spaces and tabs (obs-text allowed).
+     * CR or LF in a value means obs-fold or a bare CR reached us: refused. */
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)at[i];
+        if ((ch < 0x20 && ch != '\t') || ch == 0x7f)
+            return fail(h, 400);
+    }
+    if (h->cur.name_len + h->cur.value_len + n > h->c.srv->cfg->limit_request_field_size)
+        return fail(h, 431);
+    if (hb_append(h, at, n))
+        return fail(h, 431);
+    h->cur.value_len += (uint32_t)n;
+    return 0;
+}
+
+static int on_header_value_complete(llhttp_t *p)
+{
+    struct h1conn *h = from_parser(p);
+    if (h->nhdrs == h->hdrs_cap) {
+        size_t cap = h->hdrs_cap ? h->hdrs_cap * 2 : 16;
+        struct hdr_off *n = realloc(h->hdrs, cap * sizeof *n);
+        if (!n)
+            return fail(h, 503);
+        h->hdrs = n;
+        h->hdrs_cap = cap;
+    }
+    h->hdrs[h->nhdrs++] = h->cur;
+    h->in_header = false;
+    return 0;
+}
+
+/* Fill h->req with spans into hbuf (which no longer moves for this request). */
+static int build_request(struct h1conn *h)
+{
+    struct request *r = &h->req;
+    const char *base = h->hbuf.p;
+    free(h->view);
+    h->view = malloc((h->nhdrs ? h->nhdrs : 1) * sizeof *h->view);
+    if (!h->view)
+        return -1;
+    for (size_t i = 0; i < h->nhdrs; i++) {
+        h->view[i].name = (struct span){base + h->hdrs[i].name, h->hdrs[i].name_len};
+        h->view[i].value =
+            span_trim((struct span){base + h->hdrs[i].value, h->hdrs[i].value_len});
+    }
+    const char *m = llhttp_method_name((llhttp_method_t)h->parser.method);
+    r->method = (struct span){m, strlen(m)};
+    r->is_get = h->parser.method == HTTP_GET;
+    r->is_head = h->parser.method == HTTP_HEAD;
+    r->version_minor = h->parser.http_minor;
+    r->headers = h->view;
+    r->nheaders = h->nhdrs;
+    r->target = (struct span){base + h->target_off, h->target_len};
+    r->host = request_header(r, "host");
+    /* Absolute form (RFC 9112 §3.2.2): the authority replaces Host. */
+    struct span t = r->target;
+    size_t skip = 0;
+    if (t.n >= 7 && span_eq_lower((struct span){t.p, 7}, "http://"))
+        skip = 7;
+    else if (t.n >= 8 && span_eq_lower((struct span){t.p, 8}, "https://"))
+        skip = 8;
+    if (skip) {
+        size_t i = skip;
+        while (i < t.n && t.p[i] != '/' && t.p[i] != '?')
+            i++;
+        r->host = (struct span){t.p + skip, i - skip};
+        t = (struct span){t.p + i, t.n - i};
+        if (t.n == 0)
+            t = SPAN_LIT("/");
+    }
+    const char *q = memchr(t.p, '?', t.n);
+    r->path = (struct span){t.p, q ? (size_t)(q - t.p) : t.n};
+    r->query = q ? (struct span){q + 1, t.n - r->path.n - 1} : (struct span){t.p + t.n, 0};
+    if (r->path.n == 0)
+        r->path = SPAN_LIT("/");
+    return 0;
+}
+
+static int on_headers_complete(llhttp_t *p)
+{
+    struct h1conn *h = from_parser(p);
+    struct request *r = &h->req;
+    const struct cfg *cfg = h->c.srv->cfg;
+    if (build_request(h))
+        return fail(h, 503);
+    h->head_done = true;
+    if (p->http_major != 1 || p->http_minor > 1)
+        return fail(h, 505);
+    size_t hosts = 0, lengths = 0, encodings = 0;
+    bool te_ok = true;
+    for (size_t i = 0; i < r->nheaders; i++) {
+        struct span name = r->headers[i].name, v = r->headers[i].value;
+        if (span_eq_lower(name, "host"))
+            hosts++;
+        else if (span_eq_lower(name, "content-length"))
+            lengths++;
+        else if (span_eq_lower(name, "transfer-encoding")) {
+            encodings++;
+            te_ok = te_ok && span_eq_lower(v, "chunked");
+        } else if (span_eq_lower(name, "expect")) {
+            if (!span_eq_lower(v, "100-continue"))
+                return fail(h, 417);
+            h->expect_continue = true;
+        }
+    }
+    /* RFC 9112 §3.2: exactly one Host on 1.1, at most one on 1.0. */
+    if (hosts > 1 || (hosts == 0 && p->http_minor == 1))
+        return fail(h, 400);
+    /* §6.1, §6.3: request smuggling vectors. */
+    if (lengths > 1 || (lengths && encodings))
+        return fail(h, 400);
+    if (encodings && p->http_minor == 0)
+        return fail(h, 400);
+    if (encodings && (encodings > 1 || !te_ok))
+        return fail(h, 501);
+    if (p->method == HTTP_CONNECT)
+        return fail(h, 405);
+    bool has_body = (p->flags & F_CHUNKED) || ((p->flags & F_CONTENT_LENGTH) && p->content_length);
+    if ((p->flags & F_CONTENT_LENGTH) && p->content_length > cfg->limit_request_body)
+        return fail(h, 413); /* answered without reading the body */
+    if (has_body) {
+        conn_set_timer(&h->c, CONN_T_IO);
+        if (h->expect_continue && p->http_minor == 1) {
+            static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+            if (conn_write(&h->c, cont, sizeof cont - 1))
+                return fail(h, 503);
+        }
+    }
+    return 0;
+}
+
+static int on_body(llhttp_t *p, const char *at, size_t n)
+{
+    (void)at; /* no handler reads bodies yet: read and dropped */
+    struct h1conn *h = from_parser(p);
+    h->body_len += n;
+    if (h->body_len > h->c.srv->cfg->limit_request_body)
+        return fail(h, 413);
+    return 0;
+}
+
+static void log_access(struct h1conn *h, int status, int64_t bytes)
+{
+    struct accesslog *al = h->c.srv->alog;
+    if (!al)
+        return;
+    char peer[64];
+    conn_peer_str(&h->c, peer, sizeof peer);
+    struct request *r = &h->req;
+    struct span none = {NULL, 0};
+    struct span target = r->method.p ? r->target : none;
+    accesslog_write(al, peer, r->method, target, r->version_minor, status, bytes,
+                    r->method.p ? request_header(r, "referer") : none,
+                    r->method.p ? request_header(r, "user-agent") : none);
+}
+
+/* Serialise res for h->req (or for a request that could not be parsed: h->req.method.p NULL).
+ * Returns 0 or -1 (out of memory: the connection is aborted). */
+static int send_response(struct h1conn *h, struct response *res, bool keep_alive)
+{
+    struct conn *c = &h->c;
+    struct request *r = &h->req;
+    bool head = r->is_head;
+    bool bodyless = head || res->status == 204 || res->status == 304;
+    int e = buf_printf(&c->out, "HTTP/1.1 %d %s\r\nServer: httpsd\r\nDate: %s\r\n", res->status,
+                       http_reason(res->status), httpdate_now());
+    if (res->content_type)
+        e |= buf_printf(&c->out, "Content-Type: %s\r\n", res->content_type);
+    if (res->content_length >= 0 && res->status != 204 && res->status != 304)
+        e |= buf_printf(&c->out, "Content-Length: %lld\r\n", (long long)res->content_length);
+    if (res->hdrs_len)
+        e |= buf_append(&c->out, res->hdrs, res->hdrs_len);
+    if (!keep_alive)
+        e |= buf_append(&c->out, "Connection: close\r\n\r\n", 21);
+    else if (r->version_minor == 0)
+        e |= buf_append(&c->out, "Connection: keep-alive\r\n\r\n", 26);
+    else
+        e |= buf_append(&c->out, "\r\n", 2);
+    int64_t body = bodyless ? 0 : (res->content_length > 0 ? res->content_length : 0);
+    if (!bodyless && res->body)
+        e |= buf_append(&c->out, res->body, (size_t)body);
+    if (res->file_fd >= 0) {
+        if (bodyless) {
+            close(res->file_fd);
+        } else if (body <= INLINE_FILE_MAX) {
+            char *w = buf_reserve(&c->out, (size_t)body, 0);
+            ssize_t got = w ? pread(res->file_fd, w, (size_t)body, res->file_off) : -1;
+            close(res->file_fd);
+            if (got != body) {
+                log_error("#%llu file read failed or file changed", (unsigned long long)c->id);
+                res->file_fd = -1;
+                return -1;
+            }
+            buf_commit(&c->out, (size_t)body);
+        } else {
+            conn_write_file(c, res->file_fd, res->file_off, (off_t)body);
+        }
+        res->file_fd = -1;
+    }
+    log_access(h, res->status, body);
+    return e ? -1 : 0;
+}
+
+/* Answer a request that cannot be processed and stop reading the connection. */
+static void reject(struct h1conn *h, int status)
+{
+    struct response res;
+    response_init(&res);
+    response_error(&res, status);
+    h->stop = true;
+    h->in_request = false;
+    h->c.read_paused = true;
+    buf_free(&h->pending);
+    if (status >= 500 || status == 408)
+        log_info("#%llu answered %d", (unsigned long long)h->c.id, status);
+    else
+        log_debug("#%llu answered %d", (unsigned long long)h->c.id, status);
+    if (send_response(h, &res, false) < 0) {
+        conn_abort(&h->c, "out of memory");
+        return;
+    }
+    conn_close_after_flush(&h->c);
+}
+
+static int on_message_complete(llhttp_t *p)
+{
+    struct h1conn *h = from_parser(p);
+    struct server *s = h->c.srv;
+    struct response res;
+    response_init(&res);
+    router_handle(&s->router, &h->req, &res);
+    bool keep = llhttp_should_keep_alive(p) && !s->draining && s->cfg->keep_alive_ms > 0 &&
+                !res.close && !(p->flags & F_CONNECTION_UPGRADE) && !p->upgrade;
+    h->in_request = false;
+    h->completed_in_parse = true;
+    if (send_response(h, &res, keep) < 0) {
+        if (res.file_fd >= 0)
+            close(res.file_fd);
+        h->stop = true;
+        conn_abort(&h->c, "cannot queue response");
+        return HPE_PAUSED;
+    }
+    if (!keep) {
+        h->stop = true;
+        conn_close_after_flush(&h->c);
+        return HPE_PAUSED;
+    }
+    /* Backpressure: hold the rest of the input until this response is out. */
+    if (h->c.file_fd >= 0 || buf_size(&h->c.out) >= OUT_HIGH_WATER)
+        return HPE_PAUSED;
+    return 0;
+}
+
+static int status_for(struct h1conn *h, llhttp_errno_t e)
+{
+    if (h->err_status) /* set by our callback, whatever code llhttp wrapped it in */
+        return h->err_status;
+    switch (e) {
+    case HPE_INVALID_VERSION:
+        return 505;
+    case HPE_INVALID_TRANSFER_ENCODING:
+        return 501;
+    default:
+        return 400;
+    }
+}
+
+/* Run the parser over data; keeps what it must not parse yet in h->pending. */
+static void parse(struct h1conn *h, const char *data, size_t n)
+{
+    h->completed_in_parse = false;
+    h->exec_start = data;
+    h->exec_end = data + n;
+    llhttp_errno_t e = llhttp_execute(&h->parser, data, n);
+    size_t k = n;
+    while (k > 0 && (data[k - 1] == ' ' || data[k - 1] == '\t'))
+        k--;
+    h->prev_tail_lf = k > 0 ? data[k - 1] == '\n' : (h->prev_tail_lf && n > 0);
+    if (e == HPE_OK)
+        return;
+    if (e == HPE_PAUSED || e == HPE_PAUSED_UPGRADE) {
+        const char *pos = llhttp_get_error_pos(&h->parser);
+        if (e == HPE_PAUSED)
+            llhttp_resume(&h->parser);
+        else
+            llhttp_resume_after_upgrade(&h->parser);
+        if (h->stop || h->c.closing)
+            return;
+        size_t rest = (size_t)(data + n - pos);
+        if (rest) {
+            if (buf_append(&h->pending, pos, rest)) {
+                conn_abort(&h->c, "out of memory");
+                return;
+            }
+        }
+        h->c.read_paused = true;
+        return;
+    }
+    if (h->c.closing)
+        return;
+    int status = status_for(h, e);
+    log_debug("#%llu parse error %s (%s) → %d", (unsigned long long)h->c.id, llhttp_errno_name(e),
+              llhttp_get_error_reason(&h->parser), status);
+    reject(h, status);
+}
+
+static void h1_on_data(struct conn *c, const char *data, size_t n)
+{
+    struct h1conn *h = (struct h1conn *)c;
+    if (h->stop)
+        return;
+    if (!h->in_request && c->timer_kind != CONN_T_HEADER)
+        conn_set_timer(c, CONN_T_HEADER); /* the first bytes of a request: its deadline */
+    else if (h->head_done && h->in_request)
+        conn_set_timer(c, CONN_T_IO); /* body progress */
+    parse(h, data, n);
+}
+
+static void arm_wait_timer(struct h1conn *h)
+{
+    if (h->in_request)
+        conn_set_timer(&h->c, h->head_done ? CONN_T_IO : CONN_T_HEADER);
+    else
+        conn_set_timer(&h->c, CONN_T_IDLE);
+}
+
+static void h1_on_drain(struct conn *c)
+{
+    struct h1conn *h = (struct h1conn *)c;
+    if (h->stop)
+        return;
+    if (buf_size(&h->pending)) {
+        struct buf in = h->pending; /* parse() may refill h->pending */
+        h->pending = (struct buf){0};
+        c->read_paused = false;
+        conn_set_timer(c, CONN_T_HEADER);
+        parse(h, buf_data(&in), buf_size(&in));
+        buf_free(&in);
+        if (c->closing || h->stop || c->read_paused)
+            return;
+    }
+    c->read_paused = false;
+    if (c->rd_eof && !h->in_request) {
+        if (!conn_has_output(c))
+            conn_abort(c, "peer closed");
+        else
+            conn_close_after_flush(c);
+        return;
+    }
+    if (c->srv->draining && !h->in_request && !conn_has_output(c)) {
+        conn_abort(c, "draining");
+        return;
+    }
+    if (!h->in_request) {
+        /* idle: hold no per-request memory */
+        buf_free(&h->hbuf);
+        free(h->hdrs);
+        free(h->view);
+        h->hdrs = NULL;
+        h->view = NULL;
+        h->hdrs_cap = h->nhdrs = 0;
+    }
+    arm_wait_timer(h);
+}
+
+static void h1_on_eof(struct conn *c)
+{
+    struct h1conn *h = (struct h1conn *)c;
+    if (h->stop)
+        return;
+    if (h->in_request || (!conn_has_output(c) && !buf_size(&h->pending))) {
+        conn_abort(c, h->in_request ? "peer closed mid-request" : "peer closed");
+        return;
+    }
+    /* Responses are still going out (a half-closed client may still read them). */
+}
+
+static void h1_on_timeout(struct conn *c, enum conn_timer which)
+{
+    struct h1conn *h = (struct h1conn *)c;
+    if (which == CONN_T_HEADER && h->in_request && !h->stop) {
+        reject(h, 408);
+        return;
+    }
+    conn_abort(c, which == CONN_T_IDLE ? "keep-alive timeout" : "header timeout");
+}
+
+static void h1_on_free(struct conn *c)
+{
+    struct h1conn *h = (struct h1conn *)c;
+    buf_free(&h->hbuf);
+    buf_free(&h->pending);
+    free(h->hdrs);
+    free(h->view);
+}
+
+static const struct conn_proto h1_proto = {
+    .on_data = h1_on_data,
+    .on_drain = h1_on_drain,
+    .on_eof = h1_on_eof,
+    .on_timeout = h1_on_timeout,
+    .on_free = h1_on_free,
+};
+
+static const llhttp_settings_t settings = {
+    .on_message_begin = on_message_begin,
+    .on_method = on_method,
+    .on_url = on_url,
+    .on_version = on_version,
+    .on_header_field = on_header_field,
+    .on_header_field_complete = on_header_field_complete,
+    .on_header_value = on_header_value,
+    .on_header_value_complete = on_header_value_complete,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+};
+
+int http1_accept(struct server *srv, int fd, struct tls_conn *tls, const void *peer,
+                 unsigned peer_len)
+{
+    struct h1conn *h = calloc(1, sizeof *h);
+    if (!h)
+        return -ENOMEM;
+    llhttp_init(&h->parser, HTTP_REQUEST, &settings);
+    if (peer_len && peer_len <= sizeof h->c.peer)
+        memcpy(&h->c.peer, peer, peer_len);
+    int e = conn_init(&h->c, srv, fd, tls, &h1_proto);
+    if (e < 0) {
+        free(h);
+        return e;
+    }
+    return 0;
+}
+
+void http1_drain(struct conn *c)
+{
+    struct h1conn *h = (struct h1conn *)c;
+    if (c->closing)
+        return;
+    if (c->handshaking || (!h->in_request && !conn_has_output(c) && !buf_size(&h->pending)))
+        conn_abort(c, "draining");
+    /* else: the response in progress carries Connection: close (s->draining) */
+}

@@ -1,0 +1,57 @@
+/* httpsd: the command line entry point. */
+#include "cfg.h"
+#include "log.h"
+#include "server.h"
+
+#include <openssl/opensslv.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef HTTPSD_VERSION
+#define HTTPSD_VERSION "0.1.0"
+#endif
+
+int main(int argc, char **argv)
+{
+    struct cfg cfg;
+    char err[512];
+    if (cfg_parse(&cfg, argc, argv, err, sizeof err) < 0) {
+        fprintf(stderr, "httpsd: %s\nTry 'httpsd --help'.\n", err);
+        cfg_free(&cfg);
+        return 2;
+    }
+    if (cfg.help) {
+        fputs(cfg_usage, stdout);
+        cfg_free(&cfg);
+        return 0;
+    }
+    if (cfg.version) {
+        printf("httpsd %s (%s)\n", HTTPSD_VERSION, OPENSSL_VERSION_TEXT);
+        cfg_free(&cfg);
+        return 0;
+    }
+    if (cfg.app) {
+        fprintf(stderr, "httpsd: cannot load '%s': WSGI applications are not supported yet "
+                        "(serve files with --static)\n", cfg.app);
+        cfg_free(&cfg);
+        return 2;
+    }
+    int e = log_open(cfg.error_log, (enum log_level)cfg.log_level);
+    if (e < 0) {
+        fprintf(stderr, "httpsd: cannot open error log %s: %s\n", cfg.error_log, strerror(-e));
+        cfg_free(&cfg);
+        return 1;
+    }
+    static struct server srv; /* large (read buffer): not on the stack */
+    if (server_init(&srv, &cfg, err, sizeof err) < 0) {
+        log_msg(LOG_CRITICAL, "%s", err);
+        cfg_free(&cfg);
+        return 1;
+    }
+    int code = server_run(&srv);
+    server_deinit(&srv);
+    log_info("stopped");
+    cfg_free(&cfg);
+    return code;
+}

@@ -1,0 +1,67 @@
+/* request/response: what the HTTP layer hands to handlers, free of llhttp. */
+#ifndef HTTPSD_REQUEST_H
+#define HTTPSD_REQUEST_H
+
+#include "buf.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct req_header {
+    struct span name, value;
+};
+
+/* A parsed request head. Every span borrows the connection's header buffer and is valid until
+ * the response has been queued. */
+struct request {
+    struct span method;
+    struct span target; /* as sent (origin-form; for absolute-form, the path and query part) */
+    struct span path;   /* target before '?' */
+    struct span query;  /* after '?', without it; empty when absent */
+    struct span host;   /* Host header, or the authority of an absolute-form target */
+    int version_minor;  /* HTTP/1.x */
+    bool is_get, is_head;
+    const struct req_header *headers;
+    size_t nheaders;
+};
+
+/* The first header with this lowercase name, or an empty span with p == NULL. */
+struct span request_header(const struct request *r, const char *lower_name);
+
+#define RESPONSE_HDRS_MAX 1024
+
+/* A response to queue. Handlers fill it; http1 serialises it. */
+struct response {
+    int status;
+    const char *content_type; /* static string or NULL */
+    int64_t content_length;   /* -1: none */
+    const char *body;         /* inline body (borrowed), content_length bytes */
+    int file_fd;              /* owned file body of content_length bytes from file_off; -1 */
+    off_t file_off;
+    bool close;               /* force Connection: close */
+    size_t hdrs_len;
+    char hdrs[RESPONSE_HDRS_MAX]; /* extra header lines, each "Name: value\r\n" */
+};
+
+static inline void response_init(struct response *res)
+{
+    res->status = 0;
+    res->content_type = NULL;
+    res->content_length = -1;
+    res->body = NULL;
+    res->file_fd = -1;
+    res->file_off = 0;
+    res->close = false;
+    res->hdrs_len = 0;
+}
+
+/* Append a header line; false when it does not fit (the header is dropped). */
+bool response_add_header(struct response *res, const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* A short text/plain error page for status ("404 Not Found\n"). */
+void response_error(struct response *res, int status);
+/* "Not Found" for 404, ... ; "Unknown" for anything else. */
+const char *http_reason(int status);
+
+#endif

@@ -1,0 +1,25 @@
+/* router: request → handler. Static prefixes first; otherwise 404 (the WSGI app later). */
+#ifndef HTTPSD_ROUTER_H
+#define HTTPSD_ROUTER_H
+
+#include "cfg.h"
+#include "request.h"
+
+struct static_root {
+    const struct static_mount *mount; /* borrowed from cfg */
+    int dirfd;                        /* owned */
+};
+
+struct router {
+    struct static_root *roots; /* owned, longest prefix first */
+    size_t nroots;
+};
+
+/* Open every mount's directory. 0, or negative with the reason in err. */
+int router_init(struct router *r, const struct cfg *cfg, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+void router_deinit(struct router *r);
+/* Answer req into res (always sets a status). */
+void router_handle(const struct router *r, const struct request *req, struct response *res);
+
+#endif

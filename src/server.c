@@ -1,0 +1,268 @@
+#include "server.h"
+
+#include "accesslog.h"
+#include "conn.h"
+#include "http1.h"
+#include "log.h"
+#include "tls.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define ACCEPTS_PER_WAKEUP 256
+#define ACCEPT_RETRY_MS 100
+#define LINGER_MS 2000
+
+void server_conn_added(struct server *s, struct conn *c)
+{
+    c->prev = NULL;
+    c->next = s->conns;
+    if (s->conns)
+        s->conns->prev = c;
+    s->conns = c;
+    s->nconns++;
+}
+
+void server_conn_removed(struct server *s, struct conn *c)
+{
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    s->nconns--;
+    if (s->draining && s->nconns == 0)
+        s->loop.stop = true;
+}
+
+static void pause_accept(struct server *s, bool pause)
+{
+    for (size_t i = 0; i < s->nlisteners; i++)
+        if (s->listeners[i].io.fd >= 0 &&
+            loop_mod(&s->loop, &s->listeners[i].io, pause ? 0 : EPOLLIN) < 0)
+            log_error("cannot %s listener: %s", pause ? "pause" : "resume", strerror(errno));
+    s->accept_paused = pause;
+}
+
+static void on_accept_retry(struct timer *t)
+{
+    struct server *s = container_of(t, struct server, accept_retry);
+    if (!s->draining)
+        pause_accept(s, false);
+}
+
+static void on_accept(struct loop_io *io, uint32_t events)
+{
+    (void)events;
+    struct listener *l = container_of(io, struct listener, io);
+    struct server *s = l->owner;
+    for (int i = 0; i < ACCEPTS_PER_WAKEUP; i++) {
+        union conn_addr peer;
+        socklen_t plen = sizeof peer;
+        int fd = accept4(io->fd, &peer.sa, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EAGAIN || errno == EINTR)
+                return;
+            if (errno == ECONNABORTED || errno == EPROTO || errno == EPERM)
+                continue;
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                /* Out of descriptors: keep serving what we have and retry a bit later, instead
+                 * of spinning on a listener that stays readable. */
+                log_warn("accept: %s; retrying in %d ms (%zu connections open)", strerror(errno),
+                         ACCEPT_RETRY_MS, s->nconns);
+                pause_accept(s, true);
+                loop_timer_arm(&s->loop, &s->accept_retry, s->tl_accept_retry);
+                return;
+            }
+            log_error("accept: %s", strerror(errno));
+            return;
+        }
+        if (!l->is_unix) {
+            int one = 1;
+            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        } else {
+            plen = 0;
+        }
+        struct tls_conn *tls = NULL;
+        if (l->tls && !(tls = tls_conn_new(s->tls, fd))) {
+            log_error("cannot create a TLS session");
+            close(fd);
+            continue;
+        }
+        if (http1_accept(s, fd, tls, &peer, plen) < 0) {
+            log_error("cannot set up a connection: out of memory");
+            if (tls)
+                tls_conn_free(tls);
+            close(fd);
+        }
+    }
+}
+
+static void start_drain(struct server *s)
+{
+    if (s->draining)
+        return;
+    s->draining = true;
+    log_info("shutting down: draining %zu connections (up to %.1f s)", s->nconns,
+             (double)s->cfg->graceful_timeout_ms / 1000);
+    for (size_t i = 0; i < s->nlisteners; i++)
+        if (s->listeners[i].io.fd >= 0)
+            loop_del(&s->loop, &s->listeners[i].io);
+    listener_close_all(s->listeners, s->nlisteners);
+    timer_cancel(&s->accept_retry);
+    for (struct conn *c = s->conns; c; c = c->next)
+        http1_drain(c);
+    loop_timer_arm(&s->loop, &s->graceful, s->tl_graceful);
+    if (s->nconns == 0)
+        s->loop.stop = true;
+}
+
+static void on_graceful_timeout(struct timer *t)
+{
+    struct server *s = container_of(t, struct server, graceful);
+    log_warn("graceful timeout: closing %zu connections", s->nconns);
+    s->loop.stop = true;
+}
+
+static void on_signal(struct loop_io *io, uint32_t events)
+{
+    (void)events;
+    struct server *s = container_of(io, struct server, sig_io);
+    struct signalfd_siginfo si;
+    while (read(io->fd, &si, sizeof si) == (ssize_t)sizeof si) {
+        if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
+            if (s->draining && si.ssi_signo == SIGINT) {
+                log_warn("second SIGINT: exiting now");
+                s->loop.stop = true;
+            }
+            start_drain(s);
+        }
+    }
+}
+
+static void on_turn(void *arg)
+{
+    struct server *s = arg;
+    if (s->alog)
+        accesslog_flush(s->alog);
+}
+
+static void raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        (void)setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+int server_init(struct server *s, const struct cfg *cfg, char *err, size_t errlen)
+{
+    memset(s, 0, sizeof *s);
+    s->cfg = cfg;
+    s->sig_io.fd = -1;
+    int e = loop_init(&s->loop);
+    if (e < 0) {
+        snprintf(err, errlen, "epoll: %s", strerror(-e));
+        return e;
+    }
+    raise_nofile();
+    struct loop *l = &s->loop;
+    s->tl[CONN_T_HANDSHAKE] = loop_timer_list(l, cfg->handshake_timeout_ms);
+    s->tl[CONN_T_HEADER] = loop_timer_list(l, cfg->header_timeout_ms);
+    s->tl[CONN_T_IDLE] = loop_timer_list(l, cfg->keep_alive_ms);
+    s->tl[CONN_T_IO] = loop_timer_list(l, cfg->io_timeout_ms);
+    s->tl[CONN_T_LINGER] = loop_timer_list(l, LINGER_MS);
+    s->tl_accept_retry = loop_timer_list(l, ACCEPT_RETRY_MS);
+    s->tl_graceful = loop_timer_list(l, cfg->graceful_timeout_ms);
+    s->accept_retry.cb = on_accept_retry;
+    s->graceful.cb = on_graceful_timeout;
+    l->on_turn = on_turn;
+    l->on_turn_arg = s;
+
+    if ((e = router_init(&s->router, cfg, err, errlen)) < 0)
+        goto fail;
+    if (cfg->access_log && !(s->alog = accesslog_open(cfg->access_log))) {
+        e = -errno;
+        snprintf(err, errlen, "cannot open access log %s: %s", cfg->access_log, strerror(errno));
+        goto fail;
+    }
+    bool need_tls = false;
+    for (size_t i = 0; i < cfg->nbinds; i++)
+        need_tls |= cfg->binds[i].kind == BIND_TLS;
+    if (need_tls && (e = tls_ctx_new(&s->tls, cfg->certfile, cfg->keyfile, err, errlen)) < 0)
+        goto fail;
+    if ((e = listener_open_all(cfg->binds, cfg->nbinds, &s->listeners, &s->nlisteners, err,
+                               errlen)) < 0)
+        goto fail;
+    for (size_t i = 0; i < s->nlisteners; i++) {
+        s->listeners[i].io.cb = on_accept;
+        s->listeners[i].owner = s;
+        if ((e = loop_add(l, &s->listeners[i].io, EPOLLIN)) < 0) {
+            snprintf(err, errlen, "epoll: %s", strerror(-e));
+            goto fail;
+        }
+    }
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    s->sig_io.fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    s->sig_io.cb = on_signal;
+    if (s->sig_io.fd < 0 || (e = loop_add(l, &s->sig_io, EPOLLIN)) < 0) {
+        e = -errno;
+        snprintf(err, errlen, "signalfd: %s", strerror(errno));
+        goto fail;
+    }
+    for (size_t i = 0; i < s->nlisteners; i++)
+        log_info("listening on %s", s->listeners[i].url);
+    return 0;
+fail:
+    server_deinit(s);
+    return e < 0 ? e : -EINVAL;
+}
+
+int server_run(struct server *s)
+{
+    int e = loop_run(&s->loop);
+    if (e < 0) {
+        log_error("event loop: %s", strerror(-e));
+        return 1;
+    }
+    if (s->nconns)
+        log_info("closing %zu connections", s->nconns);
+    return 0;
+}
+
+void server_deinit(struct server *s)
+{
+    while (s->conns) /* at exit: release everything so leak checkers stay quiet */
+        conn_destroy(s->conns);
+    if (s->listeners) {
+        listener_close_all(s->listeners, s->nlisteners);
+        free(s->listeners);
+        s->listeners = NULL;
+    }
+    router_deinit(&s->router);
+    tls_ctx_free(s->tls);
+    s->tls = NULL;
+    accesslog_close(s->alog);
+    s->alog = NULL;
+    if (s->sig_io.fd >= 0)
+        close(s->sig_io.fd);
+    s->sig_io.fd = -1;
+    loop_deinit(&s->loop);
+}

@@ -1,0 +1,52 @@
+/* server: one worker — its loop, listeners, TLS context, router, connections, signals. */
+#ifndef HTTPSD_SERVER_H
+#define HTTPSD_SERVER_H
+
+#include "cfg.h"
+#include "listener.h"
+#include "loop.h"
+#include "router.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct tls_ctx;
+struct accesslog;
+struct conn;
+
+#define SERVER_READ_BUF (16 * 1024)
+
+struct server {
+    const struct cfg *cfg; /* borrowed */
+    struct loop loop;
+    struct tls_ctx *tls; /* owned; NULL when no TLS listener */
+    struct listener *listeners; /* owned */
+    size_t nlisteners;
+    struct router router;
+    struct accesslog *alog; /* owned; NULL = off */
+    struct conn *conns;     /* every live connection */
+    size_t nconns;
+    uint64_t next_id;
+    int tl[8]; /* timer list per enum conn_timer */
+    int tl_accept_retry, tl_graceful;
+    struct timer accept_retry, graceful;
+    struct loop_io sig_io;
+    bool draining;
+    bool accept_paused;
+    int exit_code;
+    char rbuf[SERVER_READ_BUF]; /* shared read buffer: idle connections hold none */
+};
+
+/* Open listeners, TLS, static roots and logs from cfg. 0, or negative with the reason in err. */
+int server_init(struct server *s, const struct cfg *cfg, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+/* Serve until a signal and the drain finish. Returns the exit code. */
+int server_run(struct server *s);
+void server_deinit(struct server *s);
+
+/* Connection bookkeeping, used by conn.c. */
+void server_conn_added(struct server *s, struct conn *c);
+void server_conn_removed(struct server *s, struct conn *c);
+
+#endif

@@ -1,0 +1,321 @@
+#include "tls.h"
+
+#include "log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+struct tls_ctx {
+    SSL_CTX *ssl;
+};
+
+static void ssl_reason(char *err, size_t errlen, const char *what)
+{
+    unsigned long e = ERR_peek_last_error();
+    char reason[256] = "unknown error";
+    if (e)
+        ERR_error_string_n(e, reason, sizeof reason);
+    snprintf(err, errlen, "%s: %s", what, reason);
+    ERR_clear_error();
+}
+
+static int add_ext(X509 *x, int nid, const char *value)
+{
+    X509V3_CTX v3;
+    X509V3_set_ctx_nodb(&v3);
+    X509V3_set_ctx(&v3, x, x, NULL, NULL, 0);
+    X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, &v3, nid, value);
+    if (!ext)
+        return -1;
+    int ok = X509_add_ext(x, ext, -1);
+    X509_EXTENSION_free(ext);
+    return ok ? 0 : -1;
+}
+
+/* Write to path.tmp with mode, then rename: a crash never leaves half a key in place. */
+static int write_pem(const char *path, mode_t mode, EVP_PKEY *key, X509 *cert)
+{
+    char tmp[4096];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
+        return -ENAMETOOLONG;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
+    if (fd < 0)
+        return -errno;
+    if (fchmod(fd, mode) < 0) {
+        int e = -errno;
+        close(fd);
+        return e;
+    }
+    FILE *f = fdopen(fd, "w");
+    if (!f) {
+        int e = -errno;
+        close(fd);
+        return e;
+    }
+    int ok = key ? PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL)
+                 : PEM_write_X509(f, cert);
+    if (fclose(f) != 0 || !ok) {
+        unlink(tmp);
+        return -EIO;
+    }
+    if (rename(tmp, path) < 0) {
+        int e = -errno;
+        unlink(tmp);
+        return e;
+    }
+    return 0;
+}
+
+int tls_generate_cert(const char *certfile, const char *keyfile, char *err, size_t errlen)
+{
+    int rc = -EPROTO;
+    X509 *x = NULL;
+    BIGNUM *serial = NULL;
+    EVP_PKEY *key = EVP_EC_gen("P-256");
+    if (!key) {
+        ssl_reason(err, errlen, "cannot generate a P-256 key");
+        goto out;
+    }
+    x = X509_new();
+    serial = BN_new();
+    if (!x || !serial || !X509_set_version(x, 2) || !BN_rand(serial, 127, BN_RAND_TOP_ANY, 0) ||
+        !BN_to_ASN1_INTEGER(serial, X509_get_serialNumber(x)) ||
+        !X509_gmtime_adj(X509_getm_notBefore(x), -3600) ||
+        !X509_gmtime_adj(X509_getm_notAfter(x), 365L * 86400) || !X509_set_pubkey(x, key)) {
+        ssl_reason(err, errlen, "cannot build the certificate");
+        goto out;
+    }
+    X509_NAME *name = X509_get_subject_name(x);
+    if (!X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC,
+                                    (const unsigned char *)"httpsd self-signed", -1, -1, 0) ||
+        !X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"localhost",
+                                    -1, -1, 0) ||
+        !X509_set_issuer_name(x, name) ||
+        add_ext(x, NID_subject_alt_name, "DNS:localhost,IP:127.0.0.1,IP:::1") < 0 ||
+        add_ext(x, NID_basic_constraints, "critical,CA:FALSE") < 0 ||
+        add_ext(x, NID_key_usage, "critical,digitalSignature") < 0 ||
+        add_ext(x, NID_ext_key_usage, "serverAuth") < 0 ||
+        add_ext(x, NID_subject_key_identifier, "hash") < 0 || !X509_sign(x, key, EVP_sha256())) {
+        ssl_reason(err, errlen, "cannot sign the certificate");
+        goto out;
+    }
+    int e = write_pem(keyfile, 0600, key, NULL);
+    if (e == 0)
+        e = write_pem(certfile, 0644, NULL, x);
+    if (e < 0) {
+        snprintf(err, errlen, "cannot write %s / %s: %s", certfile, keyfile, strerror(-e));
+        rc = e;
+        goto out;
+    }
+    rc = 0;
+out:
+    BN_free(serial);
+    X509_free(x);
+    EVP_PKEY_free(key);
+    return rc;
+}
+
+static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+                       const unsigned char *in, unsigned int inlen, void *arg)
+{
+    (void)ssl;
+    (void)arg;
+    static const unsigned char h11[] = "\x08http/1.1";
+    /* Offered but no http/1.1: carry on without ALPN rather than failing the handshake. */
+    if (SSL_select_next_proto((unsigned char **)out, outlen, h11, sizeof h11 - 1, in, inlen) !=
+        OPENSSL_NPN_NEGOTIATED)
+        return SSL_TLSEXT_ERR_NOACK;
+    return SSL_TLSEXT_ERR_OK;
+}
+
+static void log_fingerprint(const char *certfile, const char *keyfile, SSL_CTX *ssl, bool made)
+{
+    X509 *cert = SSL_CTX_get0_certificate(ssl);
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    char hex[EVP_MAX_MD_SIZE * 3 + 1] = "";
+    if (cert && X509_digest(cert, EVP_sha256(), md, &mdlen)) {
+        for (unsigned i = 0; i < mdlen; i++)
+            snprintf(hex + 3 * i, 4, i + 1 < mdlen ? "%02X:" : "%02X", md[i]);
+    }
+    log_info("%s certificate %s (key %s), SHA-256 fingerprint %s",
+             made ? "generated self-signed" : "using", certfile, keyfile, hex);
+}
+
+int tls_ctx_new(struct tls_ctx **out, const char *certfile, const char *keyfile, char *err,
+                size_t errlen)
+{
+    bool made = false;
+    if (!certfile) {
+        certfile = "cert.pem";
+        keyfile = "key.pem";
+        if (access(certfile, F_OK) != 0 || access(keyfile, F_OK) != 0) {
+            int e = tls_generate_cert(certfile, keyfile, err, errlen);
+            if (e < 0)
+                return e;
+            made = true;
+        }
+    }
+    struct tls_ctx *ctx = calloc(1, sizeof *ctx);
+    if (!ctx)
+        return -ENOMEM;
+    SSL_CTX *s = ctx->ssl = SSL_CTX_new(TLS_server_method());
+    if (!s) {
+        ssl_reason(err, errlen, "SSL_CTX_new");
+        free(ctx);
+        return -EPROTO;
+    }
+    SSL_CTX_set_min_proto_version(s, TLS1_2_VERSION);
+    SSL_CTX_set_max_proto_version(s, TLS1_3_VERSION);
+    SSL_CTX_set_options(s, SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_RENEGOTIATION |
+                               SSL_OP_NO_COMPRESSION | SSL_OP_IGNORE_UNEXPECTED_EOF);
+    /* RELEASE_BUFFERS keeps idle connections small: the 16 KiB record buffers are freed
+     * whenever they are empty. */
+    SSL_CTX_set_mode(s, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
+                            SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    SSL_CTX_set_session_cache_mode(s, SSL_SESS_CACHE_SERVER);
+    SSL_CTX_set_session_id_context(s, (const unsigned char *)"httpsd", 6);
+    SSL_CTX_set_num_tickets(s, 1);
+    SSL_CTX_set_alpn_select_cb(s, alpn_select, NULL);
+    if (!SSL_CTX_set_cipher_list(s, "ECDHE+AESGCM:ECDHE+CHACHA20") ||
+        !SSL_CTX_set_ciphersuites(
+            s, "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256") ||
+        !SSL_CTX_set1_groups_list(s, "X25519:P-256:P-384")) {
+        ssl_reason(err, errlen, "cannot configure ciphers");
+        goto fail;
+    }
+    if (SSL_CTX_use_certificate_chain_file(s, certfile) != 1) {
+        char what[512];
+        snprintf(what, sizeof what, "cannot load certificate %s", certfile);
+        ssl_reason(err, errlen, what);
+        goto fail;
+    }
+    if (SSL_CTX_use_PrivateKey_file(s, keyfile, SSL_FILETYPE_PEM) != 1) {
+        char what[512];
+        snprintf(what, sizeof what, "cannot load key %s", keyfile);
+        ssl_reason(err, errlen, what);
+        goto fail;
+    }
+    if (SSL_CTX_check_private_key(s) != 1) {
+        ssl_reason(err, errlen, "the key does not match the certificate");
+        goto fail;
+    }
+    log_fingerprint(certfile, keyfile, s, made);
+    *out = ctx;
+    return 0;
+fail:
+    tls_ctx_free(ctx);
+    return -EPROTO;
+}
+
+void tls_ctx_free(struct tls_ctx *ctx)
+{
+    if (!ctx)
+        return;
+    SSL_CTX_free(ctx->ssl);
+    free(ctx);
+}
+
+struct tls_conn *tls_conn_new(struct tls_ctx *ctx, int fd)
+{
+    SSL *ssl = SSL_new(ctx->ssl);
+    if (!ssl)
+        return NULL;
+    if (!SSL_set_fd(ssl, fd)) {
+        SSL_free(ssl);
+        return NULL;
+    }
+    SSL_set_accept_state(ssl);
+    return (struct tls_conn *)ssl;
+}
+
+void tls_conn_free(struct tls_conn *t)
+{
+    SSL_free((SSL *)t);
+}
+
+/* Map an OpenSSL result to our convention and leave the error queue empty. */
+static int result(SSL *ssl, int ret)
+{
+    int e = SSL_get_error(ssl, ret);
+    switch (e) {
+    case SSL_ERROR_WANT_READ:
+    case SSL_ERROR_WANT_WRITE:
+        return -EAGAIN;
+    case SSL_ERROR_ZERO_RETURN:
+        return 0;
+    case SSL_ERROR_SYSCALL: {
+        int err = errno;
+        ERR_clear_error();
+        return err == EPIPE || err == ECONNRESET ? -ECONNRESET : (err ? -err : -ECONNRESET);
+    }
+    default:
+        if (log_enabled(LOG_DEBUG)) {
+            char buf[256];
+            ERR_error_string_n(ERR_peek_last_error(), buf, sizeof buf);
+            log_debug("tls: %s", buf);
+        }
+        ERR_clear_error();
+        return -EPROTO;
+    }
+}
+
+int tls_handshake(struct tls_conn *t)
+{
+    SSL *ssl = (SSL *)t;
+    int r = SSL_do_handshake(ssl);
+    if (r == 1)
+        return 0;
+    r = result(ssl, r);
+    return r == 0 ? -EPROTO : r;
+}
+
+ssize_t tls_read(struct tls_conn *t, void *buf, size_t n)
+{
+    SSL *ssl = (SSL *)t;
+    size_t got = 0;
+    int r = SSL_read_ex(ssl, buf, n, &got);
+    if (r == 1)
+        return (ssize_t)got;
+    return result(ssl, r);
+}
+
+ssize_t tls_write(struct tls_conn *t, const void *buf, size_t n)
+{
+    SSL *ssl = (SSL *)t;
+    size_t done = 0;
+    int r = SSL_write_ex(ssl, buf, n, &done);
+    if (r == 1)
+        return (ssize_t)done;
+    r = result(ssl, r);
+    return r == 0 ? -ECONNRESET : r;
+}
+
+bool tls_has_pending(struct tls_conn *t)
+{
+    return SSL_pending((SSL *)t) > 0;
+}
+
+void tls_close_notify(struct tls_conn *t)
+{
+    SSL *ssl = (SSL *)t;
+    if (SSL_is_init_finished(ssl)) {
+        (void)SSL_shutdown(ssl);
+    }
+    ERR_clear_error();
+}
+
+const char *tls_version(struct tls_conn *t) { return SSL_get_version((SSL *)t); }
+const char *tls_cipher(struct tls_conn *t) { return SSL_get_cipher_name((SSL *)t); }

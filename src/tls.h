@@ -1,0 +1,43 @@
+/* tls: OpenSSL 3 glue. The only file that includes OpenSSL headers.
+ * Loop thread only (a context may be shared read-only across threads). */
+#ifndef HTTPSD_TLS_H
+#define HTTPSD_TLS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+struct tls_ctx;
+struct tls_conn;
+
+/* Build the server context from certfile/keyfile, or — both NULL — from ./cert.pem and
+ * ./key.pem, generating them first when either is missing. Logs the files and the SHA-256
+ * fingerprint. Returns 0 or -errno/-EPROTO with a one-line reason in err. */
+int tls_ctx_new(struct tls_ctx **out, const char *certfile, const char *keyfile, char *err,
+                size_t errlen) __attribute__((warn_unused_result));
+void tls_ctx_free(struct tls_ctx *ctx);
+
+/* Generate a P-256 key and a self-signed certificate for localhost (SAN DNS:localhost,
+ * IP:127.0.0.1, IP:::1, one year) into the two files (key mode 0600). 0 or negative. */
+int tls_generate_cert(const char *certfile, const char *keyfile, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
+/* A server-side TLS session on a connected non-blocking socket; NULL on ENOMEM. */
+struct tls_conn *tls_conn_new(struct tls_ctx *ctx, int fd);
+void tls_conn_free(struct tls_conn *t);
+/* Drive the handshake: 0 done, -EAGAIN wait for I/O, -EPROTO failed. */
+int tls_handshake(struct tls_conn *t) __attribute__((warn_unused_result));
+/* Read plaintext: >0 bytes, 0 peer closed, -EAGAIN, or -EPROTO/-ECONNRESET. */
+ssize_t tls_read(struct tls_conn *t, void *buf, size_t n) __attribute__((warn_unused_result));
+/* Write plaintext: >0 bytes taken, -EAGAIN (retry later with the same or longer data), or
+ * another negative error. */
+ssize_t tls_write(struct tls_conn *t, const void *buf, size_t n) __attribute__((warn_unused_result));
+/* Plaintext already decrypted and buffered inside OpenSSL. */
+bool tls_has_pending(struct tls_conn *t);
+/* Send close_notify (best effort, non-blocking). */
+void tls_close_notify(struct tls_conn *t);
+/* Protocol and cipher names for debug logs. */
+const char *tls_version(struct tls_conn *t);
+const char *tls_cipher(struct tls_conn *t);
+
+#endif
