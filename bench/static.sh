@@ -331,7 +331,7 @@ run_wrk() {                # run_wrk RUN NAME SCHEME DURATION [record]
         "$run" "$name" "$scheme" "$rps" "$us" "$lat50" "$lat99" "$cpus" "$cpuc" >&2
     if [[ -n $errs ]]; then
         log "  WARNING: $name $scheme run $run:$errs"
-        grep -E 'Non-2xx|Socket errors' "$out" | sed 's/^/    wrk: /' >&2
+        { grep -E 'Non-2xx|Socket errors' "$out" || true; } | sed 's/^/    wrk: /' >&2
     fi
 }
 

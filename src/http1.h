@@ -4,6 +4,7 @@
 #define HTTPSD_HTTP1_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 struct server;
 struct tls_conn;
@@ -15,5 +16,10 @@ int http1_accept(struct server *srv, int fd, struct tls_conn *tls, const void *p
                  unsigned peer_len) __attribute__((warn_unused_result));
 /* Graceful shutdown: close c now when idle, else after its current response. */
 void http1_drain(struct conn *c);
+
+/* For fuzzing and tests only: parse data as one connection's stream of requests with the
+ * default limits and no static mounts. Returns the number of requests answered, or -status
+ * when the stream was rejected. */
+int http1_fuzz_parse(const char *data, size_t n);
 
 #endif

@@ -23,6 +23,8 @@
 #define ACCEPT_RETRY_MS 100
 #define LINGER_MS 2000
 
+static void pause_accept(struct server *s, bool pause);
+
 void server_conn_added(struct server *s, struct conn *c)
 {
     c->prev = NULL;
@@ -44,6 +46,9 @@ void server_conn_removed(struct server *s, struct conn *c)
     s->nconns--;
     if (s->draining && s->nconns == 0)
         s->loop.stop = true;
+    if (s->accept_paused && s->nconns < s->max_conns && !s->draining &&
+        !timer_is_armed(&s->accept_retry))
+        pause_accept(s, false);
 }
 
 static void pause_accept(struct server *s, bool pause)
@@ -68,6 +73,13 @@ static void on_accept(struct loop_io *io, uint32_t events)
     struct listener *l = container_of(io, struct listener, io);
     struct server *s = l->owner;
     for (int i = 0; i < ACCEPTS_PER_WAKEUP; i++) {
+        if (s->nconns >= s->max_conns) {
+            /* Keep descriptors for files and logs: stop accepting until a connection ends. */
+            log_warn("%zu connections: at the limit set by RLIMIT_NOFILE, not accepting more",
+                     s->nconns);
+            pause_accept(s, true);
+            return;
+        }
         union conn_addr peer;
         socklen_t plen = sizeof peer;
         int fd = accept4(io->fd, &peer.sa, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -158,13 +170,22 @@ static void on_turn(void *arg)
         accesslog_flush(s->alog);
 }
 
-static void raise_nofile(void)
+/* Raise the descriptor limit to its hard maximum and keep a reserve below it for files being
+ * sent, logs and listeners; returns how many connections may be open at once. */
+static size_t raise_nofile(void)
 {
     struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+        return 1000;
+    if (rl.rlim_cur < rl.rlim_max) {
         rl.rlim_cur = rl.rlim_max;
         (void)setrlimit(RLIMIT_NOFILE, &rl);
     }
+    if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > (1u << 30))
+        return 1u << 30;
+    size_t n = (size_t)rl.rlim_cur;
+    size_t reserve = n / 4 < 32 ? n / 4 : (n / 16 > 256 ? 256 : (n / 16 < 32 ? 32 : n / 16));
+    return n > reserve + 16 ? n - reserve - 16 : 1;
 }
 
 int server_init(struct server *s, const struct cfg *cfg, char *err, size_t errlen)
@@ -177,7 +198,7 @@ int server_init(struct server *s, const struct cfg *cfg, char *err, size_t errle
         snprintf(err, errlen, "epoll: %s", strerror(-e));
         return e;
     }
-    raise_nofile();
+    s->max_conns = raise_nofile();
     struct loop *l = &s->loop;
     s->tl[CONN_T_HANDSHAKE] = loop_timer_list(l, cfg->handshake_timeout_ms);
     s->tl[CONN_T_HEADER] = loop_timer_list(l, cfg->header_timeout_ms);

@@ -83,7 +83,14 @@ static int errno_status(int e, const char *rel)
         return 404;
     case EACCES:
     case EPERM:
+    case ENXIO: /* a UNIX socket */
+    case ENODEV:
+    case EOPNOTSUPP:
         return 403;
+    case EMFILE:
+    case ENFILE:
+        log_warn("static: out of file descriptors");
+        return 503;
     default:
         log_error("static: cannot open '%s': %s", rel, strerror(e));
         return 500;
