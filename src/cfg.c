@@ -22,6 +22,8 @@ const char cfg_usage[] =
     "      --keyfile FILE         PEM private key for TLS listeners\n"
     "                             [default: ./cert.pem + ./key.pem, generated when missing]\n"
     "      --static PREFIX=DIR    serve DIR's files under URL PREFIX (repeatable)\n"
+    "      --static-max-age SECONDS  send Cache-Control: public, max-age=SECONDS [off]\n"
+    "      --static-dotfiles      serve files and directories whose name starts with '.'\n"
     "      --access-logfile FILE  access log in Combined Log Format; '-' = stdout [off]\n"
     "      --error-logfile FILE   error log; '-' = stderr [-]\n"
     "      --log-level LEVEL      debug, info, warning, error, critical [info]\n"
@@ -40,7 +42,7 @@ const char cfg_usage[] =
 enum {
     OPT_CERT = 256, OPT_KEY, OPT_STATIC, OPT_ACCESS, OPT_ERROR, OPT_LEVEL, OPT_LINE, OPT_FIELD,
     OPT_FIELDS, OPT_BODY, OPT_KEEPALIVE, OPT_HEADER_TO, OPT_HANDSHAKE_TO, OPT_IO_TO,
-    OPT_GRACEFUL, OPT_VERSION,
+    OPT_GRACEFUL, OPT_VERSION, OPT_MAX_AGE, OPT_DOTFILES,
 };
 
 static const struct option long_opts[] = {
@@ -48,6 +50,8 @@ static const struct option long_opts[] = {
     {"certfile", required_argument, NULL, OPT_CERT},
     {"keyfile", required_argument, NULL, OPT_KEY},
     {"static", required_argument, NULL, OPT_STATIC},
+    {"static-max-age", required_argument, NULL, OPT_MAX_AGE},
+    {"static-dotfiles", no_argument, NULL, OPT_DOTFILES},
     {"access-logfile", required_argument, NULL, OPT_ACCESS},
     {"error-logfile", required_argument, NULL, OPT_ERROR},
     {"log-level", required_argument, NULL, OPT_LEVEL},
@@ -237,6 +241,7 @@ int cfg_parse(struct cfg *c, int argc, char **argv, char *err, size_t errlen)
 {
     memset(c, 0, sizeof *c);
     c->log_level = LOG_INFO;
+    c->static_max_age = -1;
     c->limit_request_line = 8190;
     c->limit_request_field_size = 8190;
     c->limit_request_fields = 100;
@@ -270,6 +275,15 @@ int cfg_parse(struct cfg *c, int argc, char **argv, char *err, size_t errlen)
             if (r == 0)
                 c->nmounts++;
             break;
+        case OPT_MAX_AGE: {
+            uint64_t v;
+            r = cfg_parse_size(a, &v);
+            if (r == 0 && (v > 10 * 365 * 86400ULL || strpbrk(a, "kKmMgG")))
+                r = -EINVAL;
+            c->static_max_age = (int64_t)v;
+            break;
+        }
+        case OPT_DOTFILES: c->static_dotfiles = true; break;
         case OPT_CERT: c->certfile = a; break;
         case OPT_KEY: c->keyfile = a; break;
         case OPT_ACCESS: c->access_log = a; break;

@@ -33,6 +33,8 @@ struct cfg {
     uint64_t limit_request_body;
     int64_t keep_alive_ms, header_timeout_ms, handshake_timeout_ms, io_timeout_ms,
         graceful_timeout_ms;
+    int64_t static_max_age; /* seconds for Cache-Control; -1 = no header */
+    bool static_dotfiles;   /* serve names starting with '.' */
     const char *app; /* MODULE:CALLABLE, borrowed */
     bool help, version;
 };

@@ -25,8 +25,19 @@ struct hdr_off {
     uint32_t name, name_len, value, value_len;
 };
 
+/* A multipart/byteranges body being sent, one part per drain. */
+struct multipart {
+    int fd; /* owned */
+    size_t next, n;
+    uint64_t size;
+    const char *type; /* static MIME string */
+    char boundary[RANGE_BOUNDARY_LEN + 1];
+    struct byte_range ranges[RANGE_MAX];
+};
+
 struct h1conn {
     struct conn c; /* first: a struct conn * is a struct h1conn * */
+    struct multipart *mp; /* owned; NULL unless a multipart body is in progress */
     llhttp_t parser;
     struct buf hbuf;         /* the request head's bytes: target, names, values */
     struct hdr_off *hdrs;    /* owned */
@@ -46,6 +57,7 @@ struct h1conn {
     bool stop;          /* no more requests on this connection */
     bool completed_in_parse; /* a request ended in this parse() call: the next one is new */
     unsigned nrequests;
+    bool close_after_body; /* Connection: close once the multipart body is out */
     uint64_t chunk_left; /* bytes of the current chunk not yet seen */
     uint8_t crlf_due;    /* bytes of the CRLF after chunk data still to check (2, 1, 0) */
     /* obs-fold detection (llhttp accepts folded lines; RFC 9112 §5.2 lets us refuse them) */
@@ -383,6 +395,52 @@ static void log_access(struct h1conn *h, int status, int64_t bytes)
                     r->method.p ? request_header(r, "user-agent") : none);
 }
 
+/* Queue len bytes of fd from off: small ones are read into the output now (one write with the
+ * head), larger ones go out by sendfile / TLS records. fd is stolen. 0 or -1. */
+static int queue_file(struct h1conn *h, int fd, off_t off, int64_t len)
+{
+    struct conn *c = &h->c;
+    if (len > INLINE_FILE_MAX) {
+        conn_write_file(c, fd, off, (off_t)len);
+        return 0;
+    }
+    char *w = buf_reserve(&c->out, (size_t)len, 0);
+    ssize_t got = w ? pread(fd, w, (size_t)len, off) : -1;
+    close(fd);
+    if (got != len) {
+        log_error("#%llu file read failed or file changed", (unsigned long long)c->id);
+        return -1;
+    }
+    buf_commit(&c->out, (size_t)len);
+    return 0;
+}
+
+/* Queue the next part of a multipart body, or its trailer and the end of it. 0 or -1. */
+static int multipart_next(struct h1conn *h)
+{
+    struct multipart *mp = h->mp;
+    char head[512];
+    if (mp->next == mp->n) {
+        size_t k = range_trailer(head, sizeof head, mp->boundary);
+        close(mp->fd);
+        free(mp);
+        h->mp = NULL;
+        if (conn_write(&h->c, head, k))
+            return -1;
+        if (h->close_after_body)
+            conn_close_after_flush(&h->c);
+        return 0;
+    }
+    const struct byte_range *r = &mp->ranges[mp->next++];
+    size_t k = range_part_header(head, sizeof head, mp->boundary, mp->type, r, mp->size);
+    if (!k || conn_write(&h->c, head, k))
+        return -1;
+    int fd = dup(mp->fd);
+    if (fd < 0)
+        return -1;
+    return queue_file(h, fd, (off_t)r->first, (int64_t)(r->last - r->first + 1));
+}
+
 /* Serialise res for h->req (or for a request that could not be parsed: h->req.method.p NULL).
  * Returns 0 or -1 (out of memory: the connection is aborted). */
 static int send_response(struct h1conn *h, struct response *res, bool keep_alive)
@@ -409,22 +467,28 @@ static int send_response(struct h1conn *h, struct response *res, bool keep_alive
     if (!bodyless && res->body)
         e |= buf_append(&c->out, res->body, (size_t)body);
     if (res->file_fd >= 0) {
+        int fd = res->file_fd;
+        res->file_fd = -1;
         if (bodyless) {
-            close(res->file_fd);
-        } else if (body <= INLINE_FILE_MAX) {
-            char *w = buf_reserve(&c->out, (size_t)body, 0);
-            ssize_t got = w ? pread(res->file_fd, w, (size_t)body, res->file_off) : -1;
-            close(res->file_fd);
-            if (got != body) {
-                log_error("#%llu file read failed or file changed", (unsigned long long)c->id);
-                res->file_fd = -1;
+            close(fd);
+        } else if (res->nranges > 1) {
+            struct multipart *mp = malloc(sizeof *mp);
+            if (!mp) {
+                close(fd);
                 return -1;
             }
-            buf_commit(&c->out, (size_t)body);
-        } else {
-            conn_write_file(c, res->file_fd, res->file_off, (off_t)body);
+            mp->fd = fd;
+            mp->next = 0;
+            mp->n = res->nranges;
+            mp->size = res->file_size;
+            mp->type = res->part_type;
+            memcpy(mp->boundary, res->boundary, sizeof mp->boundary);
+            memcpy(mp->ranges, res->ranges, res->nranges * sizeof *mp->ranges);
+            h->mp = mp;
+            e |= multipart_next(h);
+        } else if (queue_file(h, fd, res->file_off, body) < 0) {
+            return -1;
         }
-        res->file_fd = -1;
     }
     log_access(h, res->status, body);
     return e ? -1 : 0;
@@ -473,11 +537,14 @@ static int on_message_complete(llhttp_t *p)
     }
     if (!keep) {
         h->stop = true;
-        conn_close_after_flush(&h->c);
+        if (h->mp)
+            h->close_after_body = true; /* conn only sees one part at a time */
+        else
+            conn_close_after_flush(&h->c);
         return HPE_PAUSED;
     }
     /* Backpressure: hold the rest of the input until this response is out. */
-    if (h->c.file_fd >= 0 || buf_size(&h->c.out) >= OUT_HIGH_WATER)
+    if (h->c.file_fd >= 0 || h->mp || buf_size(&h->c.out) >= OUT_HIGH_WATER)
         return HPE_PAUSED;
     return 0;
 }
@@ -564,6 +631,11 @@ static void arm_wait_timer(struct h1conn *h)
 static void h1_on_drain(struct conn *c)
 {
     struct h1conn *h = (struct h1conn *)c;
+    if (h->mp) {
+        if (multipart_next(h) < 0)
+            conn_abort(c, "multipart body failed");
+        return;
+    }
     if (h->stop)
         return;
     if (buf_size(&h->pending)) {
@@ -625,6 +697,10 @@ static void h1_on_timeout(struct conn *c, enum conn_timer which)
 static void h1_on_free(struct conn *c)
 {
     struct h1conn *h = (struct h1conn *)c;
+    if (h->mp) {
+        close(h->mp->fd);
+        free(h->mp);
+    }
     buf_free(&h->hbuf);
     buf_free(&h->pending);
     free(h->hdrs);

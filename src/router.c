@@ -107,6 +107,8 @@ int router_init(struct router *r, const struct cfg *cfg, char *err, size_t errle
         }
         r->roots[r->nroots].mount = &cfg->mounts[i];
         r->roots[r->nroots].dirfd = fd;
+        r->roots[r->nroots].max_age = cfg->static_max_age;
+        r->roots[r->nroots].dotfiles = cfg->static_dotfiles;
         r->nroots++;
     }
     qsort(r->roots, r->nroots, sizeof *r->roots, by_prefix_len);

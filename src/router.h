@@ -8,6 +8,8 @@
 struct static_root {
     const struct static_mount *mount; /* borrowed from cfg */
     int dirfd;                        /* owned */
+    int64_t max_age;                  /* --static-max-age, -1 = none */
+    bool dotfiles;                    /* --static-dotfiles */
 };
 
 struct router {

@@ -3,16 +3,23 @@
 #include "httpdate.h"
 #include "log.h"
 #include "mime.h"
+#include "range.h"
 
 #include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/openat2.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/random.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+
+#define MAX(a, b) ((a) > (b) ? (a) : (b))
 
 static int openat2_supported = -1; /* unknown until the first call */
 
@@ -124,6 +131,176 @@ static void redirect_to_dir(const struct request *req, const char *full, size_t 
     }
 }
 
+/* Any segment of rel ("/a/.b/c") starting with '.'? */
+static bool has_dotfile(const char *rel, size_t n)
+{
+    for (size_t i = 0; i + 1 < n; i++)
+        if (rel[i] == '/' && rel[i + 1] == '.')
+            return true;
+    return false;
+}
+
+/* Worth looking for a .br/.gz sidecar: types that compress. */
+static bool is_compressible(const char *type)
+{
+    return strncmp(type, "text/", 5) == 0 || strncmp(type, "application/json", 16) == 0 ||
+           strcmp(type, "image/svg+xml") == 0 || strcmp(type, "application/xml") == 0 ||
+           strcmp(type, "application/wasm") == 0 ||
+           strcmp(type, "application/manifest+json") == 0;
+}
+
+/* q-value (0..1000) of coding in an Accept-Encoding value; "*" stands for unlisted codings;
+ * 0 when refused or absent. */
+static int accept_q(struct span ae, const char *coding)
+{
+    int q_named = -1, q_star = -1;
+    size_t i = 0;
+    while (i < ae.n) {
+        while (i < ae.n && (ae.p[i] == ' ' || ae.p[i] == '\t' || ae.p[i] == ','))
+            i++;
+        size_t t0 = i;
+        while (i < ae.n && ae.p[i] != ',' && ae.p[i] != ';' && ae.p[i] != ' ' && ae.p[i] != '\t')
+            i++;
+        struct span tok = {ae.p + t0, i - t0};
+        int q = 1000;
+        while (i < ae.n && ae.p[i] != ',') { /* parameters: only q matters */
+            if ((ae.p[i] == 'q' || ae.p[i] == 'Q') && i + 1 < ae.n && ae.p[i + 1] == '=' &&
+                (ae.p[i - 1] == ';' || ae.p[i - 1] == ' ' || ae.p[i - 1] == '\t')) {
+                i += 2;
+                q = 0;
+                if (i < ae.n && ae.p[i] == '1')
+                    q = 1000;
+                else if (i < ae.n && ae.p[i] == '0' && i + 1 < ae.n && ae.p[i + 1] == '.') {
+                    int scale = 100;
+                    for (size_t k = i + 2; k < ae.n && k < i + 5 && ae.p[k] >= '0' && ae.p[k] <= '9';
+                         k++, scale /= 10)
+                        q += (ae.p[k] - '0') * scale;
+                }
+            }
+            i++;
+        }
+        if (tok.n == 0)
+            continue;
+        if (span_eq_lower(tok, coding))
+            q_named = q;
+        else if (tok.n == 1 && tok.p[0] == '*')
+            q_star = q;
+    }
+    if (q_named >= 0)
+        return q_named;
+    return q_star > 0 ? q_star : 0;
+}
+
+/* Does the entity-tag list (If-Match / If-None-Match) hold etag? Strong comparison refuses
+ * weak tags; "*" matches any current representation. Malformed lists match nothing. */
+static bool etag_matches(struct span list, const char *etag, bool strong)
+{
+    list = span_trim(list);
+    if (list.n == 1 && list.p[0] == '*')
+        return true;
+    size_t elen = strlen(etag), i = 0;
+    while (i < list.n) {
+        while (i < list.n && (list.p[i] == ' ' || list.p[i] == '\t' || list.p[i] == ','))
+            i++;
+        if (i >= list.n)
+            break;
+        bool weak = false;
+        if (i + 1 < list.n && list.p[i] == 'W' && list.p[i + 1] == '/') {
+            weak = true;
+            i += 2;
+        }
+        if (i >= list.n || list.p[i] != '"')
+            return false;
+        const char *end = memchr(list.p + i + 1, '"', list.n - i - 1);
+        if (!end)
+            return false;
+        size_t tlen = (size_t)(end - (list.p + i)) + 1;
+        if (tlen == elen && memcmp(list.p + i, etag, elen) == 0 && !(strong && weak))
+            return true;
+        i += tlen;
+    }
+    return false;
+}
+
+static bool header_date(const struct request *req, const char *name, time_t *t)
+{
+    struct span v = request_header(req, name);
+    return v.p && httpdate_parse(v.p, v.n, t);
+}
+
+/* RFC 9110 §13.2.2: 0 to go on, or 304 / 412. */
+static int preconditions(const struct request *req, const char *etag, time_t mtime)
+{
+    time_t t;
+    struct span im = request_header(req, "if-match");
+    if (im.p) {
+        if (!etag_matches(im, etag, true))
+            return 412;
+    } else if (header_date(req, "if-unmodified-since", &t) && mtime > t) {
+        return 412;
+    }
+    bool get_head = req->is_get || req->is_head;
+    struct span inm = request_header(req, "if-none-match");
+    if (inm.p) {
+        if (etag_matches(inm, etag, false))
+            return get_head ? 304 : 412;
+    } else if (get_head && header_date(req, "if-modified-since", &t) && mtime <= t) {
+        return 304;
+    }
+    return 0;
+}
+
+/* If-Range (§13.1.5): true when the Range may be honoured. */
+static bool if_range_holds(const struct request *req, const char *etag, time_t mtime)
+{
+    struct span v = span_trim(request_header(req, "if-range"));
+    if (!v.p)
+        return true;
+    if (v.n && (v.p[0] == '"' || v.p[0] == 'W'))
+        return v.n == strlen(etag) && memcmp(v.p, etag, v.n) == 0; /* strong, exact */
+    time_t t;
+    return httpdate_parse(v.p, v.n, &t) && t == mtime;
+}
+
+/* Open the sidecar rel + ext when it exists, is a regular file and is not older than the
+ * original. Returns an fd (stat in *st) or -1. *exists tells whether a sidecar file is there at
+ * all (it decides Vary even when it is not used). */
+static int open_sidecar(const struct static_root *root, const char *relpath, const char *ext,
+                        const struct stat *orig, struct stat *st, bool *exists)
+{
+    char name[PATH_MAX];
+    if (snprintf(name, sizeof name, "%s%s", relpath, ext) >= (int)sizeof name)
+        return -1;
+    int fd = open_beneath(root->dirfd, name);
+    if (fd < 0)
+        return -1;
+    *exists = true;
+    if (fstat(fd, st) < 0 || !S_ISREG(st->st_mode) ||
+        st->st_mtim.tv_sec < orig->st_mtim.tv_sec ||
+        (st->st_mtim.tv_sec == orig->st_mtim.tv_sec && st->st_mtim.tv_nsec < orig->st_mtim.tv_nsec)) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static void make_boundary(char *out)
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char rnd[RANGE_BOUNDARY_LEN / 2];
+    if (getrandom(rnd, sizeof rnd, GRND_NONBLOCK) != (ssize_t)sizeof rnd) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        for (size_t i = 0; i < sizeof rnd; i++)
+            rnd[i] = (unsigned char)((uint64_t)ts.tv_nsec >> (i % 8 * 8) ^ (uint64_t)getpid() >> (i % 4));
+    }
+    for (size_t i = 0; i < sizeof rnd; i++) {
+        out[2 * i] = hex[rnd[i] >> 4];
+        out[2 * i + 1] = hex[rnd[i] & 15];
+    }
+    out[RANGE_BOUNDARY_LEN] = 0;
+}
+
 void static_serve(const struct static_root *root, const struct request *req, const char *rel,
                   size_t rel_len, struct response *res)
 {
@@ -131,6 +308,10 @@ void static_serve(const struct static_root *root, const struct request *req, con
     char full[PATH_MAX + 16];
     if (m->prefix_len + rel_len + sizeof "/index.html" > sizeof full) {
         response_error(res, 414);
+        return;
+    }
+    if (!root->dotfiles && has_dotfile(rel, rel_len)) {
+        response_error(res, 404);
         return;
     }
     memcpy(full, m->prefix, m->prefix_len);
@@ -180,17 +361,120 @@ void static_serve(const struct static_root *root, const struct request *req, con
         response_error(res, 403);
         return;
     }
-    char date[HTTPDATE_LEN + 1];
+    const char *type = mime_for_path(name, name_len);
+
+    /* Precompressed sidecars: x.css.br / x.css.gz, chosen by Accept-Encoding q-values. */
+    const char *encoding = NULL;
+    bool has_variants = false;
+    if (is_compressible(type)) {
+        struct span ae = request_header(req, "accept-encoding");
+        int q_br = ae.p ? accept_q(ae, "br") : 0;
+        int q_gz = ae.p ? MAX(accept_q(ae, "gzip"), accept_q(ae, "x-gzip")) : 0;
+        static const struct { const char *ext, *coding; } sidecars[] = {{".br", "br"}, {".gz", "gzip"}};
+        int q[2] = {q_br, q_gz};
+        int best = -1;
+        struct stat vst;
+        for (int i = 0; i < 2; i++) {
+            bool exists = false;
+            if (q[i] <= 0 || (best >= 0 && q[i] <= q[best])) {
+                /* not wanted: still, its existence decides Vary */
+                if (!has_variants) {
+                    int vfd = open_sidecar(root, relpath, sidecars[i].ext, &st, &vst, &exists);
+                    if (vfd >= 0)
+                        close(vfd);
+                    has_variants |= exists;
+                }
+                continue;
+            }
+            int vfd = open_sidecar(root, relpath, sidecars[i].ext, &st, &vst, &exists);
+            has_variants |= exists;
+            if (vfd < 0)
+                continue;
+            if (best >= 0)
+                close(fd); /* a better-liked sidecar replaces the previous one */
+            else
+                close(fd);
+            fd = vfd;
+            st = vst;
+            best = i;
+            encoding = sidecars[i].coding;
+        }
+    }
+
+    char etag[64], date[HTTPDATE_LEN + 1];
+    snprintf(etag, sizeof etag, "\"%llx.%lx-%llx%s%s\"", (unsigned long long)st.st_mtim.tv_sec,
+             (long)st.st_mtim.tv_nsec, (unsigned long long)st.st_size, encoding ? "-" : "",
+             encoding ? (encoding[0] == 'b' ? "br" : "gz") : "");
     httpdate_format(st.st_mtim.tv_sec, date);
-    res->status = 200;
-    res->content_type = mime_for_path(name, name_len);
-    res->content_length = st.st_size;
-    res->file_fd = fd;
-    res->file_off = 0;
-    if (!response_add_header(res, "Last-Modified", "%s", date) ||
-        !response_add_header(res, "ETag", "\"%llx.%lx-%llx\"",
-                             (unsigned long long)st.st_mtim.tv_sec, (long)st.st_mtim.tv_nsec,
-                             (unsigned long long)st.st_size))
+    uint64_t size = (uint64_t)st.st_size;
+
+    int pre = preconditions(req, etag, st.st_mtim.tv_sec);
+    if (pre == 412) {
+        close(fd);
+        response_error(res, 412);
+        return;
+    }
+    bool ok = true;
+    if (pre == 304) {
+        close(fd);
+        res->status = 304;
+    } else {
+        res->status = 200;
+        res->content_type = type;
+        res->content_length = (int64_t)size;
+        res->file_fd = fd;
+        res->file_off = 0;
+        ok &= response_add_header(res, "Accept-Ranges", "bytes");
+    }
+    ok &= response_add_header(res, "Last-Modified", "%s", date);
+    ok &= response_add_header(res, "ETag", "%s", etag);
+    if (root->max_age >= 0)
+        ok &= response_add_header(res, "Cache-Control", "public, max-age=%lld",
+                                  (long long)root->max_age);
+    if (has_variants)
+        ok &= response_add_header(res, "Vary", "Accept-Encoding");
+    if (encoding && pre != 304)
+        ok &= response_add_header(res, "Content-Encoding", "%s", encoding);
+
+    struct span range = request_header(req, "range");
+    if (pre == 0 && range.p && req->is_get && if_range_holds(req, etag, st.st_mtim.tv_sec)) {
+        size_t n = 0;
+        switch (range_parse(range.p, range.n, size, res->ranges, &n)) {
+        case RANGE_IGNORE:
+            break;
+        case RANGE_UNSATISFIABLE:
+            close(fd);
+            res->file_fd = -1;
+            res->status = 416;
+            res->content_type = "text/plain; charset=utf-8";
+            res->body = "416 Range Not Satisfiable\n";
+            res->content_length = (int64_t)strlen(res->body);
+            ok &= response_add_header(res, "Content-Range", "bytes */%llu", (unsigned long long)size);
+            break;
+        case RANGE_OK:
+            res->status = 206;
+            if (n == 1) {
+                const struct byte_range *r = &res->ranges[0];
+                res->file_off = (off_t)r->first;
+                res->content_length = (int64_t)(r->last - r->first + 1);
+                ok &= response_add_header(res, "Content-Range", "bytes %llu-%llu/%llu",
+                                          (unsigned long long)r->first,
+                                          (unsigned long long)r->last, (unsigned long long)size);
+            } else {
+                make_boundary(res->boundary);
+                res->nranges = n;
+                res->file_size = size;
+                res->part_type = type;
+                res->content_type = NULL;
+                res->content_length = (int64_t)range_multipart_length(res->boundary, type,
+                                                                      res->ranges, n, size);
+                ok &= response_add_header(res, "Content-Type", "multipart/byteranges; boundary=%s",
+                                          res->boundary);
+            }
+            break;
+        }
+    }
+    if (!ok)
         log_error("static: response headers do not fit");
     return;
 fail_errno:;
