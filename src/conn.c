@@ -18,6 +18,7 @@
 #define READS_PER_TURN 16
 #define FILE_BYTES_PER_TURN (1 << 20)
 #define TLS_CHUNK (16 * 1024)
+#define KTLS_MIN (64 * 1024) /* smaller bodies: pread + SSL_write is cheaper than the setup */
 #define LINGER_READ_MAX (256 * 1024)
 
 static void conn_on_io(struct loop_io *io, uint32_t events);
@@ -174,6 +175,17 @@ static int send_file_part(struct conn *c, size_t *budget)
             return 0;
         }
         size_t want = (size_t)c->file_left < *budget ? (size_t)c->file_left : *budget;
+        if (c->tls && c->file_left >= KTLS_MIN && tls_can_sendfile(c->tls)) {
+            ssize_t r = tls_sendfile(c->tls, c->file_fd, c->file_off, want);
+            if (r == -EAGAIN)
+                return 0;
+            if (r <= 0)
+                return -1;
+            c->file_off += r;
+            c->file_left -= r;
+            *budget -= (size_t)r;
+            continue;
+        }
         if (c->tls) {
             if (want > TLS_CHUNK)
                 want = TLS_CHUNK;

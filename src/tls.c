@@ -154,6 +154,23 @@ static void log_fingerprint(const char *certfile, const char *keyfile, SSL_CTX *
              made ? "generated self-signed" : "using", certfile, keyfile, hex);
 }
 
+/* kTLS needs the kernel's "tls" upper-layer protocol; without it OpenSSL silently falls back,
+ * so tell the operator once. */
+static bool kernel_has_ktls(void)
+{
+    char buf[256] = "";
+    FILE *f = fopen("/proc/sys/net/ipv4/tcp_available_ulp", "re");
+    if (f) {
+        if (!fgets(buf, sizeof buf, f))
+            buf[0] = 0;
+        fclose(f);
+    }
+    for (char *tok = strtok(buf, " \n"); tok; tok = strtok(NULL, " \n"))
+        if (strcmp(tok, "tls") == 0)
+            return true;
+    return false;
+}
+
 int tls_ctx_new(struct tls_ctx **out, const char *certfile, const char *keyfile, char *err,
                 size_t errlen)
 {
@@ -181,6 +198,11 @@ int tls_ctx_new(struct tls_ctx **out, const char *certfile, const char *keyfile,
     SSL_CTX_set_max_proto_version(s, TLS1_3_VERSION);
     SSL_CTX_set_options(s, SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_RENEGOTIATION |
                                SSL_OP_NO_COMPRESSION | SSL_OP_IGNORE_UNEXPECTED_EOF);
+    if (kernel_has_ktls())
+        SSL_CTX_set_options(s, SSL_OP_ENABLE_KTLS); /* large files then go by SSL_sendfile */
+    else
+        log_info("kTLS unavailable (no 'tls' in /proc/sys/net/ipv4/tcp_available_ulp): files "
+                 "over TLS are sent with pread + SSL_write in 16 KiB records");
     /* RELEASE_BUFFERS keeps idle connections small: the 16 KiB record buffers are freed
      * whenever they are empty. */
     SSL_CTX_set_mode(s, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
@@ -301,6 +323,21 @@ ssize_t tls_write(struct tls_conn *t, const void *buf, size_t n)
         return (ssize_t)done;
     r = result(ssl, r);
     return r == 0 ? -ECONNRESET : r;
+}
+
+bool tls_can_sendfile(struct tls_conn *t)
+{
+    return BIO_get_ktls_send(SSL_get_wbio((SSL *)t)) > 0;
+}
+
+ssize_t tls_sendfile(struct tls_conn *t, int fd, off_t off, size_t n)
+{
+    SSL *ssl = (SSL *)t;
+    ossl_ssize_t r = SSL_sendfile(ssl, fd, off, n, 0);
+    if (r > 0)
+        return (ssize_t)r;
+    int e = result(ssl, (int)r);
+    return e == 0 ? -ECONNRESET : e;
 }
 
 bool tls_has_pending(struct tls_conn *t)
