@@ -4,8 +4,13 @@
 set -uo pipefail
 cd "$(dirname "$0")"
 . scripts/deps.sh
-ensure_packages "${BUILD_PACKAGES[@]}" python3-pytest curl openssl util-linux
+ensure_packages "${BUILD_PACKAGES[@]}" python3-pytest curl openssl util-linux chromium
 set -e
+# playwright-core drives Debian's Chromium for the demo-site test (no browser download).
+if [ ! -d tests/browser/node_modules/playwright-core ]; then
+    command -v npm >/dev/null || ensure_packages npm
+    (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+fi
 build_dir build
 build_dir build-asan -Db_sanitize=address,undefined -Db_lundef=false --buildtype=debug
 set +e
