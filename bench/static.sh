@@ -117,7 +117,7 @@ tree_pids() {              # pid and all its descendants
     local root=$1 f rest pid ppid
     declare -A kids=()
     for f in /proc/[0-9]*/stat; do
-        rest=$(<"$f") 2>/dev/null || continue
+        read -r rest 2>/dev/null <"$f" || continue
         pid=${f#/proc/}; pid=${pid%/stat}
         rest=${rest##*) }          # drop "pid (comm) "
         ppid=${rest#* }; ppid=${ppid%% *}
@@ -234,16 +234,29 @@ start_server() {
 
 stop_server() { stop_pid "${PID[$1]}"; unset "PID[$1]"; }
 
-# sum of utime+stime (clock ticks) over the server's processes
-cpu_ticks() {
-    local total=0 p s f
+# STAT_TICKS: utime+stime (fields 14, 15 of /proc/PID/stat, clock ticks) summed over the server's
+# processes; STAT_DELAY_NS: run-queue wait (schedstat field 2) summed over all their threads
+server_stats() {
+    local p s t f
+    STAT_TICKS=0 STAT_DELAY_NS=0
     for p in $(tree_pids "$1"); do
-        s=$(<"/proc/$p/stat") 2>/dev/null || continue
+        read -r s 2>/dev/null <"/proc/$p/stat" || continue
         s=${s##*) }
         read -ra f <<<"$s"          # f[0] is field 3 (state): utime = field 14, stime = 15
-        total=$((total + f[11] + f[12]))
+        STAT_TICKS=$((STAT_TICKS + f[11] + f[12]))
+        for t in /proc/"$p"/task/*/schedstat; do
+            read -ra f 2>/dev/null <"$t" || continue
+            STAT_DELAY_NS=$((STAT_DELAY_NS + f[1]))
+        done
     done
-    echo "$total"
+}
+# CHILD_TICKS: cutime+cstime of this shell (CPU time of its reaped children, i.e. wrk)
+child_ticks() {
+    local s f
+    read -r s <"/proc/$$/stat"
+    s=${s##*) }
+    read -ra f <<<"$s"
+    CHILD_TICKS=$((f[13] + f[14]))
 }
 rss_kib() {
     local total=0 p v
@@ -257,7 +270,7 @@ rss_kib() {
 cpu_jiffies() {
     awk -v c="cpu$1" '$1 == c { idle = $5 + $6; t = 0; for (i = 2; i <= 9; i++) t += $i; print t - idle, idle }' /proc/stat
 }
-pct() {                    # pct "b0 i0" "b1 i1" -> busy % over the interval
+pct() {                    # pct "b0 i0" "b1 i1" -> busy % over the interval (from /proc/stat)
     local a b
     read -ra a <<<"$1"; read -ra b <<<"$2"
     awk -v db=$((b[0] - a[0])) -v di=$((b[1] - a[1])) 'BEGIN { t = db + di; printf "%.0f", t ? 100 * db / t : 0 }'
@@ -288,22 +301,32 @@ check_server() {           # the body must be the payload; record headers size a
 
 run_wrk() {                # run_wrk RUN NAME SCHEME DURATION [record]
     local run=$1 name=$2 scheme=$3 dur=$4 record=${5:-1}
-    local url pid out t0 t1 c0a c0b c1a c1b
+    local url pid out t0 d0 t1 d1 w0 w1 start end
     url=$(url_of "$name" "$scheme")
     pid=${PID[$name]}
     out=$TMP/wrk/$run-$name-$scheme.txt
-    c0a=$(cpu_jiffies "$SERVER_CPU"); c1a=$(cpu_jiffies "$CLIENT_CPU")
-    t0=$(cpu_ticks "$pid")
+    server_gone() {
+        kill -0 "$pid" 2>/dev/null && return 1
+        log "--- last lines of $name's output ($TMP/$name.out):"
+        tail -n 20 "$TMP/$name.out" >&2
+        die "$name (pid $pid) exited during the benchmark ($scheme, run $run)"
+    }
+    kill -0 "$pid" 2>/dev/null || server_gone
+    server_stats "$pid"; t0=$STAT_TICKS; d0=$STAT_DELAY_NS
+    child_ticks; w0=$CHILD_TICKS
+    start=$EPOCHREALTIME
     if ! taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNS" -d"${dur}s" --latency "$url" >"$out" 2>&1; then
         cat "$out" >&2
+        server_gone || true
         die "wrk failed for $name $scheme"
     fi
-    t1=$(cpu_ticks "$pid")
-    c0b=$(cpu_jiffies "$SERVER_CPU"); c1b=$(cpu_jiffies "$CLIENT_CPU")
-    kill -0 "$pid" 2>/dev/null || { cat "$TMP/$name.out" >&2; die "$name died during the run"; }
+    end=$EPOCHREALTIME
+    child_ticks; w1=$CHILD_TICKS
+    server_stats "$pid"; t1=$STAT_TICKS; d1=$STAT_DELAY_NS
+    kill -0 "$pid" 2>/dev/null || server_gone
     ((record)) || return 0
 
-    local reqs rps non2xx sockerr lat50 lat90 lat99 bytes ticks us cpus cpuc errs=""
+    local reqs rps non2xx sockerr lat50 lat90 lat99 bytes ticks us wall cpus cpuc wait errs=""
     reqs=$(sed -n 's/^ *\([0-9][0-9]*\) requests in .*/\1/p' "$out")
     bytes=$(sed -n 's/^ *[0-9][0-9]* requests in [^,]*, \(.*\) read$/\1/p' "$out")
     rps=$(sed -n 's/^Requests\/sec: *\([0-9.]*\).*/\1/p' "$out")
@@ -315,20 +338,21 @@ run_wrk() {                # run_wrk RUN NAME SCHEME DURATION [record]
     [[ -n $reqs && -n $rps && $reqs -gt 0 ]] || { cat "$out" >&2; die "cannot parse wrk output for $name $scheme"; }
     ticks=$((t1 - t0))
     us=$(awk -v t="$ticks" -v hz="$CLK_TCK" -v n="$reqs" 'BEGIN { printf "%.2f", t * 1e6 / hz / n }')
-    cpus=$(pct "$c0a" "$c0b"); cpuc=$(pct "$c1a" "$c1b")
-    # time the server CPU spent on anything but the server (other processes, interrupts)
-    local a b other
-    read -ra a <<<"$c0a"; read -ra b <<<"$c0b"
-    other=$(awk -v db=$((b[0] - a[0])) -v di=$((b[1] - a[1])) -v t="$ticks" \
-        'BEGIN { tot = db + di; o = db - t; if (o < 0) o = 0; printf "%.0f", tot ? 100 * o / tot : 0 }')
-    ((other > 5)) && errs+=" ${other}% of the server CPU went to other work (noisy run);"
+    wall=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.3f", b - a }')
+    # server CPU time / wall time (100% = the server's core was saturated), wrk's CPU time / wall
+    # time (100% = client-bound), and the time the server's threads were runnable but waiting for
+    # the CPU (run_delay from /proc/PID/task/TID/schedstat: other work on the server's core)
+    cpus=$(awk -v t="$ticks" -v hz="$CLK_TCK" -v w="$wall" 'BEGIN { printf "%.0f", 100 * t / hz / w }')
+    cpuc=$(awk -v t="$((w1 - w0))" -v hz="$CLK_TCK" -v w="$wall" 'BEGIN { printf "%.0f", 100 * t / hz / w }')
+    wait=$(awk -v d="$((d1 - d0))" -v w="$wall" 'BEGIN { printf "%.1f", 100 * d / 1e9 / w }')
+    awk -v x="$wait" 'BEGIN { exit !(x > 5) }' && errs+=" the server waited for its CPU ${wait}% of the time (other load; noisy run);"
     [[ -n $non2xx ]] && errs+=" non-2xx/3xx: $non2xx;"
     [[ -n $sockerr ]] && errs+=" socket errors: $sockerr;"
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
         "$run" "$name" "$scheme" "$dur" "$reqs" "$rps" "$ticks" "$us" "${non2xx:-0}" "${sockerr:--}" \
-        "$lat50" "$lat90" "$lat99" "$cpus" "$cpuc" "$bytes" "$other" >>"$RAW"
-    printf '  run %s  %-6s %-5s %10.0f req/s  %6s µs CPU/req  p50 %-8s p99 %-8s server-cpu %3s%%  client-cpu %3s%%\n' \
-        "$run" "$name" "$scheme" "$rps" "$us" "$lat50" "$lat99" "$cpus" "$cpuc" >&2
+        "$lat50" "$lat90" "$lat99" "$cpus" "$cpuc" "$wait" "$wall" "$bytes" >>"$RAW"
+    printf '  run %s  %-6s %-5s %10.0f req/s  %6s µs CPU/req  p50 %-8s p99 %-8s server cpu %3s%%  wrk cpu %3s%%  server runq wait %s%%\n' \
+        "$run" "$name" "$scheme" "$rps" "$us" "$lat50" "$lat99" "$cpus" "$cpuc" "$wait" >&2
     if [[ -n $errs ]]; then
         log "  WARNING: $name $scheme run $run:$errs"
         { grep -E 'Non-2xx|Socket errors' "$out" || true; } | sed 's/^/    wrk: /' >&2
@@ -419,13 +443,13 @@ def lat_us(s):
             return round(float(s[:-len(suf)]) * mul, 1)
     return None
 
-cols = "run server scheme duration_s requests req_per_s cpu_ticks cpu_us_per_req non2xx socket_errors lat50 lat90 lat99 server_cpu_busy_pct client_cpu_busy_pct bytes_read server_cpu_other_pct".split()
+cols = "run server scheme duration_s requests req_per_s cpu_ticks cpu_us_per_req non2xx socket_errors lat50 lat90 lat99 server_cpu_pct wrk_cpu_pct server_runq_wait_pct wall_s bytes_read".split()
 runs = []
 for line in open(raw):
     r = dict(zip(cols, line.rstrip("\n").split("\t")))
-    for k in ("run", "duration_s", "requests", "cpu_ticks", "non2xx", "server_cpu_busy_pct", "client_cpu_busy_pct", "server_cpu_other_pct"):
+    for k in ("run", "duration_s", "requests", "cpu_ticks", "non2xx", "server_cpu_pct", "wrk_cpu_pct"):
         r[k] = int(r[k])
-    for k in ("req_per_s", "cpu_us_per_req"):
+    for k in ("req_per_s", "cpu_us_per_req", "server_runq_wait_pct", "wall_s"):
         r[k] = float(r[k])
     for k in ("lat50", "lat90", "lat99"):
         r[k + "_us"] = lat_us(r.pop(k))
@@ -455,8 +479,9 @@ for sc in schemes:
             req_per_s_min=min(rps), req_per_s_max=max(rps),
             cpu_us_per_req_median=statistics.median(cpu), cpu_us_per_req_min=min(cpu), cpu_us_per_req_max=max(cpu),
             lat50_us_median=med("lat50_us"), lat99_us_median=med("lat99_us"),
-            server_cpu_busy_pct_median=statistics.median([r["server_cpu_busy_pct"] for r in rs]),
-            client_cpu_busy_pct_median=statistics.median([r["client_cpu_busy_pct"] for r in rs]),
+            server_cpu_pct_median=statistics.median([r["server_cpu_pct"] for r in rs]),
+            wrk_cpu_pct_median=statistics.median([r["wrk_cpu_pct"] for r in rs]),
+            server_runq_wait_pct_max=max(r["server_runq_wait_pct"] for r in rs),
             non2xx_total=sum(r["non2xx"] for r in rs),
             socket_errors=[r["socket_errors"] for r in rs if r["socket_errors"]])
 
@@ -479,7 +504,7 @@ if summary:
     print(f"static file, 27 bytes, wrk -t1 -c{params['connections']} -d{params['duration_s']}s, {params['runs']} interleaved run(s); "
           f"server on cpu{params['server_cpu']}, wrk on cpu{params['client_cpu']}")
     print()
-    hdr = f"{'server':<7} {'scheme':<6} {'req/s median':>12}  {'(min – max)':<21} {'CPU µs/req':>10}  {'p50':>7} {'p99':>8}  {'srv cpu':>7} {'wrk cpu':>7}  {'resp B':>6}  errors / notes"
+    hdr = f"{'server':<7} {'scheme':<6} {'req/s median':>12}  {'(min – max)':<21} {'CPU µs/req':>10}  {'p50':>7} {'p99':>8}  {'srv cpu':>7} {'wrk cpu':>7} {'srv wait':>8}  {'resp B':>6}  errors / notes"
     print(hdr); print("-" * len(hdr))
     for sc in schemes:
         for sv in servers:
@@ -490,12 +515,15 @@ if summary:
             if s["socket_errors"]: errs.append("socket errors: " + " | ".join(s["socket_errors"]))
             rng = f"({s['req_per_s_min']:,.0f} – {s['req_per_s_max']:,.0f})"
             rb = tls.get(f"{sv} {sc}", {}).get("response_bytes", "")
-            noisy = [r["run"] for r in rs_of(sv, sc) if r["server_cpu_other_pct"] > 5]
-            if noisy: errs.append(f"other load on the server CPU in run(s) {noisy}")
-            if s["client_cpu_busy_pct_median"] >= 95: errs.append("wrk's CPU saturated: req/s is client-bound")
+            noisy = [r["run"] for r in rs_of(sv, sc) if r["server_runq_wait_pct"] > 5]
+            if noisy: errs.append(f"server waited for its CPU >5% in run(s) {noisy}: noisy")
+            if s["wrk_cpu_pct_median"] >= 95: errs.append("wrk's CPU saturated: req/s is client-bound")
             print(f"{sv:<7} {sc:<6} {s['req_per_s_median']:>12,.0f}  {rng:<21} {s['cpu_us_per_req_median']:>10.2f}  "
-                  f"{fmt_lat(s['lat50_us_median']):>7} {fmt_lat(s['lat99_us_median']):>8}  {s['server_cpu_busy_pct_median']:>6}% {s['client_cpu_busy_pct_median']:>6}%  "
+                  f"{fmt_lat(s['lat50_us_median']):>7} {fmt_lat(s['lat99_us_median']):>8}  {s['server_cpu_pct_median']:>6}% {s['wrk_cpu_pct_median']:>6}% {s['server_runq_wait_pct_max']:>7.1f}%  "
                   f"{rb:>6}  {'; '.join(errs) if errs else 'none'}")
+    print("(medians over runs; srv cpu = server CPU time / wall time, 100% = its core saturated; wrk cpu = the same for wrk,\n"
+          " ~100% = client-bound; srv wait = largest share of wall time the server was runnable but waiting for its CPU\n"
+          " (other load on the machine); resp B = bytes per response, head + 27-byte body)")
     print()
     for sc, r in ratios.items():
         print(f"httpsd / best-of(nginx, h2o), {sc:<5}: req/s {r['req_per_s']:.2f} (best {r['req_per_s_best']}), "

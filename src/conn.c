@@ -300,9 +300,11 @@ void conn_read(struct conn *c)
                 conn_flush(c);
             return;
         }
-        /* A short plain read means the socket is empty now (a new edge will come); TLS may
-         * hold more records, so it reads until EAGAIN. */
-        if (!c->tls && (size_t)n < sizeof s->rbuf)
+        /* A short read means the socket is empty now, and a new edge will come with new data.
+         * TLS reads ahead whole socket buffers (a record is smaller than OpenSSL's buffer), so
+         * nothing left buffered after a short read means the same there. This saves the
+         * extra recv that would only return EAGAIN. */
+        if ((size_t)n < sizeof s->rbuf && (!c->tls || !tls_has_pending(c->tls)))
             c->readable = false;
         if (c->lingering) {
             c->linger_bytes += (size_t)n;

@@ -38,7 +38,8 @@ bool tls_can_sendfile(struct tls_conn *t);
  * plaintext has been written. */
 ssize_t tls_sendfile(struct tls_conn *t, int fd, off_t off, size_t n)
     __attribute__((warn_unused_result));
-/* Plaintext already decrypted and buffered inside OpenSSL. */
+/* Record bytes (decrypted or not) buffered inside OpenSSL. With read-ahead, none left after a
+ * read that returned less than asked means the last recv emptied the socket. */
 bool tls_has_pending(struct tls_conn *t);
 /* Send close_notify (best effort, non-blocking). */
 void tls_close_notify(struct tls_conn *t);

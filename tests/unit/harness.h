@@ -54,6 +54,22 @@ static unsigned harness_checks, harness_failed_checks, harness_passed, harness_f
                           harness_b_ ? harness_b_ : "(null)");                                 \
     } while (0)
 
+/* A check of documented behaviour that src/ currently gets wrong (a bug reported, not yet
+ * fixed): reported on stderr but not counted as a failure, so the suite stays green until the
+ * fix lands; once it passes the message asks for it to become a CHECK. */
+static unsigned harness_known_bugs;
+#define KNOWN_BUG(cond, what)                                                                  \
+    do {                                                                                       \
+        if (!(cond)) {                                                                         \
+            harness_known_bugs++;                                                              \
+            fprintf(stderr, "%s:%d: KNOWN SRC BUG (not counted): %s [%s]\n", __FILE__,         \
+                    __LINE__, what, #cond);                                                    \
+        } else {                                                                               \
+            fprintf(stderr, "%s:%d: known bug seems fixed, make it a CHECK: %s\n", __FILE__,   \
+                    __LINE__, what);                                                           \
+        }                                                                                      \
+    } while (0)
+
 /* Run one test function; it passes when it adds no failed check. */
 #define HARNESS_RUN(fn)                                                                        \
     do {                                                                                       \
@@ -71,8 +87,11 @@ static unsigned harness_checks, harness_failed_checks, harness_passed, harness_f
 
 static inline int harness_done_(const char *file)
 {
-    printf("%s: %u passed, %u failed (%u checks, %u failed)\n", file, harness_passed,
+    printf("%s: %u passed, %u failed (%u checks, %u failed", file, harness_passed,
            harness_failed, harness_checks, harness_failed_checks);
+    if (harness_known_bugs)
+        printf("; %u known src bugs not counted", harness_known_bugs);
+    printf(")\n");
     return harness_failed || harness_failed_checks ? 1 : 0;
 }
 
