@@ -11,7 +11,7 @@ char *buf_reserve(struct buf *b, size_t n, size_t max)
     size_t used = b->len - b->off;
     if (max && (used > max || n > max - used))
         return NULL;
-    if (b->cap - b->len >= n)
+    if (b->p && b->cap - b->len >= n)
         return b->p + b->len;
     if (b->off) { /* compact before growing */
         memmove(b->p, b->p + b->off, used);

@@ -71,7 +71,7 @@ static const struct option long_opts[] = {
 
 int cfg_parse_size(const char *s, uint64_t *out)
 {
-    if (!s || !*s || *s == '-' || *s == '+' || *s == ' ')
+    if (!s || *s < '0' || *s > '9') /* strtoull would skip spaces and take signs */
         return -EINVAL;
     errno = 0;
     char *end;
@@ -97,7 +97,7 @@ int cfg_parse_size(const char *s, uint64_t *out)
 
 int cfg_parse_seconds(const char *s, int64_t *ms)
 {
-    if (!s || !*s || *s == '-' || *s == '+' || *s == ' ')
+    if (!s || !*s || strspn(s, "0123456789.") != strlen(s)) /* no hex, exponents, spaces */
         return -EINVAL;
     errno = 0;
     char *end;
@@ -276,11 +276,12 @@ int cfg_parse(struct cfg *c, int argc, char **argv, char *err, size_t errlen)
                 c->nmounts++;
             break;
         case OPT_MAX_AGE: {
-            uint64_t v;
+            uint64_t v = 0;
             r = cfg_parse_size(a, &v);
             if (r == 0 && (v > 10 * 365 * 86400ULL || strpbrk(a, "kKmMgG")))
                 r = -EINVAL;
-            c->static_max_age = (int64_t)v;
+            if (r == 0)
+                c->static_max_age = (int64_t)v;
             break;
         }
         case OPT_DOTFILES: c->static_dotfiles = true; break;
@@ -307,7 +308,10 @@ int cfg_parse(struct cfg *c, int argc, char **argv, char *err, size_t errlen)
             snprintf(err, errlen, "option %s needs a value", argv[optind - 1]);
             return -EINVAL;
         default:
-            snprintf(err, errlen, "unknown option %s", argv[optind - 1]);
+            if (optopt) /* a short option, maybe inside a cluster like -xh */
+                snprintf(err, errlen, "unknown option -%c", optopt);
+            else
+                snprintf(err, errlen, "unknown option %s", argv[optind - 1]);
             return -EINVAL;
         }
         if (secs) {

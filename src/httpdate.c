@@ -14,6 +14,11 @@ static void put2(char *p, int v)
 
 void httpdate_format(time_t t, char *out)
 {
+    /* IMF-fixdate has four year digits: clamp mtimes set absurdly far away */
+    if (t < -62167219200LL)
+        t = -62167219200LL; /* 0000-01-01 */
+    if (t > 253402300799LL)
+        t = 253402300799LL; /* 9999-12-31 23:59:59 */
     struct tm tm;
     gmtime_r(&t, &tm);
     memcpy(out, days[tm.tm_wday], 3);
@@ -80,7 +85,12 @@ static long days_from_civil(long y, int m, int d)
 
 static bool build(int y, int mon, int d, int hh, int mm, int ss, time_t *out)
 {
-    if (mon < 0 || d < 1 || d > 31 || hh > 23 || mm > 59 || ss > 60 || y < 1970 || y > 9999)
+    static const int mdays[12] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (mon < 0 || d < 1 || d > mdays[mon] || hh > 23 || mm > 59 || ss > 60 || y < 1970 ||
+        y > 9999)
+        return false;
+    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    if (mon == 1 && d == 29 && !leap)
         return false;
     long nd = days_from_civil(y, mon + 1, d);
     *out = (time_t)(nd * 86400L + hh * 3600L + mm * 60L + ss);

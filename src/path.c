@@ -24,8 +24,10 @@ static bool is_dot_segment(const char *out, size_t seg_start, size_t len)
 
 int path_normalize(const char *in, size_t n, char *out, size_t outcap, size_t *outlen)
 {
-    if (n == 0 || in[0] != '/' || outcap < 2)
+    if (n == 0 || in[0] != '/')
         return -EINVAL;
+    if (outcap < 2)
+        return -ENAMETOOLONG;
     size_t len = 0, seg_start = 0;
     out[len++] = '/';
     seg_start = len;

@@ -2,6 +2,7 @@
 
 #include "httpdate.h"
 #include "log.h"
+#include "fcache.h"
 #include "mime.h"
 #include "range.h"
 
@@ -20,64 +21,6 @@
 #include <unistd.h>
 
 #define MAX(a, b) ((a) > (b) ? (a) : (b))
-
-static int openat2_supported = -1; /* unknown until the first call */
-
-/* Fallback for kernels without openat2 (< 5.6): walk component by component with O_NOFOLLOW,
- * so no symlink is followed at all. */
-static int open_walk(int dirfd, const char *rel, int flags)
-{
-    char part[NAME_MAX + 1];
-    int cur = dirfd;
-    const char *p = rel;
-    for (;;) {
-        const char *slash = strchr(p, '/');
-        size_t n = slash ? (size_t)(slash - p) : strlen(p);
-        if (n > NAME_MAX) {
-            if (cur != dirfd)
-                close(cur);
-            return -ENAMETOOLONG;
-        }
-        memcpy(part, p, n);
-        part[n] = 0;
-        int fl = slash ? (O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) : (flags | O_NOFOLLOW);
-        int fd = openat(cur, part, fl);
-        int e = errno;
-        if (cur != dirfd)
-            close(cur);
-        if (fd < 0)
-            return -e;
-        if (!slash)
-            return fd;
-        cur = fd;
-        p = slash + 1;
-    }
-}
-
-/* Open rel (no leading '/', "." for the root) beneath dirfd: symlinks may be followed only while
- * they stay inside. Returns an fd or -errno (EXDEV/ELOOP for an escape). */
-static int open_beneath(int dirfd, const char *rel)
-{
-    int flags = O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY;
-    if (openat2_supported != 0) {
-        struct open_how how = {
-            .flags = (unsigned long long)flags,
-            .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
-        };
-        long fd = syscall(SYS_openat2, dirfd, rel, &how, sizeof how);
-        if (fd >= 0) {
-            openat2_supported = 1;
-            return (int)fd;
-        }
-        if (errno != ENOSYS)
-            return -errno;
-        openat2_supported = 0;
-        log_warn("openat2 is not available: symlinks under --static roots are not followed");
-    }
-    if (strcmp(rel, ".") == 0)
-        return openat(dirfd, ".", flags);
-    return open_walk(dirfd, rel, flags);
-}
 
 static int errno_status(int e, const char *rel)
 {
@@ -262,26 +205,23 @@ static bool if_range_holds(const struct request *req, const char *etag, time_t m
     return httpdate_parse(v.p, v.n, &t) && t == mtime;
 }
 
-/* Open the sidecar rel + ext when it exists, is a regular file and is not older than the
- * original. Returns an fd (stat in *st) or -1. *exists tells whether a sidecar file is there at
- * all (it decides Vary even when it is not used). */
-static int open_sidecar(const struct static_root *root, const char *relpath, const char *ext,
-                        const struct stat *orig, struct stat *st, bool *exists)
+/* The sidecar relpath + ext, when it exists (*exists, which decides Vary even when it is not
+ * used); usable when it is a regular file not older than the original. */
+static bool find_sidecar(const struct static_root *root, const char *relpath, const char *ext,
+                         const struct stat *orig, struct fcache_file *out, bool *exists)
 {
     char name[PATH_MAX];
     if (snprintf(name, sizeof name, "%s%s", relpath, ext) >= (int)sizeof name)
-        return -1;
-    int fd = open_beneath(root->dirfd, name);
-    if (fd < 0)
-        return -1;
+        return false;
+    fcache_get(root->dirfd, name, out);
+    if (out->err)
+        return false;
     *exists = true;
-    if (fstat(fd, st) < 0 || !S_ISREG(st->st_mode) ||
-        st->st_mtim.tv_sec < orig->st_mtim.tv_sec ||
-        (st->st_mtim.tv_sec == orig->st_mtim.tv_sec && st->st_mtim.tv_nsec < orig->st_mtim.tv_nsec)) {
-        close(fd);
-        return -1;
-    }
-    return fd;
+    const struct stat *st = &out->st;
+    return S_ISREG(st->st_mode) &&
+           (st->st_mtim.tv_sec > orig->st_mtim.tv_sec ||
+            (st->st_mtim.tv_sec == orig->st_mtim.tv_sec &&
+             st->st_mtim.tv_nsec >= orig->st_mtim.tv_nsec));
 }
 
 static void make_boundary(char *out)
@@ -306,7 +246,7 @@ void static_serve(const struct static_root *root, const struct request *req, con
 {
     const struct static_mount *m = root->mount;
     char full[PATH_MAX + 16];
-    if (m->prefix_len + rel_len + sizeof "/index.html" > sizeof full) {
+    if (m->prefix_len + rel_len + sizeof "/index.html" + 3 > sizeof full) {
         response_error(res, 414);
         return;
     }
@@ -323,18 +263,15 @@ void static_serve(const struct static_root *root, const struct request *req, con
     const char *relpath = rel_len > 1 ? full + m->prefix_len + 1 : ".";
     bool trailing_slash = rel_len > 0 && rel[rel_len - 1] == '/';
 
-    int fd = open_beneath(root->dirfd, relpath);
-    if (fd < 0) {
-        response_error(res, errno_status(-fd, relpath));
+    struct fcache_file f;
+    fcache_get(root->dirfd, relpath, &f);
+    if (f.err) {
+        response_error(res, errno_status(f.err, relpath));
         return;
     }
-    struct stat st;
-    if (fstat(fd, &st) < 0)
-        goto fail_errno;
     const char *name = full;
     size_t name_len = full_len;
-    if (S_ISDIR(st.st_mode)) {
-        close(fd);
+    if (S_ISDIR(f.st.st_mode)) {
         if (!trailing_slash) {
             redirect_to_dir(req, full, full_len, res);
             return;
@@ -343,85 +280,89 @@ void static_serve(const struct static_root *root, const struct request *req, con
         memcpy(full + full_len, "index.html", sizeof "index.html");
         name_len = full_len + sizeof "index.html" - 1;
         relpath = rel_len > 1 ? full + m->prefix_len + 1 : "index.html";
-        fd = open_beneath(root->dirfd, relpath);
-        if (fd < 0) {
-            response_error(res, errno_status(-fd, relpath));
-            return;
-        }
-        if (fstat(fd, &st) < 0)
-            goto fail_errno;
-        if (S_ISDIR(st.st_mode)) {
-            close(fd);
-            response_error(res, 404);
+        fcache_get(root->dirfd, relpath, &f);
+        if (f.err || S_ISDIR(f.st.st_mode)) {
+            response_error(res, f.err ? errno_status(f.err, relpath) : 404);
             return;
         }
     }
-    if (!S_ISREG(st.st_mode)) {
-        close(fd);
+    if (!S_ISREG(f.st.st_mode)) {
         response_error(res, 403);
         return;
     }
     const char *type = mime_for_path(name, name_len);
 
-    /* Precompressed sidecars: x.css.br / x.css.gz, chosen by Accept-Encoding q-values. */
-    const char *encoding = NULL;
+    /* Precompressed sidecars: x.css.br / x.css.gz, chosen by Accept-Encoding q-values; the
+     * chosen one replaces f (and its path, for opening). */
+    const char *encoding = NULL, *ext = "";
     bool has_variants = false;
     if (is_compressible(type)) {
+        static const struct { const char *ext, *coding; } sidecars[] = {{".br", "br"},
+                                                                        {".gz", "gzip"}};
         struct span ae = request_header(req, "accept-encoding");
-        int q_br = ae.p ? accept_q(ae, "br") : 0;
-        int q_gz = ae.p ? MAX(accept_q(ae, "gzip"), accept_q(ae, "x-gzip")) : 0;
-        static const struct { const char *ext, *coding; } sidecars[] = {{".br", "br"}, {".gz", "gzip"}};
-        int q[2] = {q_br, q_gz};
+        int q[2] = {ae.p ? accept_q(ae, "br") : 0,
+                    ae.p ? MAX(accept_q(ae, "gzip"), accept_q(ae, "x-gzip")) : 0};
         int best = -1;
-        struct stat vst;
+        struct stat orig = f.st;
         for (int i = 0; i < 2; i++) {
+            bool wanted = q[i] > 0 && (best < 0 || q[i] > q[best]);
+            if (!wanted && has_variants)
+                continue; /* its existence would change nothing */
+            struct fcache_file v;
             bool exists = false;
-            if (q[i] <= 0 || (best >= 0 && q[i] <= q[best])) {
-                /* not wanted: still, its existence decides Vary */
-                if (!has_variants) {
-                    int vfd = open_sidecar(root, relpath, sidecars[i].ext, &st, &vst, &exists);
-                    if (vfd >= 0)
-                        close(vfd);
-                    has_variants |= exists;
-                }
-                continue;
-            }
-            int vfd = open_sidecar(root, relpath, sidecars[i].ext, &st, &vst, &exists);
+            bool usable = find_sidecar(root, relpath, sidecars[i].ext, &orig, &v, &exists);
             has_variants |= exists;
-            if (vfd < 0)
-                continue;
-            if (best >= 0)
-                close(fd); /* a better-liked sidecar replaces the previous one */
-            else
-                close(fd);
-            fd = vfd;
-            st = vst;
-            best = i;
-            encoding = sidecars[i].coding;
+            if (wanted && usable) {
+                f = v;
+                best = i;
+                encoding = sidecars[i].coding;
+                ext = sidecars[i].ext;
+            }
         }
     }
 
+    /* Small files come from memory; others are opened now, and their fresh metadata used. */
+    char path[PATH_MAX + 8];
+    snprintf(path, sizeof path, "%s%s", relpath, ext);
+    int fd = -1;
+    if (!f.data && !req->is_head) {
+        fd = fcache_open(root->dirfd, path);
+        if (fd < 0) {
+            response_error(res, errno_status(-fd, path));
+            return;
+        }
+        if (fstat(fd, &f.st) < 0 || !S_ISREG(f.st.st_mode)) {
+            close(fd);
+            response_error(res, 403);
+            return;
+        }
+    }
+    const struct stat *st = &f.st;
     char etag[64], date[HTTPDATE_LEN + 1];
-    snprintf(etag, sizeof etag, "\"%llx.%lx-%llx%s%s\"", (unsigned long long)st.st_mtim.tv_sec,
-             (long)st.st_mtim.tv_nsec, (unsigned long long)st.st_size, encoding ? "-" : "",
-             encoding ? (encoding[0] == 'b' ? "br" : "gz") : "");
-    httpdate_format(st.st_mtim.tv_sec, date);
-    uint64_t size = (uint64_t)st.st_size;
+    snprintf(etag, sizeof etag, "\"%llx.%lx-%llx%s%s\"", (unsigned long long)st->st_mtim.tv_sec,
+             (long)st->st_mtim.tv_nsec, (unsigned long long)st->st_size, encoding ? "-" : "",
+             encoding ? ext + 1 : "");
+    httpdate_format(st->st_mtim.tv_sec, date);
+    uint64_t size = (uint64_t)st->st_size;
 
-    int pre = preconditions(req, etag, st.st_mtim.tv_sec);
+    int pre = preconditions(req, etag, st->st_mtim.tv_sec);
     if (pre == 412) {
-        close(fd);
+        if (fd >= 0)
+            close(fd);
         response_error(res, 412);
         return;
     }
     bool ok = true;
     if (pre == 304) {
-        close(fd);
+        if (fd >= 0)
+            close(fd);
+        fd = -1;
         res->status = 304;
     } else {
         res->status = 200;
         res->content_type = type;
         res->content_length = (int64_t)size;
+        res->body = f.data;
         res->file_fd = fd;
         res->file_off = 0;
         ok &= response_add_header(res, "Accept-Ranges", "bytes");
@@ -437,30 +378,47 @@ void static_serve(const struct static_root *root, const struct request *req, con
         ok &= response_add_header(res, "Content-Encoding", "%s", encoding);
 
     struct span range = request_header(req, "range");
-    if (pre == 0 && range.p && req->is_get && if_range_holds(req, etag, st.st_mtim.tv_sec)) {
+    if (pre == 0 && range.p && req->is_get && if_range_holds(req, etag, st->st_mtim.tv_sec)) {
         size_t n = 0;
         switch (range_parse(range.p, range.n, size, res->ranges, &n)) {
         case RANGE_IGNORE:
             break;
         case RANGE_UNSATISFIABLE:
-            close(fd);
+            if (fd >= 0)
+                close(fd);
             res->file_fd = -1;
             res->status = 416;
             res->content_type = "text/plain; charset=utf-8";
             res->body = "416 Range Not Satisfiable\n";
             res->content_length = (int64_t)strlen(res->body);
-            ok &= response_add_header(res, "Content-Range", "bytes */%llu", (unsigned long long)size);
+            ok &= response_add_header(res, "Content-Range", "bytes */%llu",
+                                      (unsigned long long)size);
             break;
         case RANGE_OK:
             res->status = 206;
             if (n == 1) {
                 const struct byte_range *r = &res->ranges[0];
-                res->file_off = (off_t)r->first;
                 res->content_length = (int64_t)(r->last - r->first + 1);
+                if (res->body)
+                    res->body += r->first;
+                else
+                    res->file_off = (off_t)r->first;
                 ok &= response_add_header(res, "Content-Range", "bytes %llu-%llu/%llu",
                                           (unsigned long long)r->first,
                                           (unsigned long long)r->last, (unsigned long long)size);
             } else {
+                if (fd < 0) { /* parts go out over several turns: not from the cache */
+                    fd = fcache_open(root->dirfd, path);
+                    struct stat now;
+                    if (fd < 0 || fstat(fd, &now) < 0 || now.st_size != st->st_size) {
+                        if (fd >= 0)
+                            close(fd);
+                        response_error(res, 503);
+                        return;
+                    }
+                    res->file_fd = fd;
+                    res->body = NULL;
+                }
                 make_boundary(res->boundary);
                 res->nranges = n;
                 res->file_size = size;
@@ -468,17 +426,12 @@ void static_serve(const struct static_root *root, const struct request *req, con
                 res->content_type = NULL;
                 res->content_length = (int64_t)range_multipart_length(res->boundary, type,
                                                                       res->ranges, n, size);
-                ok &= response_add_header(res, "Content-Type", "multipart/byteranges; boundary=%s",
-                                          res->boundary);
+                ok &= response_add_header(res, "Content-Type",
+                                          "multipart/byteranges; boundary=%s", res->boundary);
             }
             break;
         }
     }
     if (!ok)
         log_error("static: response headers do not fit");
-    return;
-fail_errno:;
-    int e = errno;
-    close(fd);
-    response_error(res, errno_status(e, relpath));
 }

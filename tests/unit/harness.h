@@ -35,6 +35,14 @@ static unsigned harness_checks, harness_failed_checks, harness_passed, harness_f
             HARNESS_FAIL_("CHECK(%s) failed", #cond);                                          \
     } while (0)
 
+/* CHECK with a sentence saying what the rule is. */
+#define CHECK_MSG(cond, what)                                                                  \
+    do {                                                                                       \
+        harness_checks++;                                                                      \
+        if (!(cond))                                                                           \
+            HARNESS_FAIL_("%s: CHECK(%s) failed", what, #cond);                                \
+    } while (0)
+
 #define CHECK_EQ_INT(a, b)                                                                     \
     do {                                                                                       \
         intmax_t harness_a_ = (intmax_t)(a), harness_b_ = (intmax_t)(b);                       \
