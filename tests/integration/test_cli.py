@@ -127,3 +127,26 @@ def test_mismatched_key_exit_1(tmp_path):
     assert p.returncode == 1, (p.returncode, p.stderr)
     assert "listening on" not in p.stderr
 
+
+
+def test_access_log_in_missing_dir_exit_1(tmp_path):
+    p = run_cli(["-b", "http://127.0.0.1:0", "--access-logfile", str(tmp_path / "no" / "dir" / "a.log")])
+    assert p.returncode == 1, (p.returncode, p.stderr)
+    assert "listening on" not in p.stderr
+
+
+def test_error_log_in_missing_dir_exit_1(tmp_path):
+    p = run_cli(["-b", "http://127.0.0.1:0", "--error-logfile", str(tmp_path / "no" / "dir" / "e.log")])
+    assert p.returncode == 1, (p.returncode, p.stderr)
+
+
+def test_unix_socket_in_missing_dir_exit_1(tmp_path):
+    p = run_cli(["-b", "unix:%s" % (tmp_path / "no" / "dir" / "s.sock")])
+    assert p.returncode == 1, (p.returncode, p.stderr)
+    assert "listening on" not in p.stderr
+
+
+def test_same_address_twice_exit_1():
+    port = free_port()
+    p = run_cli(["-b", "http://127.0.0.1:%d" % port, "-b", "http://127.0.0.1:%d" % port])
+    assert p.returncode == 1, (p.returncode, p.stderr)

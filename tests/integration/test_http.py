@@ -319,3 +319,33 @@ def test_many_sequential_connections(lst):
     for i in range(50):
         r = get(lst, "/static/hello.txt" if i % 2 else "/static/missing")
         assert r.status == (200 if i % 2 else 404)
+
+
+def test_expect_100_ignored_for_http10(lst):
+    """RFC 9110 10.1.1: a 100-continue expectation in an HTTP/1.0 request is ignored."""
+    c = connect(lst)
+    c.send(b"GET /static/hello.txt HTTP/1.0\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")
+    time.sleep(0.3)
+    c.send(b"abcd")
+    r = c.read_response()
+    c.close()
+    assert r.status == 200, "HTTP/1.0 client got %r (a 100 must not be sent to 1.0)" % r
+    assert r.body == HELLO
+
+
+def test_pipelined_mix_large_and_small(srv, site):
+    import hashlib
+    c = connect(srv.https, timeout=60)
+    c.send((build_request("GET", "/static/large.bin") + build_request("GET", "/static/hello.txt")) * 2)
+    for _ in range(2):
+        h = hashlib.sha256()
+        r = c.read_response(timeout=120, body_sink=h.update)
+        assert r.status == 200 and h.hexdigest() == site.large_sha256
+        r = c.read_response()
+        assert r.status == 200 and r.body == HELLO
+    c.close()
+
+
+def test_percent_encoded_dot_inside_name(lst):
+    r = get(lst, "/static/hello%2etxt")
+    assert r.status == 200 and r.body == HELLO

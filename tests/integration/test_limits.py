@@ -98,6 +98,14 @@ BAD_400 = {
     "bad-chunk-size": req(extra=b"Transfer-Encoding: chunked\r\n", body=b"zz\r\nhello\r\n0\r\n\r\n"),
     "bad-chunk-size-neg": req(extra=b"Transfer-Encoding: chunked\r\n", body=b"-5\r\nhello\r\n0\r\n\r\n"),
     "chunk-missing-crlf": req(extra=b"Transfer-Encoding: chunked\r\n", body=b"5\r\nhelloXX0\r\n\r\n"),
+    "two-equal-cl": req(extra=b"Content-Length: 4\r\nContent-Length: 4\r\n", body=b"abcd"),
+    "cl-plus-sign": req(extra=b"Content-Length: +4\r\n", body=b"abcd"),
+    "target-without-slash": b"GET static/hello.txt HTTP/1.1\r\nHost: x\r\n\r\n",
+    "tabs-in-request-line": b"GET\t/static/hello.txt\tHTTP/1.1\r\nHost: x\r\n\r\n",
+    "ws-before-first-header": b"GET /static/hello.txt HTTP/1.1\r\n Host: x\r\n\r\n",
+    "invalid-host-value": req(host=b"Host: bad host\r\n"),
+    "ctl-in-trailer": req(extra=b"Transfer-Encoding: chunked\r\n",
+                          body=b"1\r\na\r\n0\r\nX-T: a\x01b\r\n\r\n"),
 }
 
 
@@ -255,3 +263,70 @@ def test_error_after_good_pipelined_request(srv, lst):
     assert r2.status == 400 and r2.conn_close
     assert c.closed_within(5)
     c.close()
+
+
+def test_smuggled_request_in_body_not_executed(srv, lst):
+    """A body that looks like a request is body, never a second request."""
+    smuggled = b"GET /static/f.css HTTP/1.1\r\nHost: x\r\n\r\n"
+    c = connect(lst)
+    c.send(req(method=b"POST", extra=b"Content-Length: %d\r\n" % len(smuggled), body=smuggled) +
+           req(target="/static/empty.txt"))
+    r1 = c.read_response()
+    assert r1.status == 405, r1
+    if not r1.conn_close:
+        r2 = c.read_response()
+        assert r2.status == 200 and r2.body == b"", "smuggled request executed: %r" % r2
+    c.close()
+
+
+def test_body_limit_suffix_k(httpsd, site):
+    s = httpsd(*static_args(site), "--limit-request-body", "1k", binds=["http://127.0.0.1:0"])
+    c = connect(s.http)
+    r = c.request("GET", "/static/hello.txt", body=b"x" * 1024)
+    assert r.status == 200, "1024-byte body refused with --limit-request-body 1k: %r" % r
+    c.close()
+    c = connect(s.http)
+    c.send(req(extra=b"Content-Length: 1025\r\n"))
+    r = c.read_response(timeout=3)
+    assert r.status == 413, r
+    c.close()
+
+
+def test_pipelined_bytes_over_64k_are_not_one_head(httpsd, site):
+    """2,000 small pipelined requests (~100 KiB in one go) are 2,000 heads, not one big head."""
+    import threading
+    s = httpsd(*static_args(site), binds=["http://127.0.0.1:0"])
+    n = 2000
+    data = b"".join(b"GET /static/hello.txt?%d HTTP/1.1\r\nHost: x\r\n\r\n" % i for i in range(n))
+    assert len(data) > 64 * 1024
+    c = connect(s.http, timeout=30)
+    t = threading.Thread(target=c.send, args=(data,), daemon=True)
+    t.start()
+    for i in range(n):
+        r = c.read_response(timeout=30)
+        assert r.status == 200, "response %d: %r" % (i, r)
+    t.join(10)
+    c.close()
+
+
+def test_request_sent_byte_by_byte(srv, lst):
+    c = connect(lst)
+    data = req(extra=b"User-Agent: slow\r\n")
+    for i in range(len(data)):
+        c.send(data[i:i + 1])
+        time.sleep(0.002)
+    r = c.read_response()
+    assert r.status == 200 and r.body == HELLO
+    c.close()
+
+
+@pytest.mark.parametrize("path", ["/static/" + "a" * 300, "/static/" + "a/" * 2000 + "x",
+                                  "/static/" + "%41" * 600])
+def test_long_paths_no_server_error(httpsd, site, path):
+    s = httpsd(*static_args(site), binds=["http://127.0.0.1:0"])
+    c = connect(s.http)
+    c.send(req(target=path))
+    r = c.read_response()
+    c.close()
+    assert r.status in (400, 404, 414), r
+    assert_serving(s)

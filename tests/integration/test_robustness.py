@@ -1,6 +1,7 @@
 """Robustness: many connections, vanishing clients, graceful shutdown, EMFILE, fuzz."""
 
 import errno
+import os
 import hashlib
 import random
 import selectors
@@ -382,3 +383,44 @@ def test_random_garbage_fuzz(httpsd, site, scheme):
             pass
     time.sleep(0.2)
     assert_serving(s)
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_file_truncated_during_download(httpsd, tmp_path, scheme):
+    """The file shrinks while it is being sent: the server must end the connection (it cannot
+    honour Content-Length), must not spin, and keeps serving."""
+    d = tmp_path / "m"
+    d.mkdir()
+    f = d / "big.bin"
+    f.write_bytes(os.urandom(1 << 20) * 16)  # 16 MiB
+    (d / "ok.txt").write_bytes(b"ok\n")
+    s = httpsd("--static", "/m=%s" % d, binds=["http://127.0.0.1:0", "127.0.0.1:0"])
+    l = s.listener(scheme)
+    c = connect(l, timeout=10, rcvbuf=8192)
+    c.send(build_request("GET", "/m/big.bin"))
+    while len(c.buf) < 100_000:
+        assert c._recv(65536), "closed early"
+    with open(f, "r+b") as fh:
+        fh.truncate(1000)
+    cpu0 = s.cpu_seconds()
+    total = len(c.buf)
+    c.buf = b""
+    ended = False
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            n = c._recv(1 << 20, timeout=5)
+        except (socket.timeout, TimeoutError):
+            break
+        if not n:
+            ended = True
+            break
+        total += n
+        c.buf = b""
+    c.close()
+    cpu = s.cpu_seconds() - cpu0
+    assert ended, "connection neither completed nor closed after the file was truncated"
+    assert total < 16 << 20, "more bytes than the truncated file can provide"
+    assert cpu < 3, "server burnt %.1fs CPU on a truncated file" % cpu
+    r = get(l, "/m/ok.txt")
+    assert r.status == 200 and r.body == b"ok\n"

@@ -200,3 +200,13 @@ def test_header_timeout_applies_to_second_request(lst):
     assert r.status == 408, r
     assert c.closed_within(SLACK)
     c.close()
+
+
+def test_fractional_keep_alive(httpsd, site):
+    s = httpsd(*static_args(site), "--keep-alive", "0.5", binds=["http://127.0.0.1:0"])
+    c = connect(s.http, timeout=10)
+    assert c.request("GET", "/static/hello.txt").status == 200
+    dt = c.wait_closed(0.5 + SLACK)
+    c.close()
+    assert dt is not None, "not closed with --keep-alive 0.5"
+    assert dt >= 0.5 - 0.25, "closed after %.2fs" % dt

@@ -326,3 +326,28 @@ def test_truncated_client_hello(tls_server):
     s.sendall(hello[: len(hello) // 2])
     s.close()
     assert_serving(tls_server)
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl CLI not installed")
+def test_renegotiation_refused(tls_server):
+    """Client-initiated renegotiation (TLS 1.2) is refused; the server keeps serving."""
+    port = tls_server.https.port
+    script = "sleep 0.5; echo R; sleep 1.5"
+    p = subprocess.run("(%s) | openssl s_client -connect 127.0.0.1:%d -tls1_2 -servername localhost"
+                       % (script, port), shell=True, capture_output=True, text=True, timeout=20)
+    out = p.stdout + p.stderr
+    assert "RENEGOTIATING" in out, "test bug: s_client did not try to renegotiate:\n" + out
+    after = out.split("RENEGOTIATING", 1)[1]
+    assert "depth=0" not in after, "renegotiation succeeded:\n" + out
+    assert_serving(tls_server)
+
+
+def test_ipv6_cert_verifies_for_ip_1(httpsd, site):
+    from conftest import ipv6_loopback_available
+    if not ipv6_loopback_available():
+        pytest.skip("no IPv6 loopback")
+    s = httpsd(*static_args(site), binds=["[::1]:0"])
+    ctx = ssl.create_default_context(cafile=os.path.join(s.cwd, "cert.pem"))
+    c = connect(s.https, ctx=ctx, server_hostname="::1")
+    assert c.request("GET", "/static/hello.txt").status == 200
+    c.close()
