@@ -205,6 +205,8 @@ static bool is_obs_fold(struct h1conn *h, const char *at, bool first_span)
 static int on_header_value(llhttp_t *p, const char *at, size_t n)
 {
     struct h1conn *h = from_parser(p);
+    if (n == 0) /* llhttp reports empty values as empty spans: nothing to check or keep */
+        return 0;
     if (is_obs_fold(h, at, h->cur.value_len == 0 && !h->value_ended_inside))
         return fail(h, 400);
     h->value_ended_inside = at + n != h->exec_end;
@@ -288,6 +290,38 @@ static int build_request(struct h1conn *h)
     return 0;
 }
 
+/* RFC 9112 §3.2 / RFC 3986 §3.2.2: Host = uri-host [ ":" port ]; empty is allowed. */
+static bool is_valid_host(struct span h)
+{
+    size_t i = 0;
+    if (h.n && h.p[0] == '[') { /* IP-literal */
+        for (i = 1; i < h.n && h.p[i] != ']'; i++) {
+            char c = h.p[i];
+            if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') ||
+                  c == ':' || c == '.'))
+                return false;
+        }
+        if (i == h.n)
+            return false;
+        i++;
+    } else {
+        for (; i < h.n && h.p[i] != ':'; i++) {
+            unsigned char c = (unsigned char)h.p[i];
+            if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  strchr("-._~%!$&'()*+,;=", c)))
+                return false;
+        }
+    }
+    if (i == h.n)
+        return true;
+    if (h.p[i] != ':')
+        return false;
+    for (i++; i < h.n; i++)
+        if (h.p[i] < '0' || h.p[i] > '9')
+            return false;
+    return true;
+}
+
 static int on_headers_complete(llhttp_t *p)
 {
     struct h1conn *h = from_parser(p);
@@ -316,7 +350,8 @@ static int on_headers_complete(llhttp_t *p)
         }
     }
     /* RFC 9112 §3.2: exactly one Host on 1.1, at most one on 1.0. */
-    if (hosts > 1 || (hosts == 0 && p->http_minor == 1))
+    if (hosts > 1 || (hosts == 0 && p->http_minor == 1) ||
+        (hosts == 1 && !is_valid_host(request_header(r, "host"))))
         return fail(h, 400);
     /* §6.1, §6.3: request smuggling vectors. */
     if (lengths > 1 || (lengths && encodings))

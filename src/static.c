@@ -92,11 +92,9 @@ static bool is_compressible(const char *type)
            strcmp(type, "application/manifest+json") == 0;
 }
 
-/* q-value (0..1000) of coding in an Accept-Encoding value; "*" stands for unlisted codings;
- * 0 when refused or absent. */
-static int accept_q(struct span ae, const char *coding)
+/* Scan one Accept-Encoding line for coding and "*", keeping the q-values (0..1000) found. */
+static void scan_accept(struct span ae, const char *coding, int *q_named, int *q_star)
 {
-    int q_named = -1, q_star = -1;
     size_t i = 0;
     while (i < ae.n) {
         while (i < ae.n && (ae.p[i] == ' ' || ae.p[i] == '\t' || ae.p[i] == ','))
@@ -125,18 +123,32 @@ static int accept_q(struct span ae, const char *coding)
         if (tok.n == 0)
             continue;
         if (span_eq_lower(tok, coding))
-            q_named = q;
+            *q_named = q;
         else if (tok.n == 1 && tok.p[0] == '*')
-            q_star = q;
+            *q_star = q;
     }
-    if (q_named >= 0)
-        return q_named;
+}
+
+/* q-value (0..1000) the request gives coding (or its alias), over every Accept-Encoding line;
+ * "*" stands only for codings not named; 0 when refused or absent. */
+static int accept_q(const struct request *req, const char *coding, const char *alias)
+{
+    int q_named = -1, q_alias = -1, q_star = -1;
+    for (size_t i = 0; i < req->nheaders; i++) {
+        if (!span_eq_lower(req->headers[i].name, "accept-encoding"))
+            continue;
+        scan_accept(req->headers[i].value, coding, &q_named, &q_star);
+        if (alias)
+            scan_accept(req->headers[i].value, alias, &q_alias, &q_star);
+    }
+    if (q_named >= 0 || q_alias >= 0)
+        return q_named > q_alias ? q_named : q_alias;
     return q_star > 0 ? q_star : 0;
 }
 
-/* Does the entity-tag list (If-Match / If-None-Match) hold etag? Strong comparison refuses
- * weak tags; "*" matches any current representation. Malformed lists match nothing. */
-static bool etag_matches(struct span list, const char *etag, bool strong)
+/* Does the entity-tag list (one If-Match / If-None-Match line) hold etag? Strong comparison
+ * refuses weak tags; "*" matches any current representation. Malformed lists match nothing. */
+static bool etag_line_matches(struct span list, const char *etag, bool strong)
 {
     list = span_trim(list);
     if (list.n == 1 && list.p[0] == '*')
@@ -165,6 +177,22 @@ static bool etag_matches(struct span list, const char *etag, bool strong)
     return false;
 }
 
+/* The same over every line of the header (a list may be split across lines); false also
+ * when the header is absent, which *present tells. */
+static bool etag_matches(const struct request *req, const char *name, const char *etag,
+                         bool strong, bool *present)
+{
+    *present = false;
+    for (size_t i = 0; i < req->nheaders; i++) {
+        if (!span_eq_lower(req->headers[i].name, name))
+            continue;
+        *present = true;
+        if (etag_line_matches(req->headers[i].value, etag, strong))
+            return true;
+    }
+    return false;
+}
+
 static bool header_date(const struct request *req, const char *name, time_t *t)
 {
     struct span v = request_header(req, name);
@@ -175,19 +203,16 @@ static bool header_date(const struct request *req, const char *name, time_t *t)
 static int preconditions(const struct request *req, const char *etag, time_t mtime)
 {
     time_t t;
-    struct span im = request_header(req, "if-match");
-    if (im.p) {
-        if (!etag_matches(im, etag, true))
-            return 412;
-    } else if (header_date(req, "if-unmodified-since", &t) && mtime > t) {
+    bool present;
+    if (!etag_matches(req, "if-match", etag, true, &present) && present) {
+        return 412;
+    } else if (!present && header_date(req, "if-unmodified-since", &t) && mtime > t) {
         return 412;
     }
     bool get_head = req->is_get || req->is_head;
-    struct span inm = request_header(req, "if-none-match");
-    if (inm.p) {
-        if (etag_matches(inm, etag, false))
-            return get_head ? 304 : 412;
-    } else if (get_head && header_date(req, "if-modified-since", &t) && mtime <= t) {
+    if (etag_matches(req, "if-none-match", etag, false, &present)) {
+        return get_head ? 304 : 412;
+    } else if (!present && get_head && header_date(req, "if-modified-since", &t) && mtime <= t) {
         return 304;
     }
     return 0;
@@ -299,9 +324,7 @@ void static_serve(const struct static_root *root, const struct request *req, con
     if (is_compressible(type)) {
         static const struct { const char *ext, *coding; } sidecars[] = {{".br", "br"},
                                                                         {".gz", "gzip"}};
-        struct span ae = request_header(req, "accept-encoding");
-        int q[2] = {ae.p ? accept_q(ae, "br") : 0,
-                    ae.p ? MAX(accept_q(ae, "gzip"), accept_q(ae, "x-gzip")) : 0};
+        int q[2] = {accept_q(req, "br", NULL), accept_q(req, "gzip", "x-gzip")};
         int best = -1;
         struct stat orig = f.st;
         for (int i = 0; i < 2; i++) {

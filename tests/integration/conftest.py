@@ -1,5 +1,8 @@
 """Shared fixtures and helpers for the httpsd black-box integration suite.
 
+Run:  /usr/bin/python3 -m pytest tests/integration -q            (from the repo root)
+      HTTPSD_BIN=build-asan/httpsd /usr/bin/python3 -m pytest tests/integration -q
+
 The binary under test is $HTTPSD_BIN (default: <repo>/build/httpsd).  Every test
 starts the real binary on loopback with port 0 and talks to it with raw sockets
 (plain, TLS or AF_UNIX) so that exact bytes go on the wire.
@@ -461,6 +464,14 @@ def site():
     yield s
     s._unix_sock.close()
     shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def short_tmp():
+    """A short directory under /tmp (AF_UNIX paths are limited to 107 bytes)."""
+    d = tempfile.mkdtemp(prefix="hs-", dir="/tmp")
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
 
 
 def static_args(site):

@@ -67,8 +67,8 @@ def test_plain_http(httpsd, site):
     s.close()
 
 
-def test_unix_socket(httpsd, site):
-    d = tempfile.mkdtemp(prefix="hs-", dir="/tmp")
+def test_unix_socket(short_tmp, httpsd, site):
+    d = short_tmp
     path = os.path.join(d, "s.sock")
     srv = httpsd(*static_args(site), binds=["unix:" + path])
     (l,) = srv.listeners
@@ -98,8 +98,8 @@ def test_ipv6_plain(httpsd, site):
     check_hello(l)
 
 
-def test_several_binds_each_printed(httpsd, site):
-    d = tempfile.mkdtemp(prefix="hs-", dir="/tmp")
+def test_several_binds_each_printed(short_tmp, httpsd, site):
+    d = short_tmp
     path = os.path.join(d, "m.sock")
     binds = ["127.0.0.1:0", "http://127.0.0.1:0", "unix:" + path]
     if ipv6_loopback_available():
@@ -134,3 +134,23 @@ def test_port_zero_printed_port_accepts(httpsd, site):
         s = socket.create_connection(l.sockaddr, timeout=5)
         s.close()
         check_hello(l)
+
+
+def test_unix_socket_restart_same_path(short_tmp, httpsd, site):
+    d = short_tmp
+    path = os.path.join(d, "r.sock")
+    first = httpsd(*static_args(site), binds=["unix:" + path])
+    check_hello(first.listeners[0])
+    rc, killed = first.stop()
+    assert rc == 0 and not killed
+    second = httpsd(*static_args(site), binds=["unix:" + path])
+    check_hello(second.listeners[0])
+
+
+def test_unix_path_that_is_a_regular_file_is_not_clobbered(tmp_path):
+    from conftest import run_cli
+    victim = tmp_path / "precious"
+    victim.write_bytes(b"data\n")
+    p = run_cli(["-b", "unix:%s" % victim])
+    assert p.returncode == 1, (p.returncode, p.stderr)
+    assert victim.read_bytes() == b"data\n"

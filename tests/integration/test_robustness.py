@@ -249,8 +249,10 @@ def test_sigterm_with_idle_keepalive_exits_promptly(httpsd, site):
             c = connect(l)
             assert c.request("GET", "/static/hello.txt").status == 200
             conns.append(c)
-    # and one connection that never sent anything
+    # and one connection that never sent anything, one TLS connection without a handshake
     conns.append(connect(s.http))
+    from conftest import Conn, raw_connect
+    conns.append(Conn(raw_connect(s.https)))
     t0 = time.monotonic()
     s.send_signal(signal.SIGTERM)
     rc = s.wait(10)

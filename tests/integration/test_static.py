@@ -265,9 +265,8 @@ def _can_run_as_nobody():
 
 
 @pytest.mark.skipif(not _can_run_as_nobody(), reason="cannot switch to nobody with setpriv")
-def test_unreadable_403(httpsd, site):
-    import tempfile
-    cwd = tempfile.mkdtemp(prefix="httpsd-nobody-", dir="/tmp")
+def test_unreadable_403(short_tmp, httpsd, site):
+    cwd = short_tmp
     os.chmod(cwd, 0o777)
     s = httpsd(*static_args(site), binds=["http://127.0.0.1:0"], cwd=cwd,
                prefix=["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"])
@@ -275,4 +274,3 @@ def test_unreadable_403(httpsd, site):
     assert r.status == 403, r
     assert b"you cannot read me" not in r.raw
     assert get(s.http, "/static/hello.txt").body == HELLO
-    shutil.rmtree(cwd, ignore_errors=True)

@@ -38,6 +38,7 @@ def test_partial_head_gets_408(srv, lst):
     dt = time.monotonic() - t0
     assert r.status == 408, r
     assert r.conn_close, r.headers
+    assert r.header("Date") and (r.header("Server") or "").startswith("httpsd")
     assert dt >= HEADER_T - EARLY, "408 after %.2fs, before the %.1fs header timeout" % (dt, HEADER_T)
     assert c.closed_within(SLACK), "not closed after 408"
     c.close()
@@ -210,3 +211,33 @@ def test_fractional_keep_alive(httpsd, site):
     c.close()
     assert dt is not None, "not closed with --keep-alive 0.5"
     assert dt >= 0.5 - 0.25, "closed after %.2fs" % dt
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_slow_but_steady_reader_not_cut(httpsd, tmp_path, scheme):
+    """--io-timeout is about *no progress*: a reader that keeps reading slowly for longer
+    than io-timeout (and header/keep-alive timeouts) gets the whole body."""
+    import hashlib
+    import os
+    d = tmp_path / "m"
+    d.mkdir()
+    data = os.urandom(3 << 20)
+    (d / "f.bin").write_bytes(data)
+    s = httpsd("--static", "/m=%s" % d, "--io-timeout", 1, "--header-timeout", 1,
+               "--keep-alive", 1, binds=["http://127.0.0.1:0", "127.0.0.1:0"])
+    c = connect(s.listener(scheme), timeout=10, rcvbuf=32768)
+    c.send(build_request("GET", "/m/f.bin"))
+    h = hashlib.sha256()
+    t0 = time.monotonic()
+
+    def sink(chunk):
+        h.update(chunk)
+        time.sleep(len(chunk) / (1 << 20))  # ~1 MiB/s
+
+    r = c.read_response(timeout=60, body_sink=sink)
+    dt = time.monotonic() - t0
+    c.close()
+    assert r.status == 200
+    assert r.body_len == len(data), "cut at %d of %d after %.1fs" % (r.body_len, len(data), dt)
+    assert h.hexdigest() == hashlib.sha256(data).hexdigest()
+    assert dt > 1.5, "test bug: the download was not slow (%.1fs)" % dt
