@@ -320,6 +320,16 @@ void conn_read(struct conn *c)
         loop_defer(&s->loop, &c->task); /* budget spent: continue next turn */
 }
 
+void conn_idle(struct conn *c)
+{
+    if (c->proto->on_trim)
+        c->proto->on_trim(c);
+    if (!conn_has_output(c))
+        buf_free(&c->out);
+    if (c->tls && !tls_has_pending(c->tls))
+        tls_release_buffers(c->tls);
+}
+
 void conn_resume_read(struct conn *c)
 {
     c->read_paused = false;

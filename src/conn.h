@@ -37,6 +37,8 @@ struct conn_proto {
     void (*on_eof)(struct conn *c);
     /* A CONN_T_HEADER or CONN_T_IDLE deadline passed. */
     void (*on_timeout)(struct conn *c, enum conn_timer which);
+    /* The connection has been idle a while: release per-request memory. */
+    void (*on_trim)(struct conn *c);
     /* The connection is about to be freed: release protocol state. */
     void (*on_free)(struct conn *c);
 };
@@ -89,6 +91,10 @@ static inline bool conn_has_output(const struct conn *c)
 }
 /* Read and hand data to the protocol while the socket has some and reading is not paused. */
 void conn_read(struct conn *c);
+/* The connection has waited for its next request a while: give back its buffers (protocol,
+ * output, TLS records) so an idle keep-alive connection costs well under a KiB plus OpenSSL's
+ * session. Busy connections keep them: no allocation churn per request. */
+void conn_idle(struct conn *c);
 /* Resume reading after a pause (reads at once if bytes may be waiting). */
 void conn_resume_read(struct conn *c);
 /* Arm the connection's single deadline. */

@@ -695,16 +695,7 @@ static void h1_on_drain(struct conn *c)
         conn_abort(c, "draining");
         return;
     }
-    if (!h->in_request) {
-        /* idle: hold no per-request memory */
-        buf_free(&h->hbuf);
-        free(h->hdrs);
-        free(h->view);
-        h->hdrs = NULL;
-        h->view = NULL;
-        h->hdrs_cap = h->nhdrs = 0;
-    }
-    arm_wait_timer(h);
+    arm_wait_timer(h); /* idle: the server trims its buffers after a second (h1_on_trim) */
 }
 
 static void h1_on_eof(struct conn *c)
@@ -729,6 +720,19 @@ static void h1_on_timeout(struct conn *c, enum conn_timer which)
     conn_abort(c, which == CONN_T_IDLE ? "keep-alive timeout" : "header timeout");
 }
 
+static void h1_on_trim(struct conn *c)
+{
+    struct h1conn *h = (struct h1conn *)c;
+    if (h->in_request || buf_size(&h->pending))
+        return;
+    buf_free(&h->hbuf);
+    free(h->hdrs);
+    free(h->view);
+    h->hdrs = NULL;
+    h->view = NULL;
+    h->hdrs_cap = h->nhdrs = 0;
+}
+
 static void h1_on_free(struct conn *c)
 {
     struct h1conn *h = (struct h1conn *)c;
@@ -747,6 +751,7 @@ static const struct conn_proto h1_proto = {
     .on_drain = h1_on_drain,
     .on_eof = h1_on_eof,
     .on_timeout = h1_on_timeout,
+    .on_trim = h1_on_trim,
     .on_free = h1_on_free,
 };
 

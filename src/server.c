@@ -22,6 +22,7 @@
 #define ACCEPTS_PER_WAKEUP 256
 #define ACCEPT_RETRY_MS 100
 #define LINGER_MS 2000
+#define TRIM_AFTER_MS 1000
 
 static void pause_accept(struct server *s, bool pause);
 
@@ -133,11 +134,27 @@ static void start_drain(struct server *s)
             loop_del(&s->loop, &s->listeners[i].io);
     listener_close_all(s->listeners, s->nlisteners);
     timer_cancel(&s->accept_retry);
+    timer_cancel(&s->trim);
     for (struct conn *c = s->conns; c; c = c->next)
         http1_drain(c);
     loop_timer_arm(&s->loop, &s->graceful, s->tl_graceful);
     if (s->nconns == 0)
         s->loop.stop = true;
+}
+
+/* Once a second: connections idle for a second or more give back their buffers. The idle
+ * list is in arming order, so the walk stops at the first one that went idle recently. */
+static void on_trim(struct timer *t)
+{
+    struct server *s = container_of(t, struct server, trim);
+    struct timer_list *tl = &s->loop.lists[s->tl[CONN_T_IDLE]];
+    int64_t idle_since_before = s->loop.now - TRIM_AFTER_MS + tl->timeout_ms;
+    for (struct timer *it = tl->head.next; it != &tl->head; it = it->next) {
+        if (it->deadline > idle_since_before)
+            break;
+        conn_idle(container_of(it, struct conn, timer));
+    }
+    loop_timer_arm(&s->loop, &s->trim, s->tl_trim);
 }
 
 static void on_graceful_timeout(struct timer *t)
@@ -207,6 +224,9 @@ int server_init(struct server *s, const struct cfg *cfg, char *err, size_t errle
     s->tl[CONN_T_LINGER] = loop_timer_list(l, LINGER_MS);
     s->tl_accept_retry = loop_timer_list(l, ACCEPT_RETRY_MS);
     s->tl_graceful = loop_timer_list(l, cfg->graceful_timeout_ms);
+    s->tl_trim = loop_timer_list(l, TRIM_AFTER_MS);
+    s->trim.cb = on_trim;
+    loop_timer_arm(l, &s->trim, s->tl_trim);
     s->accept_retry.cb = on_accept_retry;
     s->graceful.cb = on_graceful_timeout;
     l->on_turn = on_turn;

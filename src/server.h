@@ -30,8 +30,8 @@ struct server {
     size_t max_conns; /* from RLIMIT_NOFILE, leaving descriptors for files */
     uint64_t next_id;
     int tl[8]; /* timer list per enum conn_timer */
-    int tl_accept_retry, tl_graceful;
-    struct timer accept_retry, graceful;
+    int tl_accept_retry, tl_graceful, tl_trim;
+    struct timer accept_retry, graceful, trim;
     struct loop_io sig_io;
     bool draining;
     bool accept_paused;

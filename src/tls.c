@@ -203,10 +203,10 @@ int tls_ctx_new(struct tls_ctx **out, const char *certfile, const char *keyfile,
     else
         log_info("kTLS unavailable (no 'tls' in /proc/sys/net/ipv4/tcp_available_ulp): files "
                  "over TLS are sent with pread + SSL_write in 16 KiB records");
-    /* RELEASE_BUFFERS keeps idle connections small: the 16 KiB record buffers are freed
-     * whenever they are empty. */
-    SSL_CTX_set_mode(s, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
-                            SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    /* Not SSL_MODE_RELEASE_BUFFERS: it frees and reallocates the ~17 KiB record buffers on
+     * every read and write. The connection calls tls_release_buffers() when it goes idle
+     * instead, which keeps idle connections just as small. */
+    SSL_CTX_set_mode(s, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
     /* Read whole socket buffers rather than a 5-byte header and then the record: one recv per
      * burst instead of two, and tls_read_drained() can tell when the socket is empty. */
     SSL_CTX_set_read_ahead(s, 1);
@@ -341,6 +341,13 @@ ssize_t tls_sendfile(struct tls_conn *t, int fd, off_t off, size_t n)
         return (ssize_t)r;
     int e = result(ssl, (int)r);
     return e == 0 ? -ECONNRESET : e;
+}
+
+void tls_release_buffers(struct tls_conn *t)
+{
+    /* fails harmlessly while a buffer still holds data */
+    if (!SSL_free_buffers((SSL *)t))
+        ERR_clear_error();
 }
 
 bool tls_has_pending(struct tls_conn *t)
