@@ -19,6 +19,7 @@
 #define HEAD_MAX_MIN (64 * 1024) /* the whole request head, at least */
 #define OUT_HIGH_WATER (64 * 1024)
 #define INLINE_FILE_MAX (16 * 1024) /* smaller files go out in the same write as the head */
+#define TRIM_AT_ONCE_ABOVE 256     /* connections; see h1_on_drain */
 
 /* Offsets into hbuf: it may move while it grows. */
 struct hdr_off {
@@ -695,7 +696,11 @@ static void h1_on_drain(struct conn *c)
         conn_abort(c, "draining");
         return;
     }
-    arm_wait_timer(h); /* idle: the server trims its buffers after a second (h1_on_trim) */
+    arm_wait_timer(h);
+    /* Idle. With few connections, buffers stay for the next request and are trimmed after a
+     * second (server.c); with many, memory wins: give them back now. */
+    if (!h->in_request && !c->readable && c->srv->nconns > TRIM_AT_ONCE_ABOVE)
+        conn_idle(c);
 }
 
 static void h1_on_eof(struct conn *c)
