@@ -431,50 +431,66 @@ static void log_access(struct h1conn *h, int status, int64_t bytes)
                     r->method.p ? request_header(r, "user-agent") : none);
 }
 
-/* Queue len bytes of fd from off: small ones are read into the output now (one write with the
- * head), larger ones go out by sendfile / TLS records. fd is stolen. 0 or -1. */
-static int queue_file(struct h1conn *h, int fd, off_t off, int64_t len)
+/* Read len bytes of fd at off into the output (small bodies go out with the head). 0 or -1. */
+static int read_into_out(struct conn *c, int fd, off_t off, size_t len)
 {
-    struct conn *c = &h->c;
-    if (len > INLINE_FILE_MAX) {
-        conn_write_file(c, fd, off, (off_t)len);
-        return 0;
-    }
-    char *w = buf_reserve(&c->out, (size_t)len, 0);
-    ssize_t got = w ? pread(fd, w, (size_t)len, off) : -1;
-    close(fd);
-    if (got != len) {
+    char *w = buf_reserve(&c->out, len, 0);
+    ssize_t got = w ? pread(fd, w, len, off) : -1;
+    if (got != (ssize_t)len) {
         log_error("#%llu file read failed or file changed", (unsigned long long)c->id);
         return -1;
     }
-    buf_commit(&c->out, (size_t)len);
+    buf_commit(&c->out, len);
     return 0;
 }
 
-/* Queue the next part of a multipart body, or its trailer and the end of it. 0 or -1. */
+/* Queue len bytes of fd from off: small ones are read into the output now, larger ones go
+ * out by sendfile / TLS records. fd is stolen. 0 or -1. */
+static int queue_file(struct h1conn *h, int fd, off_t off, int64_t len)
+{
+    if (len > INLINE_FILE_MAX) {
+        conn_write_file(&h->c, fd, off, (off_t)len);
+        return 0;
+    }
+    int e = read_into_out(&h->c, fd, off, (size_t)len);
+    close(fd);
+    return e;
+}
+
+/* Queue the following parts of a multipart body: small parts are read into the output at once
+ * (several per write), a large part goes out alone and the rest waits for the next drain.
+ * After the last part, the trailer. 0 or -1. */
 static int multipart_next(struct h1conn *h)
 {
     struct multipart *mp = h->mp;
     char head[512];
-    if (mp->next == mp->n) {
-        size_t k = range_trailer(head, sizeof head, mp->boundary);
-        close(mp->fd);
-        free(mp);
-        h->mp = NULL;
-        if (conn_write(&h->c, head, k))
+    while (mp->next < mp->n) {
+        const struct byte_range *r = &mp->ranges[mp->next++];
+        size_t k = range_part_header(head, sizeof head, mp->boundary, mp->type, r, mp->size);
+        if (!k || conn_write(&h->c, head, k))
             return -1;
-        if (h->close_after_body)
-            conn_close_after_flush(&h->c);
-        return 0;
+        uint64_t len = r->last - r->first + 1;
+        if (len > INLINE_FILE_MAX) {
+            int fd = dup(mp->fd);
+            if (fd < 0)
+                return -1;
+            conn_write_file(&h->c, fd, (off_t)r->first, (off_t)len);
+            return 0;
+        }
+        if (read_into_out(&h->c, mp->fd, (off_t)r->first, (size_t)len) < 0)
+            return -1;
+        if (buf_size(&h->c.out) >= OUT_HIGH_WATER)
+            return 0;
     }
-    const struct byte_range *r = &mp->ranges[mp->next++];
-    size_t k = range_part_header(head, sizeof head, mp->boundary, mp->type, r, mp->size);
-    if (!k || conn_write(&h->c, head, k))
+    size_t k = range_trailer(head, sizeof head, mp->boundary);
+    close(mp->fd);
+    free(mp);
+    h->mp = NULL;
+    if (conn_write(&h->c, head, k))
         return -1;
-    int fd = dup(mp->fd);
-    if (fd < 0)
-        return -1;
-    return queue_file(h, fd, (off_t)r->first, (int64_t)(r->last - r->first + 1));
+    if (h->close_after_body)
+        conn_close_after_flush(&h->c);
+    return 0;
 }
 
 /* Serialise res for h->req (or for a request that could not be parsed: h->req.method.p NULL).
