@@ -90,7 +90,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         struct static_mount m;
         if (cfg_parse_static(s, &m) == 0) {
             FUZZ_ASSERT(m.prefix_len == strlen(m.prefix) && m.prefix_len < sizeof m.prefix);
-            FUZZ_ASSERT(m.prefix_len == 0 || (m.prefix[0] == '/' && m.prefix[m.prefix_len - 1] != '/'));
+            FUZZ_ASSERT(m.prefix_len == 0 ||
+                        (m.prefix[0] == '/' && m.prefix[m.prefix_len - 1] != '/'));
             FUZZ_ASSERT(m.dir > s && m.dir <= s + n && m.dir[0]);
         }
         free(s);

@@ -64,9 +64,9 @@ static void put_escaped(struct buf *b, struct span s)
     buf_commit(b, k);
 }
 
-void accesslog_write(struct accesslog *l, const char *peer, struct span method,
-                     struct span target, int version_minor, int status, int64_t bytes,
-                     struct span referer, struct span agent)
+void accesslog_write(struct accesslog *l, const char *peer, struct span method, struct span target,
+                     int version_minor, int status, int64_t bytes, struct span referer,
+                     struct span agent)
 {
     time_t now = time(NULL);
     if (now != l->stamp_time) {

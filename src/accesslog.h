@@ -11,9 +11,9 @@ struct accesslog;
 /* "-" = stdout, else append to path. NULL with errno set on failure. */
 struct accesslog *accesslog_open(const char *path);
 /* One line. request_line, referer and agent may have p == NULL ("-"). bytes < 0 → "-". */
-void accesslog_write(struct accesslog *l, const char *peer, struct span method,
-                     struct span target, int version_minor, int status, int64_t bytes,
-                     struct span referer, struct span agent);
+void accesslog_write(struct accesslog *l, const char *peer, struct span method, struct span target,
+                     int version_minor, int status, int64_t bytes, struct span referer,
+                     struct span agent);
 /* Write out what is buffered (called once per loop turn and at exit). */
 void accesslog_flush(struct accesslog *l);
 void accesslog_close(struct accesslog *l);

@@ -22,14 +22,23 @@ struct buf {
     size_t off, len, cap;
 };
 
-static inline size_t buf_size(const struct buf *b) { return b->len - b->off; }
-static inline const char *buf_data(const struct buf *b) { return b->p + b->off; }
+static inline size_t buf_size(const struct buf *b)
+{
+    return b->len - b->off;
+}
+static inline const char *buf_data(const struct buf *b)
+{
+    return b->p + b->off;
+}
 
 /* Make room for n more bytes; returns a pointer to write them, or NULL on ENOMEM or when the
  * buffer would exceed max bytes (0 = no cap). Compacts consumed space first. */
 char *buf_reserve(struct buf *b, size_t n, size_t max) WUR;
 /* Account for n bytes written into the space returned by buf_reserve. */
-static inline void buf_commit(struct buf *b, size_t n) { b->len += n; }
+static inline void buf_commit(struct buf *b, size_t n)
+{
+    b->len += n;
+}
 /* Append n bytes; 0 or -ENOMEM. */
 int buf_append(struct buf *b, const void *data, size_t n) WUR;
 /* Append a formatted string; 0 or -ENOMEM. */
@@ -37,7 +46,10 @@ int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf
 /* Drop n bytes from the front; an emptied buffer keeps its memory. */
 void buf_consume(struct buf *b, size_t n);
 /* Forget the contents, keep the memory. */
-static inline void buf_reset(struct buf *b) { b->off = b->len = 0; }
+static inline void buf_reset(struct buf *b)
+{
+    b->off = b->len = 0;
+}
 /* Release the memory; b is left empty and reusable. Accepts an empty buffer. */
 void buf_free(struct buf *b);
 

@@ -40,9 +40,24 @@ const char cfg_usage[] =
     "  -h, --help                 print this help and exit\n";
 
 enum {
-    OPT_CERT = 256, OPT_KEY, OPT_STATIC, OPT_ACCESS, OPT_ERROR, OPT_LEVEL, OPT_LINE, OPT_FIELD,
-    OPT_FIELDS, OPT_BODY, OPT_KEEPALIVE, OPT_HEADER_TO, OPT_HANDSHAKE_TO, OPT_IO_TO,
-    OPT_GRACEFUL, OPT_VERSION, OPT_MAX_AGE, OPT_DOTFILES,
+    OPT_CERT = 256,
+    OPT_KEY,
+    OPT_STATIC,
+    OPT_ACCESS,
+    OPT_ERROR,
+    OPT_LEVEL,
+    OPT_LINE,
+    OPT_FIELD,
+    OPT_FIELDS,
+    OPT_BODY,
+    OPT_KEEPALIVE,
+    OPT_HEADER_TO,
+    OPT_HANDSHAKE_TO,
+    OPT_IO_TO,
+    OPT_GRACEFUL,
+    OPT_VERSION,
+    OPT_MAX_AGE,
+    OPT_DOTFILES,
 };
 
 static const struct option long_opts[] = {
@@ -81,9 +96,12 @@ int cfg_parse_size(const char *s, uint64_t *out)
     unsigned shift = 0;
     if (*end) {
         switch (*end) {
-        case 'k': case 'K': shift = 10; break;
-        case 'm': case 'M': shift = 20; break;
-        case 'g': case 'G': shift = 30; break;
+        case 'k':
+        case 'K': shift = 10; break;
+        case 'm':
+        case 'M': shift = 20; break;
+        case 'g':
+        case 'G': shift = 30; break;
         default: return -EINVAL;
         }
         if (end[1] && !((end[1] == 'b' || end[1] == 'B') && !end[2]))

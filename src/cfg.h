@@ -35,7 +35,7 @@ struct cfg {
         graceful_timeout_ms;
     int64_t static_max_age; /* seconds for Cache-Control; -1 = no header */
     bool static_dotfiles;   /* serve names starting with '.' */
-    const char *app; /* MODULE:CALLABLE, borrowed */
+    const char *app;        /* MODULE:CALLABLE, borrowed */
     bool help, version;
 };
 

@@ -375,23 +375,18 @@ static void conn_on_timer(struct timer *t)
     enum conn_timer which = c->timer_kind;
     c->timer_kind = CONN_T_NONE;
     switch (which) {
-    case CONN_T_HANDSHAKE:
-        conn_abort(c, "TLS handshake timeout");
-        break;
+    case CONN_T_HANDSHAKE: conn_abort(c, "TLS handshake timeout"); break;
     case CONN_T_IO:
         log_info("#%llu no progress for --io-timeout: closed", (unsigned long long)c->id);
         conn_abort(c, NULL);
         break;
-    case CONN_T_LINGER:
-        conn_abort(c, "linger timeout");
-        break;
+    case CONN_T_LINGER: conn_abort(c, "linger timeout"); break;
     case CONN_T_HEADER:
     case CONN_T_IDLE:
         c->proto->on_timeout(c, which);
         if (!c->closing && conn_has_output(c))
             conn_flush(c);
         break;
-    case CONN_T_NONE:
-        break;
+    case CONN_T_NONE: break;
     }
 }

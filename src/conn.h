@@ -52,7 +52,7 @@ union conn_addr {
 struct conn {
     struct loop_io io;
     struct timer timer;
-    struct loop_task task; /* deferred continuation or free */
+    struct loop_task task;    /* deferred continuation or free */
     struct conn *prev, *next; /* the server's list of connections */
     struct server *srv;
     const struct conn_proto *proto;
@@ -64,12 +64,12 @@ struct conn {
     off_t file_off, file_left;
     enum conn_timer timer_kind;
     bool handshaking;
-    bool readable;       /* edge-triggered: the socket may hold unread bytes */
-    bool read_paused;    /* the protocol does not want input now (backpressure) */
-    bool rd_eof;         /* peer closed its side */
+    bool readable;    /* edge-triggered: the socket may hold unread bytes */
+    bool read_paused; /* the protocol does not want input now (backpressure) */
+    bool rd_eof;      /* peer closed its side */
     bool close_after_flush;
     bool lingering;
-    bool closing;        /* freed after the current batch; nothing may use it then */
+    bool closing; /* freed after the current batch; nothing may use it then */
     uint32_t linger_bytes;
 };
 

@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 
 #define FCACHE_TTL_MS 500
-#define FCACHE_SMALL (16 * 1024)          /* files up to this size are kept in memory */
+#define FCACHE_SMALL (16 * 1024) /* files up to this size are kept in memory */
 #define FCACHE_MAX_ENTRIES 4096
 #define FCACHE_MAX_BYTES (8 * 1024 * 1024) /* total of the kept contents */
 

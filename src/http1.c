@@ -19,7 +19,7 @@
 #define HEAD_MAX_MIN (64 * 1024) /* the whole request head, at least */
 #define OUT_HIGH_WATER (64 * 1024)
 #define INLINE_FILE_MAX (16 * 1024) /* smaller files go out in the same write as the head */
-#define TRIM_AT_ONCE_ABOVE 256     /* connections; see h1_on_drain */
+#define TRIM_AT_ONCE_ABOVE 256      /* connections; see h1_on_drain */
 
 /* Offsets into hbuf: it may move while it grows. */
 struct hdr_off {
@@ -37,7 +37,7 @@ struct multipart {
 };
 
 struct h1conn {
-    struct conn c; /* first: a struct conn * is a struct h1conn * */
+    struct conn c;        /* first: a struct conn * is a struct h1conn * */
     struct multipart *mp; /* owned; NULL unless a multipart body is in progress */
     llhttp_t parser;
     struct buf hbuf;         /* the request head's bytes: target, names, values */
@@ -50,17 +50,17 @@ struct h1conn {
     uint64_t body_len;
     struct buf pending; /* input held back while a response is being written */
     struct request req;
-    int err_status;     /* chosen by a callback that stopped the parser */
-    bool in_request;    /* bytes of a request arrived; its response is not queued yet */
-    bool in_header;     /* between the start of a field name and the end of its value */
+    int err_status;  /* chosen by a callback that stopped the parser */
+    bool in_request; /* bytes of a request arrived; its response is not queued yet */
+    bool in_header;  /* between the start of a field name and the end of its value */
     bool head_done;
     bool expect_continue;
-    bool stop;          /* no more requests on this connection */
+    bool stop;               /* no more requests on this connection */
     bool completed_in_parse; /* a request ended in this parse() call: the next one is new */
     unsigned nrequests;
     bool close_after_body; /* Connection: close once the multipart body is out */
-    uint64_t chunk_left; /* bytes of the current chunk not yet seen */
-    uint8_t crlf_due;    /* bytes of the CRLF after chunk data still to check (2, 1, 0) */
+    uint64_t chunk_left;   /* bytes of the current chunk not yet seen */
+    uint8_t crlf_due;      /* bytes of the CRLF after chunk data still to check (2, 1, 0) */
     /* obs-fold detection (llhttp accepts folded lines; RFC 9112 §5.2 lets us refuse them) */
     const char *exec_start, *exec_end; /* the buffer llhttp is running over */
     bool value_ended_inside;           /* the last value span stopped before exec_end */
@@ -255,8 +255,7 @@ static int build_request(struct h1conn *h)
         return -1;
     for (size_t i = 0; i < h->nhdrs; i++) {
         h->view[i].name = (struct span){base + h->hdrs[i].name, h->hdrs[i].name_len};
-        h->view[i].value =
-            span_trim((struct span){base + h->hdrs[i].value, h->hdrs[i].value_len});
+        h->view[i].value = span_trim((struct span){base + h->hdrs[i].value, h->hdrs[i].value_len});
     }
     const char *m = llhttp_method_name((llhttp_method_t)h->parser.method);
     r->method = (struct span){m, strlen(m)};
@@ -608,12 +607,9 @@ static int status_for(struct h1conn *h, llhttp_errno_t e)
     switch (e) {
     case HPE_INVALID_VERSION:
         /* well-formed digits llhttp does not know (HTTP/4.0) vs. a broken request line */
-        return strcmp(llhttp_get_error_reason(&h->parser), "Invalid HTTP version") == 0 ? 505
-                                                                                        : 400;
-    case HPE_INVALID_TRANSFER_ENCODING:
-        return 501;
-    default:
-        return 400;
+        return strcmp(llhttp_get_error_reason(&h->parser), "Invalid HTTP version") == 0 ? 505 : 400;
+    case HPE_INVALID_TRANSFER_ENCODING: return 501;
+    default: return 400;
     }
 }
 

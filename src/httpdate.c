@@ -86,8 +86,7 @@ static long days_from_civil(long y, int m, int d)
 static bool build(int y, int mon, int d, int hh, int mm, int ss, time_t *out)
 {
     static const int mdays[12] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    if (mon < 0 || d < 1 || d > mdays[mon] || hh > 23 || mm > 59 || ss > 60 || y < 1970 ||
-        y > 9999)
+    if (mon < 0 || d < 1 || d > mdays[mon] || hh > 23 || mm > 59 || ss > 60 || y < 1970 || y > 9999)
         return false;
     bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
     if (mon == 1 && d == 29 && !leap)
@@ -123,8 +122,7 @@ bool httpdate_parse(const char *s, size_t n, time_t *out)
     if (comma && (size_t)(s + n - comma) == 24 && comma[1] == ' ' && comma[4] == '-' &&
         comma[8] == '-' && comma[11] == ' ' && memcmp(comma + 20, " GMT", 4) == 0) {
         /* RFC 850: Sunday, 06-Nov-94 08:49:37 GMT */
-        if (num(comma + 2, 2, &d) || num(comma + 9, 2, &y) ||
-            !parse_hms(comma + 12, &hh, &mm, &ss))
+        if (num(comma + 2, 2, &d) || num(comma + 9, 2, &y) || !parse_hms(comma + 12, &hh, &mm, &ss))
             return false;
         y += y < 70 ? 2000 : 1900;
         return build(y, month(comma + 5), d, hh, mm, ss, out);

@@ -112,8 +112,8 @@ fail:;
     return e;
 }
 
-int listener_open_all(const struct bind_spec *specs, size_t n, struct listener **out,
-                      size_t *nout, char *err, size_t errlen)
+int listener_open_all(const struct bind_spec *specs, size_t n, struct listener **out, size_t *nout,
+                      char *err, size_t errlen)
 {
     struct listener *ls = NULL;
     size_t count = 0;
@@ -121,9 +121,10 @@ int listener_open_all(const struct bind_spec *specs, size_t n, struct listener *
     for (size_t i = 0; i < n; i++) {
         const struct bind_spec *b = &specs[i];
         struct addrinfo *res = NULL, hints = {
-            .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-            .ai_flags = AI_PASSIVE | AI_NUMERICSERV,
-        };
+                                         .ai_family = AF_UNSPEC,
+                                         .ai_socktype = SOCK_STREAM,
+                                         .ai_flags = AI_PASSIVE | AI_NUMERICSERV,
+                                     };
         if (b->kind != BIND_UNIX) {
             int g = getaddrinfo(b->host[0] ? b->host : NULL, b->port, &hints, &res);
             if (g != 0) {

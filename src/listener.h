@@ -19,8 +19,8 @@ struct listener {
 
 /* Bind every spec (a host name may resolve to several addresses, one listener each).
  * *out is an owned array. 0, or negative with the reason in err (nothing left open). */
-int listener_open_all(const struct bind_spec *specs, size_t n, struct listener **out,
-                      size_t *nout, char *err, size_t errlen) __attribute__((warn_unused_result));
+int listener_open_all(const struct bind_spec *specs, size_t n, struct listener **out, size_t *nout,
+                      char *err, size_t errlen) __attribute__((warn_unused_result));
 /* Close the sockets (UNIX paths are unlinked); idempotent. */
 void listener_close_all(struct listener *ls, size_t n);
 

@@ -36,7 +36,10 @@ int log_open(const char *path, enum log_level level)
     return 0;
 }
 
-bool log_enabled(enum log_level level) { return level >= log_min; }
+bool log_enabled(enum log_level level)
+{
+    return level >= log_min;
+}
 
 void log_msg(enum log_level level, const char *fmt, ...)
 {

@@ -55,21 +55,26 @@ struct loop {
     void *on_turn_arg;
 };
 
-#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
 /* 0 or -errno. */
 int loop_init(struct loop *l) __attribute__((warn_unused_result));
 void loop_deinit(struct loop *l);
 /* Register/modify/remove io->fd for events (EPOLLIN, EPOLLOUT, EPOLLET…). 0 or -errno. */
-int loop_add(struct loop *l, struct loop_io *io, uint32_t events) __attribute__((warn_unused_result));
-int loop_mod(struct loop *l, struct loop_io *io, uint32_t events) __attribute__((warn_unused_result));
+int loop_add(struct loop *l, struct loop_io *io, uint32_t events)
+    __attribute__((warn_unused_result));
+int loop_mod(struct loop *l, struct loop_io *io, uint32_t events)
+    __attribute__((warn_unused_result));
 void loop_del(struct loop *l, struct loop_io *io);
 /* Create a timer list with a fixed timeout; returns its index. */
 int loop_timer_list(struct loop *l, int64_t timeout_ms);
 /* (Re-)arm t on list: deadline = now + the list's timeout. */
 void loop_timer_arm(struct loop *l, struct timer *t, int list);
 void timer_cancel(struct timer *t);
-static inline bool timer_is_armed(const struct timer *t) { return t->next != 0; }
+static inline bool timer_is_armed(const struct timer *t)
+{
+    return t->next != 0;
+}
 /* Queue t to run after this turn's events; a queued task is not queued twice. */
 void loop_defer(struct loop *l, struct loop_task *t);
 /* Refresh l->now. */

@@ -32,8 +32,10 @@ int main(int argc, char **argv)
         return 0;
     }
     if (cfg.app) {
-        fprintf(stderr, "httpsd: cannot load '%s': WSGI applications are not supported yet "
-                        "(serve files with --static)\n", cfg.app);
+        fprintf(stderr,
+                "httpsd: cannot load '%s': WSGI applications are not supported yet "
+                "(serve files with --static)\n",
+                cfg.app);
         cfg_free(&cfg);
         return 2;
     }

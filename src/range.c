@@ -109,10 +109,10 @@ enum range_result range_parse(const char *s, size_t n, uint64_t size, struct byt
 size_t range_part_header(char *out, size_t cap, const char *boundary, const char *type,
                          const struct byte_range *r, uint64_t size)
 {
-    int len = snprintf(out, cap,
-                       "\r\n--%s\r\nContent-Type: %s\r\nContent-Range: bytes %llu-%llu/%llu\r\n\r\n",
-                       boundary, type, (unsigned long long)r->first, (unsigned long long)r->last,
-                       (unsigned long long)size);
+    int len = snprintf(
+        out, cap, "\r\n--%s\r\nContent-Type: %s\r\nContent-Range: bytes %llu-%llu/%llu\r\n\r\n",
+        boundary, type, (unsigned long long)r->first, (unsigned long long)r->last,
+        (unsigned long long)size);
     return len < 0 || (size_t)len >= cap ? 0 : (size_t)len;
 }
 
@@ -122,8 +122,8 @@ size_t range_trailer(char *out, size_t cap, const char *boundary)
     return len < 0 || (size_t)len >= cap ? 0 : (size_t)len;
 }
 
-uint64_t range_multipart_length(const char *boundary, const char *type,
-                                const struct byte_range *r, size_t n, uint64_t size)
+uint64_t range_multipart_length(const char *boundary, const char *type, const struct byte_range *r,
+                                size_t n, uint64_t size)
 {
     char tmp[512];
     uint64_t total = range_trailer(tmp, sizeof tmp, boundary);

@@ -31,7 +31,7 @@ size_t range_part_header(char *out, size_t cap, const char *boundary, const char
 /* The closing delimiter "\r\n--B--\r\n"; same conventions. */
 size_t range_trailer(char *out, size_t cap, const char *boundary);
 /* Exact length of the whole multipart body for these ranges. */
-uint64_t range_multipart_length(const char *boundary, const char *type,
-                                const struct byte_range *r, size_t n, uint64_t size);
+uint64_t range_multipart_length(const char *boundary, const char *type, const struct byte_range *r,
+                                size_t n, uint64_t size);
 
 #endif

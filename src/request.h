@@ -40,7 +40,7 @@ struct response {
     const char *body;         /* inline body (borrowed), content_length bytes */
     int file_fd;              /* owned file body of content_length bytes from file_off; -1 */
     off_t file_off;
-    bool close;               /* force Connection: close */
+    bool close; /* force Connection: close */
     /* multipart/byteranges: parts of the file in file_fd (nranges > 1) */
     size_t nranges;
     uint64_t file_size;

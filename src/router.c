@@ -100,8 +100,9 @@ int router_init(struct router *r, const struct cfg *cfg, char *err, size_t errle
         int fd = open(cfg->mounts[i].dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (fd < 0) {
             int e = -errno;
-            snprintf(err, errlen, "--static %s=%s: %s", cfg->mounts[i].prefix[0] ? cfg->mounts[i].prefix : "/",
-                     cfg->mounts[i].dir, strerror(-e));
+            snprintf(err, errlen, "--static %s=%s: %s",
+                     cfg->mounts[i].prefix[0] ? cfg->mounts[i].prefix : "/", cfg->mounts[i].dir,
+                     strerror(-e));
             router_deinit(r);
             return e;
         }

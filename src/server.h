@@ -20,7 +20,7 @@ struct conn;
 struct server {
     const struct cfg *cfg; /* borrowed */
     struct loop loop;
-    struct tls_ctx *tls; /* owned; NULL when no TLS listener */
+    struct tls_ctx *tls;        /* owned; NULL when no TLS listener */
     struct listener *listeners; /* owned */
     size_t nlisteners;
     struct router router;

@@ -29,21 +29,15 @@ static int errno_status(int e, const char *rel)
     case ENOTDIR:
     case EXDEV: /* a symlink leading out of the root */
     case ELOOP:
-    case ENAMETOOLONG:
-        return 404;
+    case ENAMETOOLONG: return 404;
     case EACCES:
     case EPERM:
     case ENXIO: /* a UNIX socket */
     case ENODEV:
-    case EOPNOTSUPP:
-        return 403;
+    case EOPNOTSUPP: return 403;
     case EMFILE:
-    case ENFILE:
-        log_warn("static: out of file descriptors");
-        return 503;
-    default:
-        log_error("static: cannot open '%s': %s", rel, strerror(e));
-        return 500;
+    case ENFILE: log_warn("static: out of file descriptors"); return 503;
+    default: log_error("static: cannot open '%s': %s", rel, strerror(e)); return 500;
     }
 }
 
@@ -88,8 +82,7 @@ static bool is_compressible(const char *type)
 {
     return strncmp(type, "text/", 5) == 0 || strncmp(type, "application/json", 16) == 0 ||
            strcmp(type, "image/svg+xml") == 0 || strcmp(type, "application/xml") == 0 ||
-           strcmp(type, "application/wasm") == 0 ||
-           strcmp(type, "application/manifest+json") == 0;
+           strcmp(type, "application/wasm") == 0 || strcmp(type, "application/manifest+json") == 0;
 }
 
 /* Scan one Accept-Encoding line for coding and "*", keeping the q-values (0..1000) found. */
@@ -113,7 +106,8 @@ static void scan_accept(struct span ae, const char *coding, int *q_named, int *q
                     q = 1000;
                 else if (i < ae.n && ae.p[i] == '0' && i + 1 < ae.n && ae.p[i + 1] == '.') {
                     int scale = 100;
-                    for (size_t k = i + 2; k < ae.n && k < i + 5 && ae.p[k] >= '0' && ae.p[k] <= '9';
+                    for (size_t k = i + 2;
+                         k < ae.n && k < i + 5 && ae.p[k] >= '0' && ae.p[k] <= '9';
                          k++, scale /= 10)
                         q += (ae.p[k] - '0') * scale;
                 }
@@ -179,8 +173,8 @@ static bool etag_line_matches(struct span list, const char *etag, bool strong)
 
 /* The same over every line of the header (a list may be split across lines); false also
  * when the header is absent, which *present tells. */
-static bool etag_matches(const struct request *req, const char *name, const char *etag,
-                         bool strong, bool *present)
+static bool etag_matches(const struct request *req, const char *name, const char *etag, bool strong,
+                         bool *present)
 {
     *present = false;
     for (size_t i = 0; i < req->nheaders; i++) {
@@ -243,10 +237,9 @@ static bool find_sidecar(const struct static_root *root, const char *relpath, co
         return false;
     *exists = true;
     const struct stat *st = &out->st;
-    return S_ISREG(st->st_mode) &&
-           (st->st_mtim.tv_sec > orig->st_mtim.tv_sec ||
-            (st->st_mtim.tv_sec == orig->st_mtim.tv_sec &&
-             st->st_mtim.tv_nsec >= orig->st_mtim.tv_nsec));
+    return S_ISREG(st->st_mode) && (st->st_mtim.tv_sec > orig->st_mtim.tv_sec ||
+                                    (st->st_mtim.tv_sec == orig->st_mtim.tv_sec &&
+                                     st->st_mtim.tv_nsec >= orig->st_mtim.tv_nsec));
 }
 
 static void make_boundary(char *out)
@@ -257,7 +250,8 @@ static void make_boundary(char *out)
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
         for (size_t i = 0; i < sizeof rnd; i++)
-            rnd[i] = (unsigned char)((uint64_t)ts.tv_nsec >> (i % 8 * 8) ^ (uint64_t)getpid() >> (i % 4));
+            rnd[i] = (unsigned char)((uint64_t)ts.tv_nsec >> (i % 8 * 8) ^
+                                     (uint64_t)getpid() >> (i % 4));
     }
     for (size_t i = 0; i < sizeof rnd; i++) {
         out[2 * i] = hex[rnd[i] >> 4];
@@ -322,8 +316,9 @@ void static_serve(const struct static_root *root, const struct request *req, con
     const char *encoding = NULL, *ext = "";
     bool has_variants = false;
     if (is_compressible(type)) {
-        static const struct { const char *ext, *coding; } sidecars[] = {{".br", "br"},
-                                                                        {".gz", "gzip"}};
+        static const struct {
+            const char *ext, *coding;
+        } sidecars[] = {{".br", "br"}, {".gz", "gzip"}};
         int q[2] = {accept_q(req, "br", NULL), accept_q(req, "gzip", "x-gzip")};
         int best = -1;
         struct stat orig = f.st;
@@ -404,8 +399,7 @@ void static_serve(const struct static_root *root, const struct request *req, con
     if (pre == 0 && range.p && req->is_get && if_range_holds(req, etag, st->st_mtim.tv_sec)) {
         size_t n = 0;
         switch (range_parse(range.p, range.n, size, res->ranges, &n)) {
-        case RANGE_IGNORE:
-            break;
+        case RANGE_IGNORE: break;
         case RANGE_UNSATISFIABLE:
             if (fd >= 0)
                 close(fd);
@@ -414,8 +408,8 @@ void static_serve(const struct static_root *root, const struct request *req, con
             res->content_type = "text/plain; charset=utf-8";
             res->body = "416 Range Not Satisfiable\n";
             res->content_length = (int64_t)strlen(res->body);
-            ok &= response_add_header(res, "Content-Range", "bytes */%llu",
-                                      (unsigned long long)size);
+            ok &=
+                response_add_header(res, "Content-Range", "bytes */%llu", (unsigned long long)size);
             break;
         case RANGE_OK:
             res->status = 206;
@@ -427,8 +421,8 @@ void static_serve(const struct static_root *root, const struct request *req, con
                 else
                     res->file_off = (off_t)r->first;
                 ok &= response_add_header(res, "Content-Range", "bytes %llu-%llu/%llu",
-                                          (unsigned long long)r->first,
-                                          (unsigned long long)r->last, (unsigned long long)size);
+                                          (unsigned long long)r->first, (unsigned long long)r->last,
+                                          (unsigned long long)size);
             } else {
                 if (fd < 0) { /* parts go out over several turns: not from the cache */
                     fd = fcache_open(root->dirfd, path);
@@ -447,10 +441,10 @@ void static_serve(const struct static_root *root, const struct request *req, con
                 res->file_size = size;
                 res->part_type = type;
                 res->content_type = NULL;
-                res->content_length = (int64_t)range_multipart_length(res->boundary, type,
-                                                                      res->ranges, n, size);
-                ok &= response_add_header(res, "Content-Type",
-                                          "multipart/byteranges; boundary=%s", res->boundary);
+                res->content_length =
+                    (int64_t)range_multipart_length(res->boundary, type, res->ranges, n, size);
+                ok &= response_add_header(res, "Content-Type", "multipart/byteranges; boundary=%s",
+                                          res->boundary);
             }
             break;
         }

@@ -64,8 +64,8 @@ static int write_pem(const char *path, mode_t mode, EVP_PKEY *key, X509 *cert)
         close(fd);
         return e;
     }
-    int ok = key ? PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL)
-                 : PEM_write_X509(f, cert);
+    int ok =
+        key ? PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL) : PEM_write_X509(f, cert);
     if (fclose(f) != 0 || !ok) {
         unlink(tmp);
         return -EIO;
@@ -277,10 +277,8 @@ static int result(SSL *ssl, int ret)
     int e = SSL_get_error(ssl, ret);
     switch (e) {
     case SSL_ERROR_WANT_READ:
-    case SSL_ERROR_WANT_WRITE:
-        return -EAGAIN;
-    case SSL_ERROR_ZERO_RETURN:
-        return 0;
+    case SSL_ERROR_WANT_WRITE: return -EAGAIN;
+    case SSL_ERROR_ZERO_RETURN: return 0;
     case SSL_ERROR_SYSCALL: {
         int err = errno;
         ERR_clear_error();
@@ -365,5 +363,11 @@ void tls_close_notify(struct tls_conn *t)
     ERR_clear_error();
 }
 
-const char *tls_version(struct tls_conn *t) { return SSL_get_version((SSL *)t); }
-const char *tls_cipher(struct tls_conn *t) { return SSL_get_cipher_name((SSL *)t); }
+const char *tls_version(struct tls_conn *t)
+{
+    return SSL_get_version((SSL *)t);
+}
+const char *tls_cipher(struct tls_conn *t)
+{
+    return SSL_get_cipher_name((SSL *)t);
+}

@@ -31,7 +31,8 @@ int tls_handshake(struct tls_conn *t) __attribute__((warn_unused_result));
 ssize_t tls_read(struct tls_conn *t, void *buf, size_t n) __attribute__((warn_unused_result));
 /* Write plaintext: >0 bytes taken, -EAGAIN (retry later with the same or longer data), or
  * another negative error. */
-ssize_t tls_write(struct tls_conn *t, const void *buf, size_t n) __attribute__((warn_unused_result));
+ssize_t tls_write(struct tls_conn *t, const void *buf, size_t n)
+    __attribute__((warn_unused_result));
 /* Free the record buffers of an idle session (they come back on the next read or write). */
 void tls_release_buffers(struct tls_conn *t);
 /* The kernel holds the send keys (kTLS): tls_sendfile may be used. */

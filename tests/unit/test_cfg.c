@@ -13,18 +13,18 @@ static int bind_(const char *s, struct bind_spec *b)
     return cfg_parse_bind(guarded_str(s), b);
 }
 
-#define BIND_OK(s, kind_, host_, port_)                                                        \
-    do {                                                                                       \
-        struct bind_spec b_;                                                                   \
-        CHECK_EQ_INT(bind_(s, &b_), 0);                                                        \
-        CHECK_EQ_INT(b_.kind, kind_);                                                          \
-        CHECK_EQ_STR(b_.host, host_);                                                          \
-        CHECK_EQ_STR(b_.port, port_);                                                          \
+#define BIND_OK(s, kind_, host_, port_)                                                            \
+    do {                                                                                           \
+        struct bind_spec b_;                                                                       \
+        CHECK_EQ_INT(bind_(s, &b_), 0);                                                            \
+        CHECK_EQ_INT(b_.kind, kind_);                                                              \
+        CHECK_EQ_STR(b_.host, host_);                                                              \
+        CHECK_EQ_STR(b_.port, port_);                                                              \
     } while (0)
-#define BIND_BAD(s)                                                                            \
-    do {                                                                                       \
-        struct bind_spec b_;                                                                   \
-        CHECK_EQ_INT(bind_(s, &b_), -EINVAL);                                                  \
+#define BIND_BAD(s)                                                                                \
+    do {                                                                                           \
+        struct bind_spec b_;                                                                       \
+        CHECK_EQ_INT(bind_(s, &b_), -EINVAL);                                                      \
     } while (0)
 
 static void test_bind_forms(void)
@@ -136,17 +136,17 @@ static int size_(const char *s, uint64_t *v)
     return cfg_parse_size(guarded_str(s), v);
 }
 
-#define SIZE_OK(s, want)                                                                       \
-    do {                                                                                       \
-        uint64_t v_ = 0xdead;                                                                  \
-        CHECK_EQ_INT(size_(s, &v_), 0);                                                        \
-        CHECK_EQ_INT(v_, want);                                                                \
+#define SIZE_OK(s, want)                                                                           \
+    do {                                                                                           \
+        uint64_t v_ = 0xdead;                                                                      \
+        CHECK_EQ_INT(size_(s, &v_), 0);                                                            \
+        CHECK_EQ_INT(v_, want);                                                                    \
     } while (0)
-#define SIZE_BAD(s)                                                                            \
-    do {                                                                                       \
-        uint64_t v_ = 0xdead;                                                                  \
-        CHECK_EQ_INT(size_(s, &v_), -EINVAL);                                                  \
-        CHECK_EQ_INT(v_, 0xdead);                                                              \
+#define SIZE_BAD(s)                                                                                \
+    do {                                                                                           \
+        uint64_t v_ = 0xdead;                                                                      \
+        CHECK_EQ_INT(size_(s, &v_), -EINVAL);                                                      \
+        CHECK_EQ_INT(v_, 0xdead);                                                                  \
     } while (0)
 
 static void test_size(void)
@@ -183,9 +183,9 @@ static void test_size(void)
     SIZE_BAD("0x10");
     SIZE_BAD("1e3");
     SIZE_BAD("99999999999999999999g");
-    SIZE_BAD("99999999999999999999");    /* > UINT64_MAX */
-    SIZE_BAD("18446744073709551615");    /* UINT64_MAX: over the internal 2^62 cap */
-    SIZE_BAD("17179869184g");            /* 2^34 g = 2^64 */
+    SIZE_BAD("99999999999999999999"); /* > UINT64_MAX */
+    SIZE_BAD("18446744073709551615"); /* UINT64_MAX: over the internal 2^62 cap */
+    SIZE_BAD("17179869184g");         /* 2^34 g = 2^64 */
     SIZE_BAD("9999999999999999999999k");
     uint64_t v;
     CHECK_EQ_INT(cfg_parse_size(NULL, &v), -EINVAL);
@@ -198,17 +198,17 @@ static int secs_(const char *s, int64_t *ms)
     return cfg_parse_seconds(guarded_str(s), ms);
 }
 
-#define SECS_OK(s, want)                                                                       \
-    do {                                                                                       \
-        int64_t v_ = -12345;                                                                   \
-        CHECK_EQ_INT(secs_(s, &v_), 0);                                                        \
-        CHECK_EQ_INT(v_, want);                                                                \
+#define SECS_OK(s, want)                                                                           \
+    do {                                                                                           \
+        int64_t v_ = -12345;                                                                       \
+        CHECK_EQ_INT(secs_(s, &v_), 0);                                                            \
+        CHECK_EQ_INT(v_, want);                                                                    \
     } while (0)
-#define SECS_BAD(s)                                                                            \
-    do {                                                                                       \
-        int64_t v_ = -12345;                                                                   \
-        CHECK_EQ_INT(secs_(s, &v_), -EINVAL);                                                  \
-        CHECK_EQ_INT(v_, -12345);                                                              \
+#define SECS_BAD(s)                                                                                \
+    do {                                                                                           \
+        int64_t v_ = -12345;                                                                       \
+        CHECK_EQ_INT(secs_(s, &v_), -EINVAL);                                                      \
+        CHECK_EQ_INT(v_, -12345);                                                                  \
     } while (0)
 
 static void test_seconds(void)
@@ -256,7 +256,8 @@ static void test_lenient_numbers(void)
               "cfg_parse_seconds accepts leading tab/newline (strtod skips it), refuses ' 1'");
     CHECK_MSG(size_("\n1", &v) == -EINVAL,
               "cfg_parse_size accepts leading tab/newline (strtoull skips it), refuses ' 1'");
-    CHECK_MSG(secs_("0x10", &ms) == -EINVAL, "cfg_parse_seconds accepts hex floats ('0x10' = 16 s)");
+    CHECK_MSG(secs_("0x10", &ms) == -EINVAL,
+              "cfg_parse_seconds accepts hex floats ('0x10' = 16 s)");
 }
 
 /* ---- cfg_parse_static ---- */
@@ -268,18 +269,18 @@ static int static_(const char *s, struct static_mount *m)
     return cfg_parse_static((char *)guarded_str(s), m);
 }
 
-#define STATIC_OK(s, prefix_, dir_)                                                            \
-    do {                                                                                       \
-        struct static_mount m_;                                                                \
-        CHECK_EQ_INT(static_(s, &m_), 0);                                                      \
-        CHECK_EQ_STR(m_.prefix, prefix_);                                                      \
-        CHECK_EQ_INT(m_.prefix_len, strlen(prefix_));                                          \
-        CHECK_EQ_STR(m_.dir, dir_);                                                            \
+#define STATIC_OK(s, prefix_, dir_)                                                                \
+    do {                                                                                           \
+        struct static_mount m_;                                                                    \
+        CHECK_EQ_INT(static_(s, &m_), 0);                                                          \
+        CHECK_EQ_STR(m_.prefix, prefix_);                                                          \
+        CHECK_EQ_INT(m_.prefix_len, strlen(prefix_));                                              \
+        CHECK_EQ_STR(m_.dir, dir_);                                                                \
     } while (0)
-#define STATIC_BAD(s)                                                                          \
-    do {                                                                                       \
-        struct static_mount m_;                                                                \
-        CHECK_EQ_INT(static_(s, &m_), -EINVAL);                                                \
+#define STATIC_BAD(s)                                                                              \
+    do {                                                                                           \
+        struct static_mount m_;                                                                    \
+        CHECK_EQ_INT(static_(s, &m_), -EINVAL);                                                    \
     } while (0)
 
 static void test_static(void)
@@ -409,16 +410,15 @@ static void test_parse_every_option(void)
 {
     struct cfg c;
     struct args a;
-    CHECK_EQ_INT(parse(&c, &a,
-                       ARGS("--bind", "http://[::1]:8080", "--certfile", "c.pem", "--keyfile",
-                            "k.pem", "--static", "/static=./site", "--access-logfile", "-",
-                            "--error-logfile", "err.log", "--log-level", "debug",
-                            "--limit-request-line", "4096", "--limit-request-field-size", "1k",
-                            "--limit-request-fields", "50", "--limit-request-body", "10m",
-                            "--keep-alive", "0", "--header-timeout", "2.5",
-                            "--handshake-timeout", "3", "--io-timeout", "0.25",
-                            "--graceful-timeout", "7")),
-                 0);
+    CHECK_EQ_INT(
+        parse(&c, &a,
+              ARGS("--bind", "http://[::1]:8080", "--certfile", "c.pem", "--keyfile", "k.pem",
+                   "--static", "/static=./site", "--access-logfile", "-", "--error-logfile",
+                   "err.log", "--log-level", "debug", "--limit-request-line", "4096",
+                   "--limit-request-field-size", "1k", "--limit-request-fields", "50",
+                   "--limit-request-body", "10m", "--keep-alive", "0", "--header-timeout", "2.5",
+                   "--handshake-timeout", "3", "--io-timeout", "0.25", "--graceful-timeout", "7")),
+        0);
     CHECK_EQ_INT(c.nbinds, 1);
     if (c.nbinds == 1) {
         CHECK_EQ_INT(c.binds[0].kind, BIND_HTTP);
@@ -449,8 +449,9 @@ static void test_parse_every_option(void)
     args_free(&a);
 
     /* --opt=value and short -bVALUE forms */
-    CHECK_EQ_INT(parse(&c, &a, ARGS("--bind=unix:/tmp/s", "-b:81", "-b", "[::]:82",
-                                    "--log-level=WARNING", "--limit-request-body=0")),
+    CHECK_EQ_INT(parse(&c, &a,
+                       ARGS("--bind=unix:/tmp/s", "-b:81", "-b", "[::]:82", "--log-level=WARNING",
+                            "--limit-request-body=0")),
                  0);
     CHECK_EQ_INT(c.nbinds, 3);
     if (c.nbinds == 3) {
@@ -472,8 +473,8 @@ static void test_parse_log_levels(void)
     static const struct {
         const char *name;
         int level;
-    } levels[] = {{"debug", LOG_DEBUG},       {"info", LOG_INFO},   {"warning", LOG_WARNING},
-                  {"warn", LOG_WARNING},      {"error", LOG_ERROR}, {"critical", LOG_CRITICAL},
+    } levels[] = {{"debug", LOG_DEBUG},      {"info", LOG_INFO},   {"warning", LOG_WARNING},
+                  {"warn", LOG_WARNING},     {"error", LOG_ERROR}, {"critical", LOG_CRITICAL},
                   {"CRITICAL", LOG_CRITICAL}};
     for (size_t i = 0; i < sizeof levels / sizeof levels[0]; i++) {
         struct cfg c;
@@ -495,10 +496,11 @@ static void test_parse_repeated(void)
 {
     struct cfg c;
     struct args a;
-    CHECK_EQ_INT(parse(&c, &a, ARGS("-b", "127.0.0.1:1", "-b", "https://[::1]:2", "--bind",
-                                    "http://0.0.0.0:3", "-b", "unix:/run/x.sock", "--static",
-                                    "/a=A", "--static", "/=B")),
-                 0);
+    CHECK_EQ_INT(
+        parse(&c, &a,
+              ARGS("-b", "127.0.0.1:1", "-b", "https://[::1]:2", "--bind", "http://0.0.0.0:3", "-b",
+                   "unix:/run/x.sock", "--static", "/a=A", "--static", "/=B")),
+        0);
     CHECK_EQ_INT(c.nbinds, 4);
     if (c.nbinds == 4) {
         CHECK_EQ_INT(c.binds[0].kind, BIND_TLS);
@@ -605,8 +607,9 @@ static void test_parse_bounds_ok(void)
 {
     struct cfg c;
     struct args a;
-    CHECK_EQ_INT(parse(&c, &a, ARGS("--limit-request-line", "64", "--limit-request-field-size",
-                                    "1m", "--limit-request-fields", "10000")),
+    CHECK_EQ_INT(parse(&c, &a,
+                       ARGS("--limit-request-line", "64", "--limit-request-field-size", "1m",
+                            "--limit-request-fields", "10000")),
                  0);
     CHECK_EQ_INT(c.limit_request_line, 64);
     CHECK_EQ_INT(c.limit_request_field_size, 1 << 20);

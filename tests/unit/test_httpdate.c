@@ -25,9 +25,9 @@ static void test_format_known(void)
 {
     CHECK_EQ_STR(fmt(0), "Thu, 01 Jan 1970 00:00:00 GMT");
     CHECK_EQ_STR(fmt(784111777), "Sun, 06 Nov 1994 08:49:37 GMT");
-    CHECK_EQ_STR(fmt(1709164800), "Thu, 29 Feb 2024 00:00:00 GMT");   /* leap day */
+    CHECK_EQ_STR(fmt(1709164800), "Thu, 29 Feb 2024 00:00:00 GMT"); /* leap day */
     CHECK_EQ_STR(fmt(1709251199), "Thu, 29 Feb 2024 23:59:59 GMT");
-    CHECK_EQ_STR(fmt(951782400), "Tue, 29 Feb 2000 00:00:00 GMT");    /* 400-year leap */
+    CHECK_EQ_STR(fmt(951782400), "Tue, 29 Feb 2000 00:00:00 GMT"); /* 400-year leap */
     CHECK_EQ_STR(fmt(946684799), "Fri, 31 Dec 1999 23:59:59 GMT");
     CHECK_EQ_STR(fmt(946684800), "Sat, 01 Jan 2000 00:00:00 GMT");
     CHECK_EQ_STR(fmt(2147483647), "Tue, 19 Jan 2038 03:14:07 GMT");
@@ -134,14 +134,14 @@ static void test_malformed(void)
         "Sun, 06 Nov 1994 08:49:37 gmt",
         "Sun, 6 Nov 1994 08:49:37 GMT",
         "Sun, 06 Nov 94 08:49:37 GMT",
-        "Sun, 06 Xyz 1994 08:49:37 GMT",  /* bad month */
-        "Sun, 06 nov 1994 08:49:37 GMT",  /* month is case-sensitive */
+        "Sun, 06 Xyz 1994 08:49:37 GMT", /* bad month */
+        "Sun, 06 nov 1994 08:49:37 GMT", /* month is case-sensitive */
         "Sun, 06 NOV 1994 08:49:37 GMT",
-        "Sun, 32 Nov 1994 08:49:37 GMT",  /* day 32 */
-        "Sun, 00 Nov 1994 08:49:37 GMT",  /* day 0 */
-        "Sun, 06 Nov 1994 24:00:00 GMT",  /* hour 24 */
-        "Sun, 06 Nov 1994 08:60:00 GMT",  /* minute 60 */
-        "Sun, 06 Nov 1994 08:49:61 GMT",  /* second 61 */
+        "Sun, 32 Nov 1994 08:49:37 GMT", /* day 32 */
+        "Sun, 00 Nov 1994 08:49:37 GMT", /* day 0 */
+        "Sun, 06 Nov 1994 24:00:00 GMT", /* hour 24 */
+        "Sun, 06 Nov 1994 08:60:00 GMT", /* minute 60 */
+        "Sun, 06 Nov 1994 08:49:61 GMT", /* second 61 */
         "Sun, 06 Nov 1994 08-49-37 GMT",
         "Sun, 06 Nov 1994 8:49:37  GMT",
         "Sun, 0x Nov 1994 08:49:37 GMT",
@@ -149,7 +149,7 @@ static void test_malformed(void)
         "Sun, 06 Nov 1994 0a:49:37 GMT",
         "Sun, -6 Nov 1994 08:49:37 GMT",
         "Sun, 06 Nov -994 08:49:37 GMT",
-        "Sun, 06 Nov 1969 23:59:59 GMT",  /* before the epoch */
+        "Sun, 06 Nov 1969 23:59:59 GMT", /* before the epoch */
         "Sun,06 Nov 1994 08:49:37 GMT ",
         "Sun  06 Nov 1994 08:49:37 GMT",
         "Sunday, 06-Nov-94 08:49:37 GM",
@@ -203,8 +203,8 @@ static void test_impossible_dates(void)
  * reading past n (guarded_copy catches over-reads). */
 static void test_prefixes(void)
 {
-    static const char *good[] = {"Sun, 06 Nov 1994 08:49:37 GMT",
-                                 "Sunday, 06-Nov-94 08:49:37 GMT", "Sun Nov  6 08:49:37 1994"};
+    static const char *good[] = {"Sun, 06 Nov 1994 08:49:37 GMT", "Sunday, 06-Nov-94 08:49:37 GMT",
+                                 "Sun Nov  6 08:49:37 1994"};
     for (size_t g = 0; g < 3; g++) {
         size_t n = strlen(good[g]);
         for (size_t k = 0; k < n; k++) {

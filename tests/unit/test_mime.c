@@ -75,9 +75,9 @@ static void test_more_types(void)
 
 static void test_text_types_have_charset(void)
 {
-    static const char *names[] = {"a.html", "a.htm", "a.css", "a.js", "a.mjs", "a.txt",
-                                  "a.csv", "a.md", "a.svg", "a.json", "a.png", "a.xml",
-                                  "a.wasm", "a.pdf", "a.mp4"};
+    static const char *names[] = {"a.html", "a.htm", "a.css",  "a.js",  "a.mjs",
+                                  "a.txt",  "a.csv", "a.md",   "a.svg", "a.json",
+                                  "a.png",  "a.xml", "a.wasm", "a.pdf", "a.mp4"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         const char *t = mime(names[i]);
         CHECK(t != NULL);

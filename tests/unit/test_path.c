@@ -12,8 +12,7 @@
 /* Run path_normalize on a guarded copy of in[0..n) into a fresh buffer of exactly outcap
  * bytes followed by canaries; checks that nothing is written past outcap and, on success, the
  * invariants every result must have. *res (if not NULL) gets a copy of the output. */
-static int norm_n(const char *in, size_t n, size_t outcap, char *res, size_t rescap,
-                  size_t *reslen)
+static int norm_n(const char *in, size_t n, size_t outcap, char *res, size_t rescap, size_t *reslen)
 {
     const char *g = guarded_copy(in, n);
     unsigned char *out = malloc(outcap + SLACK);
@@ -63,10 +62,10 @@ static int norm(const char *s)
 }
 
 /* Accepted, with this exact output. */
-#define OK(in, expect)                                                                         \
-    do {                                                                                       \
-        CHECK_EQ_INT(norm(in), 0);                                                             \
-        CHECK_EQ_STR(last, expect);                                                            \
+#define OK(in, expect)                                                                             \
+    do {                                                                                           \
+        CHECK_EQ_INT(norm(in), 0);                                                                 \
+        CHECK_EQ_STR(last, expect);                                                                \
     } while (0)
 #define BAD(in) CHECK_EQ_INT(norm(in), -EINVAL)
 
@@ -315,8 +314,8 @@ static bool has_dot_segment(const char *out, size_t len)
 
 static void test_random_property(void)
 {
-    static const char alphabet[] = {'/', '.', '%', '2', 'e', 'E', 'f', 'F', '5', 'c',
-                                    'a', '\\', '\0', '0', '4', '1'};
+    static const char alphabet[] = {'/', '.', '%', '2',  'e',  'E', 'f', 'F',
+                                    '5', 'c', 'a', '\\', '\0', '0', '4', '1'};
     char in[40], out[48];
     unsigned ok = 0, inval = 0, toolong = 0, bad = 0;
     for (int iter = 0; iter < 100000; iter++) {

@@ -44,7 +44,7 @@ static void test_multi(void)
     expect_ok("bytes=0-9,10-19", 100, 1, (uint64_t[]){0, 19});    /* adjacent merged */
     expect_ok("bytes=0-0,-1", 100, 2, (uint64_t[]){0, 0, 99, 99});
     expect_ok("bytes=,0-1,,3-4,", 100, 2, (uint64_t[]){0, 1, 3, 4}); /* empty elements */
-    expect_ok("bytes=0-1,200-300", 100, 1, (uint64_t[]){0, 1});    /* unsatisfiable one dropped */
+    expect_ok("bytes=0-1,200-300", 100, 1, (uint64_t[]){0, 1});      /* unsatisfiable one dropped */
     /* exactly 16 ranges is fine, 17 is ignored (whole file) */
     char v[512] = "bytes=";
     for (int i = 0; i < 16; i++)
@@ -71,9 +71,10 @@ static void test_unsatisfiable(void)
 
 static void test_ignored(void)
 {
-    const char *bad[] = {"", "bytes", "bytes=", "bytes=,", "items=0-1", "bytes=a-b", "bytes=1",
-                         "bytes=5-1", "bytes=--1", "bytes=1-2-3", "bytes=-", "bytes=1 -2",
-                         "bytes=0-1;x", "bytes = 0-1", "bytes=+1-2", "bytes=0x1-2"};
+    const char *bad[] = {"",           "bytes",      "bytes=",      "bytes=,",     "items=0-1",
+                         "bytes=a-b",  "bytes=1",    "bytes=5-1",   "bytes=--1",   "bytes=1-2-3",
+                         "bytes=-",    "bytes=1 -2", "bytes=0-1;x", "bytes = 0-1", "bytes=+1-2",
+                         "bytes=0x1-2"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         CHECK_MSG(parse(bad[i], 1000) == RANGE_IGNORE, bad[i]);
 }
