@@ -1,14 +1,29 @@
 #!/usr/bin/env bash
-# Static-file benchmark: httpsd vs nginx vs h2o, one 27-byte file, plain HTTP and HTTPS.
+# Static-file benchmark: httpsd vs nginx vs h2o, plain HTTP and HTTPS, several scenarios.
 #
-#   bench/static.sh                      # 3 interleaved runs of 10 s per (server, scheme)
+#   bench/static.sh                      # all scenarios, 3 interleaved runs of 10 s per (server, scheme)
 #   QUICK=1 bench/static.sh              # 1 run of 3 s each
+#   SCENARIOS="1m 304" bench/static.sh   # only these scenarios (default: all)
 #   IDLE=1 bench/static.sh               # ... then also RSS per idle keep-alive connection
 #   IDLE=only bench/static.sh            # only the idle-connection part
 #   SERVERS="nginx h2o" bench/static.sh  # skip httpsd (or any server)
 #   HTTPSD_BIN=/path/to/httpsd bench/static.sh   # use this binary, do not build
 #
-# Other knobs (environment): RUNS (3), DURATION (10, seconds), CONNS (50), SCHEMES ("http https"),
+# Scenarios (all files live in one static dir, served by every server at /static/...):
+#   small   GET of a 27-byte file (f27.txt), wrk -c$CONNS
+#   1m      GET of a 1 MiB file (f1m.bin), keep-alive, wrk -c$CONNS_1M; req/s and GiB/s
+#   100m    GET of a 100 MiB file (f100m.bin), wrk -c$CONNS_100M; req/s and GiB/s
+#   304     GET of f27.txt with If-None-Match: <that server's own ETag> (fetched with curl first;
+#           every server must answer 304 to it, or the script stops), wrk -c$CONNS
+#   range2  GET of a 100 KiB file (f100k.bin) with Range: bytes=0-99,5000-5099, wrk -c$CONNS; a
+#           server that does not answer 206 multipart/byteranges (checked with curl) is skipped
+#           for this scenario and the table says so
+# GiB/s is wrk's Transfer/sec (wrk's "GB" is 2^30 bytes; it counts every byte wrk read, headers
+# included). For the big files wrk (one thread, one core) has to read and, over HTTPS, decrypt
+# every byte: the "wrk cpu" column says when the client, not the server, was the limit.
+#
+# Other knobs (environment): RUNS (3), DURATION (10, seconds), CONNS (50), CONNS_1M (16),
+# CONNS_100M (4), SCHEMES ("http https"),
 # WARMUP (1, seconds per pair before the measured runs; 0 = none), SERVER_CPU (0), CLIENT_CPU (1),
 # BASE_PORT (18000: httpsd +80/+443, nginx +1080/+1443, h2o +2080/+2443), IDLE_N (10000),
 # IDLE_SERVERS ("httpsd nginx"), KEEP_TMP (0; 1 keeps the temp dir with logs and wrk outputs).
@@ -19,8 +34,10 @@
 #
 # Each server is pinned to SERVER_CPU with taskset, wrk (-t1) to CLIENT_CPU. For every run the
 # server's CPU time (utime+stime of all its processes, from /proc/PID/stat) is read before and
-# after, and divided by the number of requests wrk reports. Results: a table on stdout and the raw
-# numbers in bench/results/static-<date>.json. Every process started here is stopped on exit.
+# after, and divided by the number of requests wrk reports. Over loopback, part of the receiving
+# side's TCP work runs in softirq on the sender's CPU and is billed to the server. Results: one
+# table per scenario on stdout and the raw numbers in bench/results/static-<date>.json. Every
+# process started here is stopped on exit.
 set -euo pipefail
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -34,6 +51,10 @@ fi
 RUNS=${RUNS:-3}
 DURATION=${DURATION:-10}
 CONNS=${CONNS:-50}
+CONNS_1M=${CONNS_1M:-16}
+CONNS_100M=${CONNS_100M:-4}
+ALL_SCENARIOS="small 1m 100m 304 range2"
+SCENARIOS=${SCENARIOS:-$ALL_SCENARIOS}
 WARMUP=${WARMUP:-1}
 SERVERS=${SERVERS:-"httpsd nginx h2o"}
 SCHEMES=${SCHEMES:-"http https"}
@@ -59,10 +80,14 @@ done
 for s in $SCHEMES; do
     case $s in http|https) ;; *) die "unknown scheme '$s' in SCHEMES (http https)";; esac
 done
-for v in RUNS DURATION CONNS WARMUP WAIT_QUIET QUIET_PCT RETRIES IDLE_N BASE_PORT; do
+for sc in $SCENARIOS; do
+    [[ " $ALL_SCENARIOS " == *" $sc "* ]] || die "unknown scenario '$sc' in SCENARIOS ($ALL_SCENARIOS)"
+done
+for v in RUNS DURATION CONNS CONNS_1M CONNS_100M WARMUP WAIT_QUIET QUIET_PCT RETRIES IDLE_N BASE_PORT; do
     [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a non-negative integer"
 done
 has_server() { [[ " $SERVERS " == *" $1 "* ]]; }
+has_scenario() { [[ " $SCENARIOS " == *" $1 "* ]]; }
 
 # ---------------------------------------------------------------- 1. dependencies
 need_pkgs=()
@@ -177,6 +202,16 @@ mkdir -p "$TMP/www/static" "$TMP/nginx-tmp" "$TMP/wrk"
 printf '%s\n' "$PAYLOAD" >"$TMP/www/static/f27.txt"
 chmod 644 "$TMP/www/static/f27.txt"
 [[ $(stat -c %s "$TMP/www/static/f27.txt") == 27 ]] || die "payload is not 27 bytes"
+# the bigger files (random bytes; .bin = application/octet-stream for every server, so httpsd
+# looks for no precompressed sidecar), in the same dir, only when a scenario needs them
+declare -A SC_FILE=([small]=f27.txt [1m]=f1m.bin [100m]=f100m.bin [304]=f27.txt [range2]=f100k.bin)
+declare -A FILE_SIZE=([f27.txt]=27 [f1m.bin]=1048576 [f100m.bin]=104857600 [f100k.bin]=102400)
+for sc in $SCENARIOS; do
+    f=${SC_FILE[$sc]}
+    [[ -e $TMP/www/static/$f ]] && continue
+    head -c "${FILE_SIZE[$f]}" /dev/urandom >"$TMP/www/static/$f"
+    chmod 644 "$TMP/www/static/$f"
+done
 
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
     -subj /CN=localhost -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
@@ -194,7 +229,7 @@ fi
 declare -A PORT_HTTP=([httpsd]=$((BASE_PORT + 80)) [nginx]=$((BASE_PORT + 1080)) [h2o]=$((BASE_PORT + 2080)))
 declare -A PORT_HTTPS=([httpsd]=$((BASE_PORT + 443)) [nginx]=$((BASE_PORT + 1443)) [h2o]=$((BASE_PORT + 2443)))
 port_of() { if [[ $2 == https ]]; then echo "${PORT_HTTPS[$1]}"; else echo "${PORT_HTTP[$1]}"; fi; }
-url_of() { echo "$2://127.0.0.1:$(port_of "$1" "$2")/static/f27.txt"; }
+url_of() { echo "$2://127.0.0.1:$(port_of "$1" "$2")/static/${3:-f27.txt}"; }   # url_of NAME SCHEME [FILE]
 
 fill_template() {          # template -> output, replacing @NAME@ placeholders
     local user_line='# (not root: no user directive)'
@@ -308,26 +343,42 @@ check_server() {           # the body must be the payload; record headers size a
     done
 }
 
-run_wrk() {                # run_wrk RUN NAME SCHEME DURATION [record]
-    local run=$1 name=$2 scheme=$3 dur=$4 record=${5:-1}
-    local url pid out t0 d0 t1 d1 w0 w1 start end
-    url=$(url_of "$name" "$scheme")
+declare -A ETAG=()         # "server scheme" -> that server's ETag for f27.txt (scenario 304)
+declare -A SKIP=()         # "scenario server" -> why that server is skipped in that scenario
+RANGE2='bytes=0-99,5000-5099'
+sc_conns() { case $1 in 1m) echo "$CONNS_1M";; 100m) echo "$CONNS_100M";; *) echo "$CONNS";; esac; }
+sc_wrk_args() {            # sc_wrk_args SCENARIO NAME SCHEME -> WRK_ARGS (extra wrk options)
+    WRK_ARGS=()
+    case $1 in
+        1m) WRK_ARGS=(--timeout 10s) ;;
+        100m) WRK_ARGS=(--timeout 60s) ;;
+        304) WRK_ARGS=(-H "If-None-Match: ${ETAG["$2 $3"]}") ;;
+        range2) WRK_ARGS=(-H "Range: $RANGE2") ;;
+    esac
+}
+
+run_wrk() {                # run_wrk RUN SCENARIO NAME SCHEME DURATION [record]
+    local run=$1 scenario=$2 name=$3 scheme=$4 dur=$5 record=${6:-1}
+    local url pid out t0 d0 t1 d1 w0 w1 start end conns
+    url=$(url_of "$name" "$scheme" "${SC_FILE[$scenario]}")
+    conns=$(sc_conns "$scenario")
+    sc_wrk_args "$scenario" "$name" "$scheme"
     pid=${PID[$name]}
-    out=$TMP/wrk/$run-$name-$scheme.txt
+    out=$TMP/wrk/$scenario-$run-$name-$scheme.txt
     server_gone() {
         kill -0 "$pid" 2>/dev/null && return 1
         log "--- last lines of $name's output ($TMP/$name.out):"
         tail -n 20 "$TMP/$name.out" >&2
-        die "$name (pid $pid) exited during the benchmark ($scheme, run $run)"
+        die "$name (pid $pid) exited during the benchmark ($scenario, $scheme, run $run)"
     }
     kill -0 "$pid" 2>/dev/null || server_gone
     server_stats "$pid"; t0=$STAT_TICKS; d0=$STAT_DELAY_NS
     child_ticks; w0=$CHILD_TICKS
     start=$EPOCHREALTIME
-    if ! taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNS" -d"${dur}s" --latency "$url" >"$out" 2>&1; then
+    if ! taskset -c "$CLIENT_CPU" wrk -t1 -c"$conns" -d"${dur}s" --latency "${WRK_ARGS[@]}" "$url" >"$out" 2>&1; then
         cat "$out" >&2
         server_gone || true
-        die "wrk failed for $name $scheme"
+        die "wrk failed for $name $scheme ($scenario)"
     fi
     end=$EPOCHREALTIME
     child_ticks; w1=$CHILD_TICKS
@@ -335,8 +386,9 @@ run_wrk() {                # run_wrk RUN NAME SCHEME DURATION [record]
     kill -0 "$pid" 2>/dev/null || server_gone
     ((record)) || return 0
 
-    local reqs rps non2xx sockerr lat50 lat90 lat99 bytes ticks us wall cpus cpuc wait errs=""
+    local reqs rps non2xx sockerr lat50 lat90 lat99 bytes xfer ticks us wall cpus cpuc wait errs=""
     reqs=$(sed -n 's/^ *\([0-9][0-9]*\) requests in .*/\1/p' "$out")
+    xfer=$(sed -n 's/^Transfer\/sec: *\([0-9.]*[KMGTP]*B\).*/\1/p' "$out")
     bytes=$(sed -n 's/^ *[0-9][0-9]* requests in [^,]*, \(.*\) read$/\1/p' "$out")
     rps=$(sed -n 's/^Requests\/sec: *\([0-9.]*\).*/\1/p' "$out")
     non2xx=$(sed -n 's/^ *Non-2xx or 3xx responses: *\([0-9]*\).*/\1/p' "$out")
@@ -344,7 +396,7 @@ run_wrk() {                # run_wrk RUN NAME SCHEME DURATION [record]
     lat50=$(awk '$1 == "50%" {print $2}' "$out")
     lat90=$(awk '$1 == "90%" {print $2}' "$out")
     lat99=$(awk '$1 == "99%" {print $2}' "$out")
-    [[ -n $reqs && -n $rps && $reqs -gt 0 ]] || { cat "$out" >&2; die "cannot parse wrk output for $name $scheme"; }
+    [[ -n $reqs && -n $rps && -n $xfer && $reqs -gt 0 ]] || { cat "$out" >&2; die "cannot parse wrk output for $name $scheme ($scenario)"; }
     ticks=$((t1 - t0))
     us=$(awk -v t="$ticks" -v hz="$CLK_TCK" -v n="$reqs" 'BEGIN { printf "%.2f", t * 1e6 / hz / n }')
     wall=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.3f", b - a }')
@@ -356,23 +408,73 @@ run_wrk() {                # run_wrk RUN NAME SCHEME DURATION [record]
     wait=$(awk -v d="$((d1 - d0))" -v w="$wall" 'BEGIN { printf "%.1f", 100 * d / 1e9 / w }')
     if awk -v x="$wait" 'BEGIN { exit !(x > 5) }'; then
         if ((${ATTEMPT:-0} < RETRIES)); then
-            log "  run $run  $name $scheme: server waited for its CPU ${wait}% of the time (other load): discarded, retrying"
+            log "  run $run  $scenario $name $scheme: server waited for its CPU ${wait}% of the time (other load): discarded, retrying"
             return 2
         fi
         errs+=" the server waited for its CPU ${wait}% of the time (other load; noisy run);"
     fi
     [[ -n $non2xx ]] && errs+=" non-2xx/3xx: $non2xx;"
     [[ -n $sockerr ]] && errs+=" socket errors: $sockerr;"
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
-        "$run" "$name" "$scheme" "$dur" "$reqs" "$rps" "$ticks" "$us" "${non2xx:-0}" "${sockerr:--}" \
-        "$lat50" "$lat90" "$lat99" "$cpus" "$cpuc" "$wait" "$wall" "$bytes" >>"$RAW"
-    printf '  run %s  %-6s %-5s %10.0f req/s  %6s µs CPU/req  p50 %-8s p99 %-8s server cpu %3s%%  wrk cpu %3s%%  server runq wait %s%%\n' \
-        "$run" "$name" "$scheme" "$rps" "$us" "$lat50" "$lat99" "$cpus" "$cpuc" "$wait" >&2
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
+        "$scenario" "$run" "$name" "$scheme" "$dur" "$reqs" "$rps" "$ticks" "$us" "${non2xx:-0}" "${sockerr:--}" \
+        "$lat50" "$lat90" "$lat99" "$cpus" "$cpuc" "$wait" "$wall" "$bytes" "$xfer" "$conns" >>"$RAW"
+    printf '  run %s  %-6s %-6s %-5s %10.0f req/s %9s/s %9s µs CPU/req  p50 %-8s p99 %-8s server cpu %3s%%  wrk cpu %3s%%  server runq wait %s%%\n' \
+        "$run" "$scenario" "$name" "$scheme" "$rps" "$xfer" "$us" "$lat50" "$lat99" "$cpus" "$cpuc" "$wait" >&2
     if [[ -n $errs ]]; then
-        log "  WARNING: $name $scheme run $run:$errs"
+        log "  WARNING: $scenario $name $scheme run $run:$errs"
         { grep -E 'Non-2xx|Socket errors' "$out" || true; } | sed 's/^/    wrk: /' >&2
     fi
 }
+
+# per-scenario checks with curl before measuring; one line per (server, scheme) in RESPINFO:
+# scenario, server, scheme, status, response bytes (head + body), note
+RESPINFO=$TMP/responses.tsv
+: >"$RESPINFO"
+prepare_scenario() {
+    local scenario=$1 name scheme url file size w code dl hb etag ctype note
+    file=${SC_FILE[$scenario]}; size=${FILE_SIZE[$file]}
+    for name in $SERVERS; do
+        for scheme in $SCHEMES; do
+            url=$(url_of "$name" "$scheme" "$file")
+            note=
+            case $scenario in
+                small|1m|100m)
+                    w=$(curl -sk --http1.1 --max-time 120 -D "$TMP/hdr" -o "$TMP/body" -w '%{http_code} %{size_download}' "$url") \
+                        || die "$name: curl $url failed"
+                    read -r code dl <<<"$w"
+                    [[ $code == 200 && $dl == "$size" ]] || die "$name $scheme: $url answered $code with $dl bytes (want 200, $size bytes)"
+                    cmp -s "$TMP/body" "$TMP/www/static/$file" || die "$name $scheme: body of $url differs from the file"
+                    note="200, $size-byte body" ;;
+                304)
+                    etag=$(curl -sk --http1.1 --max-time 5 -D - -o /dev/null "$url" | tr -d '\r' | sed -n 's/^[Ee][Tt][Aa][Gg]: *//p' | head -1)
+                    [[ -n $etag ]] || die "$name $scheme: no ETag header on $url"
+                    ETAG["$name $scheme"]=$etag
+                    w=$(curl -sk --http1.1 --max-time 5 -H "If-None-Match: $etag" -D "$TMP/hdr" -o "$TMP/body" -w '%{http_code} %{size_download}' "$url") \
+                        || die "$name: curl $url failed"
+                    read -r code dl <<<"$w"
+                    [[ $code == 304 ]] || die "$name $scheme: answered $code, not 304, to If-None-Match: $etag on $url; scenario 304 cannot be measured"
+                    note="304 to If-None-Match: $etag" ;;
+                range2)
+                    w=$(curl -sk --http1.1 --max-time 5 -H "Range: $RANGE2" -D "$TMP/hdr" -o "$TMP/body" -w '%{http_code} %{size_download}' "$url") \
+                        || die "$name: curl $url failed"
+                    read -r code dl <<<"$w"
+                    ctype=$(tr -d '\r' <"$TMP/hdr" | sed -n 's/^[Cc]ontent-[Tt]ype: *//p' | head -1)
+                    if [[ $code == 206 && $ctype == multipart/byteranges* ]] \
+                        && grep -qa "bytes 0-99/$size" "$TMP/body" && grep -qa "bytes 5000-5099/$size" "$TMP/body"; then
+                        note="206 multipart/byteranges, $dl-byte body"
+                    else
+                        SKIP["$scenario $name $scheme"]="answered $code ${ctype:-(no Content-Type)}, $dl-byte body: no 206 multipart/byteranges"
+                        note="SKIPPED: ${SKIP["$scenario $name $scheme"]}"
+                    fi ;;
+            esac
+            hb=$(wc -c <"$TMP/hdr")
+            printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$scenario" "$name" "$scheme" "$code" "$((hb + dl))" "$note" >>"$RESPINFO"
+            log "  $scenario $name $scheme: $note; response $((hb + dl)) bytes (head $hb)"
+        done
+    done
+    rm -f "$TMP/hdr" "$TMP/body"
+}
+skipped() { [[ -n ${SKIP["$1 $2 $3"]:-} ]]; }   # skipped SCENARIO SERVER SCHEME
 
 # wait (at most WAIT_QUIET s) until both benchmark CPUs are idle: a shared machine runs other work
 wait_quiet() {
@@ -405,19 +507,27 @@ for s in $SERVERS; do
 done
 
 if [[ $IDLE != only ]]; then
-    if ((WARMUP > 0)); then
-        log "warm-up: ${WARMUP}s per (server, scheme)"
-        for scheme in $SCHEMES; do for s in $SERVERS; do run_wrk 0 "$s" "$scheme" "$WARMUP" 0; done; done
-    fi
-    log "measuring: $RUNS run(s) x ${DURATION}s, wrk -t1 -c$CONNS, interleaved"
-    for ((run = 1; run <= RUNS; run++)); do
-        for scheme in $SCHEMES; do
-            for s in $SERVERS; do
-                for ((attempt = 0; ; attempt++)); do
-                    wait_quiet
-                    rc=0
-                    ATTEMPT=$attempt run_wrk "$run" "$s" "$scheme" "$DURATION" || rc=$?
-                    ((rc == 2)) || break
+    for scenario in $SCENARIOS; do
+        log ""
+        log "=== scenario $scenario: /static/${SC_FILE[$scenario]}, wrk -t1 -c$(sc_conns "$scenario")"
+        prepare_scenario "$scenario"
+        if ((WARMUP > 0)); then
+            log "warm-up: ${WARMUP}s per (server, scheme)"
+            for scheme in $SCHEMES; do for s in $SERVERS; do
+                skipped "$scenario" "$s" "$scheme" || run_wrk 0 "$scenario" "$s" "$scheme" "$WARMUP" 0
+            done; done
+        fi
+        log "measuring: $RUNS run(s) x ${DURATION}s, interleaved"
+        for ((run = 1; run <= RUNS; run++)); do
+            for scheme in $SCHEMES; do
+                for s in $SERVERS; do
+                    skipped "$scenario" "$s" "$scheme" && continue
+                    for ((attempt = 0; ; attempt++)); do
+                        wait_quiet
+                        rc=0
+                        ATTEMPT=$attempt run_wrk "$run" "$scenario" "$s" "$scheme" "$DURATION" || rc=$?
+                        ((rc == 2)) || break
+                    done
                 done
             done
         done
@@ -465,15 +575,29 @@ versions() {
 }
 versions >"$TMP/versions.tsv"
 
-"$PY" - "$RAW" "$TLSINFO" "$IDLE_JSON" "$TMP/versions.tsv" "$JSON_OUT" "$TMP/wrk" <<PYEOF
-import json, statistics, sys, datetime, os
-raw, tlsinfo, idle_path, vers_path, out, wrk_dir = sys.argv[1:7]
-params = dict(runs=$RUNS, duration_s=$DURATION, connections=$CONNS, wrk_threads=1,
+"$PY" - "$RAW" "$TLSINFO" "$IDLE_JSON" "$TMP/versions.tsv" "$JSON_OUT" "$TMP/wrk" "$RESPINFO" <<PYEOF
+import json, statistics, sys, datetime, os, re
+raw, tlsinfo, idle_path, vers_path, out, wrk_dir, respinfo = sys.argv[1:8]
+params = dict(runs=$RUNS, duration_s=$DURATION, connections=$CONNS, connections_1m=$CONNS_1M,
+              connections_100m=$CONNS_100M, wrk_threads=1, scenarios="$SCENARIOS".split(),
               servers="$SERVERS".split(), schemes="$SCHEMES".split(), server_cpu=$SERVER_CPU,
               client_cpu=$CLIENT_CPU, clk_tck=$CLK_TCK, payload_bytes=27, url_path="/static/f27.txt",
               fd_limit=$NOFILE, wait_quiet_s=$WAIT_QUIET, quiet_pct=$QUIET_PCT, retries=$RETRIES,
               idle_connections=$IDLE_N if "$IDLE" != "0" else None,
               background_load_before="$BG_LOAD")
+SCEN = {
+    "small":  dict(file="f27.txt",   file_bytes=27,        conns=$CONNS,      headers=[],
+                   title="27-byte file"),
+    "1m":     dict(file="f1m.bin",   file_bytes=1048576,   conns=$CONNS_1M,   headers=[],
+                   title="1 MiB file, keep-alive"),
+    "100m":   dict(file="f100m.bin", file_bytes=104857600, conns=$CONNS_100M, headers=[],
+                   title="100 MiB file, keep-alive"),
+    "304":    dict(file="f27.txt",   file_bytes=27,        conns=$CONNS,      headers=["If-None-Match: <the server's own ETag>"],
+                   title="conditional GET of the 27-byte file, If-None-Match: <own ETag> -> 304"),
+    "range2": dict(file="f100k.bin", file_bytes=102400,    conns=$CONNS,      headers=["Range: $RANGE2"],
+                   title="two-part multi-range GET ($RANGE2) of a 100 KiB file -> 206 multipart/byteranges"),
+}
+BIG = ("1m", "100m")
 
 def lat_us(s):
     if not s: return None
@@ -482,18 +606,26 @@ def lat_us(s):
             return round(float(s[:-len(suf)]) * mul, 1)
     return None
 
-cols = "run server scheme duration_s requests req_per_s cpu_ticks cpu_us_per_req non2xx socket_errors lat50 lat90 lat99 server_cpu_pct wrk_cpu_pct server_runq_wait_pct wall_s bytes_read".split()
+def wrk_bytes(s):          # wrk's format_binary: "%.2f" + K/M/G/T/P + "B", powers of 1024
+    m = re.fullmatch(r"([0-9.]+)([KMGTP]?)B", s or "")
+    if not m: return None
+    return float(m.group(1)) * 1024 ** " KMGTP".index(m.group(2) or " ")
+
+cols = "scenario run server scheme duration_s requests req_per_s cpu_ticks cpu_us_per_req non2xx socket_errors lat50 lat90 lat99 server_cpu_pct wrk_cpu_pct server_runq_wait_pct wall_s bytes_read transfer_per_s connections".split()
 runs = []
 for line in open(raw):
     r = dict(zip(cols, line.rstrip("\n").split("\t")))
-    for k in ("run", "duration_s", "requests", "cpu_ticks", "non2xx", "server_cpu_pct", "wrk_cpu_pct"):
+    for k in ("run", "duration_s", "requests", "cpu_ticks", "non2xx", "server_cpu_pct", "wrk_cpu_pct", "connections"):
         r[k] = int(r[k])
     for k in ("req_per_s", "cpu_us_per_req", "server_runq_wait_pct", "wall_s"):
         r[k] = float(r[k])
     for k in ("lat50", "lat90", "lat99"):
         r[k + "_us"] = lat_us(r.pop(k))
+    b = wrk_bytes(r["transfer_per_s"])
+    r["transfer_bytes_per_s"] = b
+    r["gib_per_s"] = None if b is None else b / 2**30
     if r["socket_errors"] == "-": r["socket_errors"] = None
-    with open(os.path.join(wrk_dir, f"{r['run']}-{r['server']}-{r['scheme']}.txt")) as f:
+    with open(os.path.join(wrk_dir, f"{r['scenario']}-{r['run']}-{r['server']}-{r['scheme']}.txt")) as f:
         r["wrk_output"] = f.read()
     runs.append(r)
 
@@ -501,72 +633,130 @@ tls = {}
 for line in open(tlsinfo):
     name, scheme, hdr, t = line.rstrip("\n").split("\t")
     tls[f"{name} {scheme}"] = dict(response_bytes=int(hdr) + 27, tls=None if t == "-" else t)
+resp = {}
+for line in open(respinfo):
+    sc, name, scheme, code, nbytes, note = line.rstrip("\n").split("\t")
+    resp[(sc, name, scheme)] = dict(status=int(code), response_bytes=int(nbytes), note=note,
+                                   skipped=note[len("SKIPPED: "):] if note.startswith("SKIPPED: ") else None)
 versions = dict(l.rstrip("\n").split("\t", 1) for l in open(vers_path) if "\t" in l)
 idle = [json.loads(l) for l in open(idle_path) if l.strip()]
 
 servers, schemes = params["servers"], params["schemes"]
-rs_of = lambda sv, sc: [r for r in runs if r["server"] == sv and r["scheme"] == sc]
-summary = {}
-for sc in schemes:
-    for sv in servers:
-        rs = [r for r in runs if r["server"] == sv and r["scheme"] == sc]
-        if not rs: continue
-        rps = [r["req_per_s"] for r in rs]; cpu = [r["cpu_us_per_req"] for r in rs]
-        med = lambda k: statistics.median([r[k] for r in rs if r[k] is not None]) if any(r[k] is not None for r in rs) else None
-        summary[f"{sv} {sc}"] = dict(
-            server=sv, scheme=sc, runs=len(rs), req_per_s_median=statistics.median(rps),
-            req_per_s_min=min(rps), req_per_s_max=max(rps),
-            cpu_us_per_req_median=statistics.median(cpu), cpu_us_per_req_min=min(cpu), cpu_us_per_req_max=max(cpu),
-            lat50_us_median=med("lat50_us"), lat99_us_median=med("lat99_us"),
-            server_cpu_pct_median=statistics.median([r["server_cpu_pct"] for r in rs]),
-            wrk_cpu_pct_median=statistics.median([r["wrk_cpu_pct"] for r in rs]),
-            server_runq_wait_pct_max=max(r["server_runq_wait_pct"] for r in rs),
-            non2xx_total=sum(r["non2xx"] for r in rs),
-            socket_errors=[r["socket_errors"] for r in rs if r["socket_errors"]])
 
-ratios = {}
-for sc in schemes:
-    me = summary.get(f"httpsd {sc}")
-    others = [summary[f"{o} {sc}"] for o in ("nginx", "h2o") if f"{o} {sc}" in summary]
-    if not me or not others: continue
-    best_rps = max(others, key=lambda s: s["req_per_s_median"])
-    best_cpu = min(others, key=lambda s: s["cpu_us_per_req_median"])
-    ratios[sc] = dict(req_per_s=me["req_per_s_median"] / best_rps["req_per_s_median"], req_per_s_best=best_rps["server"],
-                      cpu_us_per_req=me["cpu_us_per_req_median"] / best_cpu["cpu_us_per_req_median"], cpu_best=best_cpu["server"])
+def summarize(scn):
+    summary = {}
+    for sc in schemes:
+        for sv in servers:
+            rs = [r for r in runs if r["scenario"] == scn and r["server"] == sv and r["scheme"] == sc]
+            if not rs: continue
+            rps = [r["req_per_s"] for r in rs]; cpu = [r["cpu_us_per_req"] for r in rs]
+            gib = [r["gib_per_s"] for r in rs if r["gib_per_s"] is not None]
+            med = lambda k: statistics.median([r[k] for r in rs if r[k] is not None]) if any(r[k] is not None for r in rs) else None
+            summary[f"{sv} {sc}"] = dict(
+                server=sv, scheme=sc, runs=len(rs), req_per_s_median=statistics.median(rps),
+                req_per_s_min=min(rps), req_per_s_max=max(rps),
+                gib_per_s_median=statistics.median(gib) if gib else None,
+                gib_per_s_min=min(gib) if gib else None, gib_per_s_max=max(gib) if gib else None,
+                cpu_us_per_req_median=statistics.median(cpu), cpu_us_per_req_min=min(cpu), cpu_us_per_req_max=max(cpu),
+                lat50_us_median=med("lat50_us"), lat99_us_median=med("lat99_us"),
+                server_cpu_pct_median=statistics.median([r["server_cpu_pct"] for r in rs]),
+                wrk_cpu_pct_median=statistics.median([r["wrk_cpu_pct"] for r in rs]),
+                server_runq_wait_pct_max=max(r["server_runq_wait_pct"] for r in rs),
+                non2xx_total=sum(r["non2xx"] for r in rs),
+                socket_errors=[r["socket_errors"] for r in rs if r["socket_errors"]],
+                noisy_runs=[r["run"] for r in rs if r["server_runq_wait_pct"] > 5])
+    return summary
+
+def pairwise(summary, big):   # httpsd / nginx and httpsd / h2o, per scheme (GiB/s for the big files)
+    out = {}
+    for sc in schemes:
+        me = summary.get(f"httpsd {sc}")
+        if not me: continue
+        for o in ("nginx", "h2o"):
+            ot = summary.get(f"{o} {sc}")
+            if not ot: continue
+            d = dict(req_per_s=me["req_per_s_median"] / ot["req_per_s_median"],
+                     cpu_us_per_req=me["cpu_us_per_req_median"] / ot["cpu_us_per_req_median"])
+            if big and me["gib_per_s_median"] and ot["gib_per_s_median"]:
+                d["gib_per_s"] = me["gib_per_s_median"] / ot["gib_per_s_median"]
+            out[f"{sc} httpsd/{o}"] = d
+    return out
+
+def best_of(summary):      # the original small-file summary: httpsd / best of the others
+    ratios = {}
+    for sc in schemes:
+        me = summary.get(f"httpsd {sc}")
+        others = [summary[f"{o} {sc}"] for o in ("nginx", "h2o") if f"{o} {sc}" in summary]
+        if not me or not others: continue
+        best_rps = max(others, key=lambda s: s["req_per_s_median"])
+        best_cpu = min(others, key=lambda s: s["cpu_us_per_req_median"])
+        ratios[sc] = dict(req_per_s=me["req_per_s_median"] / best_rps["req_per_s_median"], req_per_s_best=best_rps["server"],
+                          cpu_us_per_req=me["cpu_us_per_req_median"] / best_cpu["cpu_us_per_req_median"], cpu_best=best_cpu["server"])
+    return ratios
 
 def fmt_lat(us):
     if us is None: return "-"
-    return f"{us:.0f}us" if us < 1000 else f"{us/1000:.2f}ms"
+    if us < 1000: return f"{us:.0f}us"
+    if us < 1e6: return f"{us/1000:.2f}ms"
+    return f"{us/1e6:.2f}s"
 
-print()
-if summary:
-    print(f"static file, 27 bytes, wrk -t1 -c{params['connections']} -d{params['duration_s']}s, {params['runs']} interleaved run(s); "
-          f"server on cpu{params['server_cpu']}, wrk on cpu{params['client_cpu']}")
+scenarios = {}
+for scn in params["scenarios"]:
+    d = SCEN[scn]
+    summary = summarize(scn)
+    skipped = {f"{sv} {sc}": v["skipped"] for (s_, sv, sc), v in resp.items() if s_ == scn and v["skipped"]}
+    scenarios[scn] = dict(title=d["title"], url_path="/static/" + d["file"], file_bytes=d["file_bytes"],
+                          connections=d["conns"], request_headers=d["headers"],
+                          responses={f"{sv} {sc}": v for (s_, sv, sc), v in resp.items() if s_ == scn},
+                          skipped=skipped, summary=summary, ratios_httpsd_vs=pairwise(summary, scn in BIG))
+    if not summary and not skipped: continue
+    big = scn in BIG
     print()
-    hdr = f"{'server':<7} {'scheme':<6} {'req/s median':>12}  {'(min – max)':<21} {'CPU µs/req':>10}  {'p50':>7} {'p99':>8}  {'srv cpu':>7} {'wrk cpu':>7} {'srv wait':>8}  {'resp B':>6}  errors / notes"
+    print(f"=== {scn}: {d['title']}; /static/{d['file']}, wrk -t1 -c{d['conns']} -d{params['duration_s']}s, "
+          f"{params['runs']} interleaved run(s); server on cpu{params['server_cpu']}, wrk on cpu{params['client_cpu']}")
+    print()
+    gcol = f" {'GiB/s':>6}  {'(min – max)':<13}" if big else ""
+    hdr = (f"{'server':<7} {'scheme':<6} {'req/s median':>12}  {'(min – max)':<21}{gcol} {'CPU µs/req':>10}  {'p50':>7} {'p99':>8}  "
+           f"{'srv cpu':>7} {'wrk cpu':>7} {'srv wait':>8}  {'resp B':>9}  errors / notes")
     print(hdr); print("-" * len(hdr))
     for sc in schemes:
         for sv in servers:
+            rinfo = resp.get((scn, sv, sc), {})
+            if rinfo.get("skipped"):
+                print(f"{sv:<7} {sc:<6} {'SKIPPED':>12}  {rinfo['skipped']}")
+                continue
             s = summary.get(f"{sv} {sc}")
             if not s: continue
             errs = []
             if s["non2xx_total"]: errs.append(f"non-2xx/3xx {s['non2xx_total']}")
             if s["socket_errors"]: errs.append("socket errors: " + " | ".join(s["socket_errors"]))
-            rng = f"({s['req_per_s_min']:,.0f} – {s['req_per_s_max']:,.0f})"
-            rb = tls.get(f"{sv} {sc}", {}).get("response_bytes", "")
-            noisy = [r["run"] for r in rs_of(sv, sc) if r["server_runq_wait_pct"] > 5]
-            if noisy: errs.append(f"server waited for its CPU >5% in run(s) {noisy}: noisy")
-            if s["wrk_cpu_pct_median"] >= 95: errs.append("wrk's CPU saturated: req/s is client-bound")
-            print(f"{sv:<7} {sc:<6} {s['req_per_s_median']:>12,.0f}  {rng:<21} {s['cpu_us_per_req_median']:>10.2f}  "
+            nd = 1 if s["req_per_s_max"] < 100 else 0
+            rng = f"({s['req_per_s_min']:,.{nd}f} – {s['req_per_s_max']:,.{nd}f})"
+            g = ""
+            if big:
+                g = (f" {s['gib_per_s_median']:>6.2f}  ({s['gib_per_s_min']:.2f} – {s['gib_per_s_max']:.2f})".ljust(23)
+                     if s["gib_per_s_median"] is not None else f" {'-':>6}  {'':<13}")
+            rb = rinfo.get("response_bytes", tls.get(f"{sv} {sc}", {}).get("response_bytes", ""))
+            if s["noisy_runs"]: errs.append(f"server waited for its CPU >5% in run(s) {s['noisy_runs']}: noisy")
+            if s["wrk_cpu_pct_median"] >= 95: errs.append("wrk's CPU saturated: client-bound")
+            print(f"{sv:<7} {sc:<6} {s['req_per_s_median']:>12,.{nd}f}  {rng:<21}{g} {s['cpu_us_per_req_median']:>10.2f}  "
                   f"{fmt_lat(s['lat50_us_median']):>7} {fmt_lat(s['lat99_us_median']):>8}  {s['server_cpu_pct_median']:>6}% {s['wrk_cpu_pct_median']:>6}% {s['server_runq_wait_pct_max']:>7.1f}%  "
-                  f"{rb:>6}  {'; '.join(errs) if errs else 'none'}")
+                  f"{rb:>9}  {'; '.join(errs) if errs else 'none'}")
+    for k, r in scenarios[scn]["ratios_httpsd_vs"].items():
+        g = f", GiB/s {r['gib_per_s']:.2f}" if "gib_per_s" in r else ""
+        print(f"  {k:<20} req/s {r['req_per_s']:.2f}{g}, CPU/req {r['cpu_us_per_req']:.2f}")
+    if scn == "small":
+        for sc, r in best_of(summary).items():
+            print(f"  httpsd / best-of(nginx, h2o), {sc:<5}: req/s {r['req_per_s']:.2f} (best {r['req_per_s_best']}), "
+                  f"CPU/req {r['cpu_us_per_req']:.2f} (lowest {r['cpu_best']})")
+    print("  [ratios of medians; req/s and GiB/s: higher is better for httpsd; CPU/req: lower is better]")
+
+if scenarios:
+    print()
     print("(medians over runs; srv cpu = server CPU time / wall time, 100% = its core saturated; wrk cpu = the same for wrk,\n"
           " ~100% = client-bound; srv wait = largest share of wall time the server was runnable but waiting for its CPU\n"
-          " (other load on the machine); resp B = bytes per response, head + 27-byte body)")
-    print()
-    for sc, r in ratios.items():
-        print(f"httpsd / best-of(nginx, h2o), {sc:<5}: req/s {r['req_per_s']:.2f} (best {r['req_per_s_best']}), "
-              f"CPU/req {r['cpu_us_per_req']:.2f} (lowest {r['cpu_best']})   [req/s: higher is better; CPU/req: lower is better]")
+          " (other load on the machine); resp B = bytes per response, head + body, as curl saw it; GiB/s = wrk's\n"
+          " Transfer/sec, 2^30 bytes; CPU µs/req includes the loopback TCP work billed to the server's core)")
     tl = [f"{k}: {v['tls']}" for k, v in tls.items() if v["tls"]]
     if tl: print("TLS negotiated (openssl s_client defaults, like wrk): " + "; ".join(tl))
 if idle:
@@ -577,9 +767,11 @@ if idle:
     for r in idle:
         print(f"{r['server']:<7} {r['scheme']:<6} {r['connections']:>6} {r['rss_before_kib']:>8} KiB {r['rss_after_kib']:>8} KiB "
               f"{r['kib_per_conn']:>9.2f}  {r['still_open']:>10}")
+small = scenarios.get("small", {}).get("summary", {})
 json.dump(dict(date=datetime.datetime.now().astimezone().isoformat(timespec="seconds"), params=params,
-               versions=versions, responses=tls, runs=runs, summary=summary, ratios_httpsd_vs_best=ratios,
-               idle=idle), open(out, "w"), indent=1)
+               versions=versions, responses=tls, runs=runs,
+               summary=small, ratios_httpsd_vs_best=best_of(small),   # the 27-byte scenario, as before
+               scenarios=scenarios, idle=idle), open(out, "w"), indent=1)
 print()
 print(f"raw numbers: {out}")
 PYEOF
