@@ -17,8 +17,8 @@
 /* Per wake-up budgets so one busy connection cannot starve the others. */
 #define READS_PER_TURN 16
 #define FILE_BYTES_PER_TURN (1 << 20)
-#define TLS_CHUNK (16 * 1024)
-#define KTLS_MIN (64 * 1024) /* smaller bodies: pread + SSL_write is cheaper than the setup */
+#define TLS_CHUNK (64 * 1024) /* pread per step: four records, one batch */
+#define KTLS_MIN (64 * 1024)  /* smaller bodies: pread + SSL_write is cheaper than the setup */
 #define LINGER_READ_MAX (256 * 1024)
 
 static void conn_on_io(struct loop_io *io, uint32_t events);
@@ -257,6 +257,18 @@ void conn_flush(struct conn *c)
             }
             progress = true;
             continue;
+        }
+        if (c->tls) { /* records batched for the socket */
+            int fr = tls_flush(c->tls);
+            if (fr == -EAGAIN) {
+                if (progress || c->timer_kind != CONN_T_IO)
+                    conn_set_timer(c, CONN_T_IO);
+                return;
+            }
+            if (fr < 0) {
+                conn_abort(c, "write failed");
+                return;
+            }
         }
         /* everything is out */
         if (c->out.cap > 64 * 1024)

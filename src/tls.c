@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -19,7 +20,108 @@
 
 struct tls_ctx {
     SSL_CTX *ssl;
+    BIO_METHOD *bio; /* the batching socket BIO; NULL when kTLS is on (it needs the real one) */
 };
+
+/* A session and, without kTLS, the ciphertext its records wait in until a batch is written:
+ * one write(2) per up to TLS_BATCH bytes instead of one per 16 KiB record. On loopback that
+ * halves the server's CPU for large files (fewer wake-ups of the reader, fewer skbs). */
+struct tls_conn {
+    SSL *ssl;
+    int fd;
+    char *w; /* owned; NULL when empty and released; bytes to send are w[woff..wlen) */
+    size_t woff, wlen, wcap;
+};
+
+#define TLS_BATCH (64 * 1024)
+
+/* Write out what the batch holds. 1 when empty, 0 with errno = EAGAIN, -1 on error. */
+static int batch_flush(struct tls_conn *t)
+{
+    while (t->woff < t->wlen) {
+        ssize_t n = send(t->fd, t->w + t->woff, t->wlen - t->woff, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return errno == EAGAIN ? 0 : -1;
+        }
+        t->woff += (size_t)n;
+    }
+    t->woff = t->wlen = 0;
+    return 1;
+}
+
+static int bio_write(BIO *b, const char *data, int len)
+{
+    struct tls_conn *t = BIO_get_data(b);
+    BIO_clear_retry_flags(b);
+    if (t->wlen - t->woff >= TLS_BATCH) {
+        int r = batch_flush(t);
+        if (r < 0)
+            return -1;
+        if (r == 0 && t->wlen - t->woff >= TLS_BATCH) {
+            BIO_set_retry_write(b);
+            return -1;
+        }
+    }
+    if (t->wcap - t->wlen < (size_t)len && t->woff) { /* reuse the space already sent */
+        memmove(t->w, t->w + t->woff, t->wlen - t->woff);
+        t->wlen -= t->woff;
+        t->woff = 0;
+    }
+    size_t need = t->wlen + (size_t)len;
+    if (need > t->wcap) {
+        size_t cap = t->wcap ? t->wcap : 4096;
+        while (cap < need)
+            cap *= 2;
+        char *w = realloc(t->w, cap);
+        if (!w)
+            return -1;
+        t->w = w;
+        t->wcap = cap;
+    }
+    memcpy(t->w + t->wlen, data, (size_t)len);
+    t->wlen += (size_t)len;
+    return len;
+}
+
+static int bio_read(BIO *b, char *data, int len)
+{
+    struct tls_conn *t = BIO_get_data(b);
+    BIO_clear_retry_flags(b);
+    ssize_t n;
+    do
+        n = recv(t->fd, data, (size_t)len, 0);
+    while (n < 0 && errno == EINTR);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        BIO_set_retry_read(b);
+    return (int)n;
+}
+
+static long bio_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+    (void)num;
+    (void)ptr;
+    struct tls_conn *t = BIO_get_data(b);
+    switch (cmd) {
+    case BIO_CTRL_FLUSH: {
+        BIO_clear_retry_flags(b);
+        int r = batch_flush(t);
+        if (r == 0)
+            BIO_set_retry_write(b);
+        return r;
+    }
+    case BIO_CTRL_WPENDING: return (long)(t->wlen - t->woff);
+    case BIO_CTRL_DUP: return 1;
+    default: return 0;
+    }
+}
+
+static int bio_create(BIO *b)
+{
+    BIO_set_init(b, 1);
+    return 1;
+}
 
 static void ssl_reason(char *err, size_t errlen, const char *what)
 {
@@ -198,11 +300,19 @@ int tls_ctx_new(struct tls_ctx **out, const char *certfile, const char *keyfile,
     SSL_CTX_set_max_proto_version(s, TLS1_3_VERSION);
     SSL_CTX_set_options(s, SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_RENEGOTIATION |
                                SSL_OP_NO_COMPRESSION | SSL_OP_IGNORE_UNEXPECTED_EOF);
-    if (kernel_has_ktls())
+    if (kernel_has_ktls()) {
         SSL_CTX_set_options(s, SSL_OP_ENABLE_KTLS); /* large files then go by SSL_sendfile */
-    else
+    } else {
+        ctx->bio = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "httpsd batch");
+        if (!ctx->bio || !BIO_meth_set_write(ctx->bio, bio_write) ||
+            !BIO_meth_set_read(ctx->bio, bio_read) || !BIO_meth_set_ctrl(ctx->bio, bio_ctrl) ||
+            !BIO_meth_set_create(ctx->bio, bio_create)) {
+            ssl_reason(err, errlen, "cannot create the socket BIO");
+            goto fail;
+        }
         log_info("kTLS unavailable (no 'tls' in /proc/sys/net/ipv4/tcp_available_ulp): files "
                  "over TLS are sent with pread + SSL_write in 16 KiB records");
+    }
     /* Not SSL_MODE_RELEASE_BUFFERS: it frees and reallocates the ~17 KiB record buffers on
      * every read and write. The connection calls tls_release_buffers() when it goes idle
      * instead, which keeps idle connections just as small. */
@@ -250,25 +360,51 @@ void tls_ctx_free(struct tls_ctx *ctx)
     if (!ctx)
         return;
     SSL_CTX_free(ctx->ssl);
+    BIO_meth_free(ctx->bio);
     free(ctx);
 }
 
 struct tls_conn *tls_conn_new(struct tls_ctx *ctx, int fd)
 {
-    SSL *ssl = SSL_new(ctx->ssl);
-    if (!ssl)
+    struct tls_conn *t = calloc(1, sizeof *t);
+    if (!t)
         return NULL;
-    if (!SSL_set_fd(ssl, fd)) {
-        SSL_free(ssl);
-        return NULL;
+    t->fd = fd;
+    t->ssl = SSL_new(ctx->ssl);
+    if (!t->ssl)
+        goto fail;
+    if (ctx->bio) {
+        BIO *b = BIO_new(ctx->bio);
+        if (!b)
+            goto fail;
+        BIO_set_data(b, t);
+        SSL_set_bio(t->ssl, b, b); /* one reference for both directions */
+    } else if (!SSL_set_fd(t->ssl, fd)) {
+        goto fail;
     }
-    SSL_set_accept_state(ssl);
-    return (struct tls_conn *)ssl;
+    SSL_set_accept_state(t->ssl);
+    return t;
+fail:
+    SSL_free(t->ssl);
+    free(t);
+    return NULL;
 }
 
 void tls_conn_free(struct tls_conn *t)
 {
-    SSL_free((SSL *)t);
+    if (!t)
+        return;
+    SSL_free(t->ssl);
+    free(t->w);
+    free(t);
+}
+
+int tls_flush(struct tls_conn *t)
+{
+    if (t->wlen == t->woff)
+        return 0;
+    int r = batch_flush(t);
+    return r == 1 ? 0 : (r == 0 ? -EAGAIN : -errno);
 }
 
 /* Map an OpenSSL result to our convention and leave the error queue empty. */
@@ -297,7 +433,7 @@ static int result(SSL *ssl, int ret)
 
 int tls_handshake(struct tls_conn *t)
 {
-    SSL *ssl = (SSL *)t;
+    SSL *ssl = t->ssl;
     int r = SSL_do_handshake(ssl);
     if (r == 1)
         return 0;
@@ -307,7 +443,7 @@ int tls_handshake(struct tls_conn *t)
 
 ssize_t tls_read(struct tls_conn *t, void *buf, size_t n)
 {
-    SSL *ssl = (SSL *)t;
+    SSL *ssl = t->ssl;
     size_t got = 0;
     int r = SSL_read_ex(ssl, buf, n, &got);
     if (r == 1)
@@ -317,7 +453,7 @@ ssize_t tls_read(struct tls_conn *t, void *buf, size_t n)
 
 ssize_t tls_write(struct tls_conn *t, const void *buf, size_t n)
 {
-    SSL *ssl = (SSL *)t;
+    SSL *ssl = t->ssl;
     size_t done = 0;
     int r = SSL_write_ex(ssl, buf, n, &done);
     if (r == 1)
@@ -328,12 +464,12 @@ ssize_t tls_write(struct tls_conn *t, const void *buf, size_t n)
 
 bool tls_can_sendfile(struct tls_conn *t)
 {
-    return BIO_get_ktls_send(SSL_get_wbio((SSL *)t)) > 0;
+    return BIO_get_ktls_send(SSL_get_wbio(t->ssl)) > 0;
 }
 
 ssize_t tls_sendfile(struct tls_conn *t, int fd, off_t off, size_t n)
 {
-    SSL *ssl = (SSL *)t;
+    SSL *ssl = t->ssl;
     ossl_ssize_t r = SSL_sendfile(ssl, fd, off, n, 0);
     if (r > 0)
         return (ssize_t)r;
@@ -343,31 +479,39 @@ ssize_t tls_sendfile(struct tls_conn *t, int fd, off_t off, size_t n)
 
 void tls_release_buffers(struct tls_conn *t)
 {
+    if (t->wlen == t->woff) {
+        free(t->w);
+        t->woff = t->wlen = 0;
+        t->w = NULL;
+        t->wcap = 0;
+    }
     /* fails harmlessly while a buffer still holds data */
-    if (!SSL_free_buffers((SSL *)t))
+    if (!SSL_free_buffers(t->ssl))
         ERR_clear_error();
 }
 
 bool tls_has_pending(struct tls_conn *t)
 {
     /* any buffered record bytes, decrypted or not, complete or not */
-    return SSL_has_pending((SSL *)t) > 0;
+    return SSL_has_pending(t->ssl) > 0;
 }
 
 void tls_close_notify(struct tls_conn *t)
 {
-    SSL *ssl = (SSL *)t;
+    SSL *ssl = t->ssl;
     if (SSL_is_init_finished(ssl)) {
         (void)SSL_shutdown(ssl);
     }
     ERR_clear_error();
+    if (tls_flush(t) < 0) /* best effort: the close_notify may sit in the batch */
+        log_debug("tls: close_notify not sent at once");
 }
 
 const char *tls_version(struct tls_conn *t)
 {
-    return SSL_get_version((SSL *)t);
+    return SSL_get_version(t->ssl);
 }
 const char *tls_cipher(struct tls_conn *t)
 {
-    return SSL_get_cipher_name((SSL *)t);
+    return SSL_get_cipher_name(t->ssl);
 }

@@ -35,6 +35,9 @@ ssize_t tls_write(struct tls_conn *t, const void *buf, size_t n)
     __attribute__((warn_unused_result));
 /* Free the record buffers of an idle session (they come back on the next read or write). */
 void tls_release_buffers(struct tls_conn *t);
+/* Write out the records batched for the socket: 0 done, -EAGAIN (wait for EPOLLOUT, then call
+ * again), or another negative error. Call when the plaintext queue is empty. */
+int tls_flush(struct tls_conn *t) __attribute__((warn_unused_result));
 /* The kernel holds the send keys (kTLS): tls_sendfile may be used. */
 bool tls_can_sendfile(struct tls_conn *t);
 /* SSL_sendfile: >0 bytes sent, -EAGAIN, or another negative error. Only after all queued
