@@ -124,6 +124,13 @@ static ssize_t conn_send(struct conn *c, const void *data, size_t n, bool more)
     return r < 0 ? -errno : r;
 }
 
+bool conn_has_output(const struct conn *c)
+{
+    /* TLS records may wait in the session's batch after the plaintext queue emptied; an
+     * EPOLLOUT must then still lead to conn_flush. */
+    return buf_size(&c->out) > 0 || c->file_fd >= 0 || (c->tls && tls_has_unsent(c->tls));
+}
+
 int conn_write(struct conn *c, const void *data, size_t n)
 {
     return buf_append(&c->out, data, n);

@@ -84,11 +84,8 @@ void conn_write_file(struct conn *c, int fd, off_t off, off_t len);
 /* Write what is queued; arms the I/O deadline when the socket is full; calls proto->on_drain
  * when everything is out. */
 void conn_flush(struct conn *c);
-/* Bytes + file still to write. */
-static inline bool conn_has_output(const struct conn *c)
-{
-    return buf_size(&c->out) > 0 || c->file_fd >= 0;
-}
+/* Bytes, file or TLS records still to write. */
+bool conn_has_output(const struct conn *c);
 /* Read and hand data to the protocol while the socket has some and reading is not paused. */
 void conn_read(struct conn *c);
 /* The connection has waited for its next request a while: give back its buffers (protocol,

@@ -399,6 +399,11 @@ void tls_conn_free(struct tls_conn *t)
     free(t);
 }
 
+bool tls_has_unsent(const struct tls_conn *t)
+{
+    return t->wlen > t->woff;
+}
+
 int tls_flush(struct tls_conn *t)
 {
     if (t->wlen == t->woff)

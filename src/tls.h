@@ -35,6 +35,8 @@ ssize_t tls_write(struct tls_conn *t, const void *buf, size_t n)
     __attribute__((warn_unused_result));
 /* Free the record buffers of an idle session (they come back on the next read or write). */
 void tls_release_buffers(struct tls_conn *t);
+/* Records wait in the batch for the socket. */
+bool tls_has_unsent(const struct tls_conn *t);
 /* Write out the records batched for the socket: 0 done, -EAGAIN (wait for EPOLLOUT, then call
  * again), or another negative error. Call when the plaintext queue is empty. */
 int tls_flush(struct tls_conn *t) __attribute__((warn_unused_result));
