@@ -349,12 +349,6 @@ void conn_idle(struct conn *c)
         tls_release_buffers(c->tls);
 }
 
-void conn_resume_read(struct conn *c)
-{
-    c->read_paused = false;
-    conn_read(c);
-}
-
 static void handshake(struct conn *c)
 {
     int r = tls_handshake(c->tls);

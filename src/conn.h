@@ -92,8 +92,6 @@ void conn_read(struct conn *c);
  * output, TLS records) so an idle keep-alive connection costs well under a KiB plus OpenSSL's
  * session. Busy connections keep them: no allocation churn per request. */
 void conn_idle(struct conn *c);
-/* Resume reading after a pause (reads at once if bytes may be waiting). */
-void conn_resume_read(struct conn *c);
 /* Arm the connection's single deadline. */
 void conn_set_timer(struct conn *c, enum conn_timer which);
 /* Close once the output is written; lingering: half-close and drain the peer's leftovers for a
