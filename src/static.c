@@ -240,6 +240,15 @@ static bool find_sidecar(const struct static_root *root, const char *relpath, co
                                      st->st_mtim.tv_nsec >= orig->st_mtim.tv_nsec));
 }
 
+/* Open relpath + ext (the file or its chosen sidecar) past the cache. fd or -errno. */
+static int open_variant(const struct static_root *root, const char *relpath, const char *ext)
+{
+    char path[PATH_MAX + 8];
+    if (snprintf(path, sizeof path, "%s%s", relpath, ext) >= (int)sizeof path)
+        return -ENAMETOOLONG;
+    return fcache_open(root->dirfd, path);
+}
+
 static void make_boundary(char *out)
 {
     static const char hex[] = "0123456789abcdef";
@@ -338,13 +347,11 @@ void static_serve(const struct static_root *root, const struct request *req, con
     }
 
     /* Small files come from memory; others are opened now, and their fresh metadata used. */
-    char path[PATH_MAX + 8];
-    snprintf(path, sizeof path, "%s%s", relpath, ext);
     int fd = -1;
     if (!f.data && !req->is_head) {
-        fd = fcache_open(root->dirfd, path);
+        fd = open_variant(root, relpath, ext);
         if (fd < 0) {
-            response_error(res, errno_status(-fd, path));
+            response_error(res, errno_status(-fd, relpath));
             return;
         }
         if (fstat(fd, &f.st) < 0 || !S_ISREG(f.st.st_mode)) {
@@ -423,7 +430,7 @@ void static_serve(const struct static_root *root, const struct request *req, con
                                           (unsigned long long)size);
             } else {
                 if (fd < 0) { /* parts go out over several turns: not from the cache */
-                    fd = fcache_open(root->dirfd, path);
+                    fd = open_variant(root, relpath, ext);
                     struct stat now;
                     if (fd < 0 || fstat(fd, &now) < 0 || now.st_size != st->st_size) {
                         if (fd >= 0)
