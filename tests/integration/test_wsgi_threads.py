@@ -1,0 +1,334 @@
+"""App threads: concurrency, queue limit (503), app timeout (504), close() on disconnects and
+timeouts, backpressure (bounded RSS), big uploads, graceful shutdown with requests in flight."""
+
+import hashlib
+import json
+import os
+import signal
+import socket
+import threading
+import time
+
+import pytest
+
+from conftest import build_request, connect, get, read_all_until_close
+from wsgihelp import (HTTP, HTTPS, assert_app_serving, linger_rst, log_mark, markers,  # noqa: F401
+                      new_log, read_marker, start, stream_body, vmrss_kib, wait_marker,
+                      wait_new_log)
+
+
+def timed_get(target, path, results, i, timeout=30):
+    t0 = time.monotonic()
+    try:
+        r = get(target, path, timeout=timeout)
+        results[i] = (r.status, r.body, time.monotonic() - t0)
+    except Exception as e:  # recorded, asserted by the caller
+        results[i] = ("error", repr(e), time.monotonic() - t0)
+
+
+def parallel(target, paths, timeout=30):
+    results = [None] * len(paths)
+    ts = [threading.Thread(target=timed_get, args=(target, p, results, i, timeout))
+          for i, p in enumerate(paths)]
+    t0 = time.monotonic()
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(timeout + 5)
+    return results, time.monotonic() - t0
+
+
+def test_eight_threads_concurrent(httpsd):
+    srv = start(httpsd, "wsgi_basic:app", threads=8)
+    get(srv, "/warmup")
+    results, elapsed = parallel(srv, ["/sleep?s=0.5"] * 8)
+    assert all(r[0] == 200 for r in results), results
+    assert elapsed < 2.0, "8 x 0.5 s sleeps took %.2f s with --threads 8" % elapsed
+    names = {r[1].split(b" on ")[1] for r in results}
+    assert len(names) >= 4, "requests ran on only %r" % names
+
+
+def test_threads_one_serializes(httpsd):
+    """Control for the test above: with one app thread the sleeps add up."""
+    srv = start(httpsd, "wsgi_basic:app", threads=1)
+    results, elapsed = parallel(srv, ["/sleep?s=0.3"] * 4)
+    assert all(r[0] == 200 for r in results), results
+    assert elapsed >= 1.1, "4 x 0.3 s sleeps on one thread took only %.2f s" % elapsed
+
+
+def test_slow_request_does_not_stall_fast_one(httpsd, markers):
+    srv = start(httpsd, "wsgi_basic:app", marker_dir=markers)  # default threads
+    slow = connect(srv, timeout=30)
+    slow.send(build_request("GET", "/sleep?s=3&started=slow1"))
+    assert wait_marker(markers, "slow1", timeout=10)
+    t0 = time.monotonic()
+    r = get(srv, "/fast")
+    dt = time.monotonic() - t0
+    assert r.status == 200 and r.body == b"app: GET /fast"
+    assert dt < 1.5, "a fast request waited %.2f s behind a slow one" % dt
+    r = slow.read_response(timeout=30)
+    assert r.status == 200
+    slow.close()
+
+
+def test_static_not_stalled_by_busy_app_threads(httpsd, site, markers):
+    srv = start(httpsd, "wsgi_basic:app", "--static", "/static=%s" % site.root, threads=1,
+                marker_dir=markers)
+    slow = connect(srv, timeout=30)
+    slow.send(build_request("GET", "/sleep?s=2&started=slow2"))
+    assert wait_marker(markers, "slow2", timeout=10)
+    t0 = time.monotonic()
+    r = get(srv, "/static/hello.txt")
+    assert r.status == 200 and time.monotonic() - t0 < 1.0
+    assert slow.read_response(timeout=30).status == 200
+    slow.close()
+
+
+def test_queue_full_503(httpsd, markers):
+    srv = start(httpsd, "wsgi_basic:app", "--max-queue", "1", threads=1, marker_dir=markers)
+    a = connect(srv, timeout=30)
+    a.send(build_request("GET", "/sleep?s=2&started=a503"))
+    assert wait_marker(markers, "a503", timeout=10), "first request never reached the app"
+    b = connect(srv, timeout=30)
+    b.send(build_request("GET", "/record?name=b503"))
+    c = connect(srv, timeout=30)
+    c.send(build_request("GET", "/record?name=c503"))
+    # one of b/c fills the single queue slot, the other gets 503 right away
+    first = None
+    t0 = time.monotonic()
+    rb = rc = None
+    while time.monotonic() - t0 < 10 and first is None:
+        for conn, which in ((b, "b"), (c, "c")):
+            conn.sock.settimeout(0.05)
+            try:
+                if conn._recv(timeout=0.05):
+                    first = which
+                    break
+            except (socket.timeout, TimeoutError):
+                pass
+    assert first is not None, "no 503 while the app thread was busy and the queue full"
+    fast = b if first == "b" else c
+    fast.timeout = 10
+    r503 = fast.read_response()
+    elapsed = time.monotonic() - t0
+    assert r503.status == 503, r503
+    assert r503.header("Retry-After") is not None and r503.header("Retry-After").isdigit(), r503.headers
+    assert elapsed < 1.5, "503 took %.2f s (it must not wait for the busy thread)" % elapsed
+    other = c if fast is b else b
+    ra = a.read_response(timeout=30)
+    ro = other.read_response(timeout=30)
+    assert ra.status == 200 and ro.status == 200 and ro.body == b"recorded"
+    rejected = "b503" if fast is b else "c503"
+    assert read_marker(markers, rejected) is None, "the app ran a request that got 503"
+    for x in (a, b, c):
+        x.close()
+    assert_app_serving(srv)
+
+
+def test_timeout_504(httpsd, markers):
+    srv = start(httpsd, "wsgi_basic:app", "--timeout", "1", marker_dir=markers)
+    mark = log_mark(srv)
+    with connect(srv, timeout=30) as c:
+        t0 = time.monotonic()
+        c.send(build_request("GET", "/sleep?s=4&started=t504") + build_request("GET", "/never"))
+        r = c.read_response(timeout=30)
+        dt = time.monotonic() - t0
+        assert r.status == 504, r
+        assert 0.9 <= dt < 3.0, "504 after %.2f s with --timeout 1" % dt
+        assert c.closed_within(5), "connection not closed after 504"
+        assert b"never" not in c.buf
+    assert wait_new_log(srv, mark, r"(?i)timeout.*/sleep|/sleep.*timeout", timeout=5), \
+        "504 not logged with 'timeout' and the path:\n" + new_log(srv, mark)
+    assert_app_serving(srv)
+
+
+def test_timeout_504_after_start_response_without_body(httpsd, markers):
+    """start_response called but no body bytes within --timeout: still 504 (headers not sent),
+    and close() of the iterable is called once the app gets its thread back."""
+    srv = start(httpsd, "wsgi_basic:app", "--timeout", "1", marker_dir=markers)
+    with connect(srv, timeout=30) as c:
+        r = c.request("GET", "/sleep-after-start?s=2.5&name=t504c", timeout=30)
+        assert r.status == 504, r
+    assert wait_marker(markers, "t504c", timeout=15) == ["closed"]
+    time.sleep(0.3)
+    assert read_marker(markers, "t504c") == ["closed"], "close() called more than once"
+    assert_app_serving(srv)
+
+
+def test_timeout_does_not_cut_streaming_response(httpsd):
+    """--timeout is about starting the response, not its total duration."""
+    srv = start(httpsd, "wsgi_basic:app", "--timeout", "1")
+    r = get(srv, "/close?n=6&size=10&delay=0.35", timeout=30)
+    assert r.status == 200 and len(r.body) == 60
+
+
+def test_timeout_zero_is_off(httpsd):
+    srv = start(httpsd, "wsgi_basic:app", "--timeout", "0")
+    r = get(srv, "/sleep?s=1.5", timeout=30)
+    assert r.status == 200
+
+
+def test_close_called_on_normal_end(httpsd, markers):
+    srv = start(httpsd, "wsgi_basic:app", marker_dir=markers)
+    with connect(srv) as c:
+        r = c.request("GET", "/close?name=ne&n=3&size=10")
+        assert r.body == stream_body(3, 10)
+        assert c.request("GET", "/x").status == 200
+    assert wait_marker(markers, "ne", timeout=5) == ["closed"]
+
+
+@pytest.mark.parametrize("threads", [4, 0])
+def test_close_called_on_client_disconnect_midstream(httpsd, markers, threads):
+    srv = start(httpsd, "wsgi_basic:app", threads=threads, marker_dir=markers)
+    mark = log_mark(srv)
+    c = connect(srv, timeout=10)
+    # an endless-ish stream: 100000 x 64 KiB
+    c.send(build_request("GET", "/close?name=dc&n=100000&size=65536"))
+    got = 0
+    while got < 256 * 1024:
+        d = c.sock.recv(65536)
+        assert d
+        got += len(d)
+    linger_rst(c.sock)
+    c.close()
+    assert wait_marker(markers, "dc", timeout=15) == ["closed"], \
+        "close() not called after the client went away\n" + new_log(srv, mark)
+    time.sleep(0.2)
+    assert read_marker(markers, "dc") == ["closed"]
+    assert_app_serving(srv)
+
+
+def test_close_called_on_disconnect_with_slow_generator(httpsd, markers):
+    srv = start(httpsd, "wsgi_basic:app", marker_dir=markers)
+    c = connect(srv, timeout=10)
+    c.send(build_request("GET", "/close?name=dcs&n=1000&size=100&delay=0.05"))
+    assert c.sock.recv(100)
+    c.close()
+    assert wait_marker(markers, "dcs", timeout=15) == ["closed"]
+    assert_app_serving(srv)
+
+
+def test_close_called_when_client_leaves_before_app_returns(httpsd, markers):
+    srv = start(httpsd, "wsgi_basic:app", marker_dir=markers)
+    c = connect(srv, timeout=10)
+    c.send(build_request("GET", "/close?name=early&n=2&size=10&first_delay=1"))
+    c.close()
+    assert wait_marker(markers, "early", timeout=15) == ["closed"]
+    assert_app_serving(srv)
+
+
+def test_backpressure_bounded_rss(httpsd, markers):
+    srv = start(httpsd, "wsgi_basic:app", marker_dir=markers)
+    get(srv, "/big?mb=2", timeout=30)  # warm up: interpreter, buffers
+    base = vmrss_kib(srv.pid)
+    total = 200 * 1024 * 1024
+    c = connect(srv, timeout=120, rcvbuf=64 * 1024)
+    c.send(build_request("GET", "/big?mb=200&marker=bp"))
+    # stall: a slow reader; an unbounded server would buffer the whole 200 MiB meanwhile
+    peak = base
+    t_end = time.monotonic() + 1.5
+    while time.monotonic() < t_end:
+        peak = max(peak, vmrss_kib(srv.pid))
+        time.sleep(0.1)
+    stalled_peak = peak
+    state = {"n": 0, "len": 0, "peak": peak}
+    block = bytes(range(256)) * 4096
+
+    def sink(data):
+        # check content cheaply: the stream is the 1 MiB block repeated, so byte k == k % 256
+        if state["n"] % 64 == 0 and data:
+            off = state["len"] % 256
+            assert data[:256] == (block[off:] + block[:off])[:min(256, len(data))]
+        state["len"] += len(data)
+        state["n"] += 1
+        if state["n"] % 200 == 0:
+            state["peak"] = max(state["peak"], vmrss_kib(srv.pid))
+        if state["n"] < 200:
+            time.sleep(0.001)  # slow at first, then as fast as possible
+
+    r = c.read_response(timeout=120, body_sink=sink)
+    c.close()
+    assert r.status == 200
+    assert stalled_peak - base < 100 * 1024, \
+        "RSS grew %.0f MiB while the client was not reading" % ((stalled_peak - base) / 1024)
+    growth_mib = (state["peak"] - base) / 1024
+    assert growth_mib < 100, "RSS grew %.0f MiB while streaming 200 MiB" % growth_mib
+    assert state["len"] == total, "got %d of %d bytes" % (state["len"], total)
+    assert wait_marker(markers, "bp", timeout=15) == ["closed"]
+
+
+def test_upload_50mib_hash(httpsd):
+    srv = start(httpsd, "wsgi_basic:app")
+    block = os.urandom(1024 * 1024)
+    h = hashlib.sha256()
+    size = 50 * 1024 * 1024
+    c = connect(srv, timeout=120)
+    c.send(build_request("POST", "/hash?bs=262144", headers=[("Content-Length", size)]))
+    for i in range(50):
+        chunk = i.to_bytes(4, "big") + block[4:]
+        h.update(chunk)
+        c.send(chunk)
+    r = c.read_response(timeout=120)
+    c.close()
+    assert r.status == 200, r
+    out = json.loads(r.body)
+    assert out["len"] == size
+    assert out["sha256"] == h.hexdigest()
+
+
+def test_upload_50mib_rss_bounded(httpsd):
+    """The server streams the body to the app instead of buffering 50 MiB first (threads>0)."""
+    srv = start(httpsd, "wsgi_basic:app")
+    get(srv, "/warm")
+    base = vmrss_kib(srv.pid)
+    c = connect(srv, timeout=120)
+    size = 50 * 1024 * 1024
+    c.send(build_request("POST", "/hash?bs=65536", headers=[("Content-Length", size)]))
+    block = b"u" * (1024 * 1024)
+    peak = base
+    for i in range(50):
+        c.send(block)
+        if i % 5 == 0:
+            peak = max(peak, vmrss_kib(srv.pid))
+    r = c.read_response(timeout=120)
+    c.close()
+    assert json.loads(r.body)["len"] == size
+    assert (peak - base) < 40 * 1024, "RSS grew %d MiB during a 50 MiB upload" % ((peak - base) // 1024)
+
+
+def test_sigterm_waits_for_inflight_app_request(httpsd, markers):
+    srv = start(httpsd, "wsgi_basic:app", marker_dir=markers)
+    c = connect(srv, timeout=30)
+    c.send(build_request("GET", "/sleep?s=1&started=gr"))
+    assert wait_marker(markers, "gr", timeout=10)
+    srv.send_signal(signal.SIGTERM)
+    r = c.read_response(timeout=30)
+    assert r.status == 200 and r.body.startswith(b"slept 1")
+    c.close()
+    assert srv.wait(20) == 0
+
+
+def test_sigint_clean_exit(httpsd):
+    """The embedded interpreter must not turn SIGINT into a KeyboardInterrupt crash."""
+    srv = start(httpsd, "wsgi_basic:app")
+    assert get(srv, "/x").status == 200
+    srv.send_signal(signal.SIGINT)
+    assert srv.wait(20) == 0
+    assert "Traceback" not in srv.stderr
+
+
+def test_threads0_all_basic_paths(httpsd, markers):
+    srv = start(httpsd, "wsgi_basic:app", threads=0, marker_dir=markers)
+    rs = [get(srv, p) for p in ("/x", "/stream?n=3&size=4", "/write?parts=1", "/list?n=1")]
+    assert [r.status for r in rs] == [200] * 4
+    assert rs[0].body == b"app: GET /x"
+    assert rs[2].body == b"part0;tail;"
+    assert get(srv, "/raise?where=before").status == 500
+    assert_app_serving(srv)
+
+
+def test_many_concurrent_connections(httpsd):
+    srv = start(httpsd, "wsgi_basic:app", threads=4)
+    results, elapsed = parallel(srv, ["/stream?n=20&size=1000"] * 32, timeout=60)
+    assert all(r[0] == 200 and r[1] == stream_body(20, 1000) for r in results), \
+        [r[0] for r in results]
