@@ -24,9 +24,10 @@ HTTPS = "127.0.0.1:0"
 
 
 def chunk_bytes(i, size):
-    """Same pattern as apps/wsgi_basic.py chunk_bytes."""
-    unit = b"%07d\n" % (i % 10000000)
-    return (unit * (size // 8 + 1))[:size]
+    """Chunk i of a /stream or /close response: starts with "i:" so chunks differ, exactly
+    size bytes."""
+    base = b"%d:abcdefghijklmnopqrstuvwxyz0123456789|" % i
+    return (base * (size // len(base) + 1))[:size]
 
 
 def stream_body(n, size):

@@ -27,9 +27,10 @@ def marker(name, text="closed\n"):
 
 
 def chunk_bytes(i, size):
-    """Chunk i of a /stream response: a recognisable pattern, exactly size bytes."""
-    unit = b"%07d\n" % (i % 10000000)
-    return (unit * (size // 8 + 1))[:size]
+    """Chunk i of a /stream or /close response: starts with "i:" so chunks differ, exactly
+    size bytes."""
+    base = b"%d:abcdefghijklmnopqrstuvwxyz0123456789|" % i
+    return (base * (size // len(base) + 1))[:size]
 
 
 def q(environ):
@@ -173,7 +174,7 @@ def r_echo(environ, start_response, qs):
         parts.append(inp.read(n))
     else:
         raise ValueError("unknown mode %r" % mode)
-    after = [inp.read(n), inp.read(), inp.readline()] if mode not in ("none", "partial") else []
+    after = [inp.read(n), inp.read(-1), inp.readline()] if mode not in ("none", "partial") else []
     out = {
         "mode": mode,
         "parts": [p.decode("latin-1") for p in parts],
