@@ -4,15 +4,18 @@
 set -uo pipefail
 cd "$(dirname "$0")"
 . scripts/deps.sh
-ensure_packages "${BUILD_PACKAGES[@]}" python3-pytest curl openssl util-linux chromium clang-format
+ensure_packages "${BUILD_PACKAGES[@]}" python3-pytest python3-flask python3-django curl openssl \
+    util-linux chromium clang-format
 set -e
 # playwright-core drives Debian's Chromium for the demo-site test (no browser download).
 if [ ! -d tests/browser/node_modules/playwright-core ]; then
     command -v npm >/dev/null || ensure_packages npm
     (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 fi
-build_dir build
-build_dir build-asan -Db_sanitize=address,undefined -Db_lundef=false --buildtype=debug
+# The tests drive apps with Debian's Python (Flask, Django from apt): embed that one.
+PYOPT=$(python_option /usr/bin/python3)
+build_dir build "$PYOPT"
+build_dir build-asan -Db_sanitize=address,undefined -Db_lundef=false --buildtype=debug "$PYOPT"
 set +e
 
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:halt_on_error=1

@@ -19,14 +19,25 @@ ensure_packages() {
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-BUILD_PACKAGES=(meson ninja-build pkg-config gcc libc6-dev libssl-dev node-llhttp)
+BUILD_PACKAGES=(meson ninja-build pkg-config gcc libc6-dev libssl-dev node-llhttp python3-dev)
 
-# build_dir DIR [meson options...]: configure once, then build incrementally.
+# The Python whose embedding API is linked: $PYTHON, else the caller's default.
+python_option() { # default-interpreter
+    local py=${PYTHON:-$1}
+    local path
+    path=$(command -v "$py") || { echo "no Python interpreter '$py'" >&2; exit 1; }
+    echo "-Dpython=$path"
+}
+
+# build_dir DIR [meson options...]: configure once (options re-applied later), then build
+# incrementally.
 build_dir() {
     local dir=$1
     shift
     if [ ! -f "$dir/build.ninja" ]; then
         meson setup "$dir" "$@" >/dev/null
+    elif [ $# -gt 0 ]; then
+        meson configure "$dir" "$@" >/dev/null
     fi
     ninja -C "$dir" >/dev/null
 }

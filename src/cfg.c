@@ -10,9 +10,11 @@
 #include <string.h>
 
 const char cfg_usage[] =
-    "usage: httpsd [OPTIONS]\n"
+    "usage: httpsd [OPTIONS] [APP]\n"
     "\n"
-    "A fast HTTPS server for static files (and, soon, Python WSGI apps).\n"
+    "A fast HTTPS server for static files and Python WSGI apps. APP is MODULE:CALLABLE,\n"
+    "MODULE (its 'application'), or MODULE:FACTORY() (called once); every path that is not\n"
+    "under a --static prefix goes to it.\n"
     "\n"
     "  -b, --bind ADDR            listen on ADDR (repeatable): HOST:PORT or https://HOST:PORT\n"
     "                             (TLS), http://HOST:PORT (plain), unix:PATH (plain),\n"
@@ -24,6 +26,13 @@ const char cfg_usage[] =
     "      --static PREFIX=DIR    serve DIR's files under URL PREFIX (repeatable)\n"
     "      --static-max-age SECONDS  send Cache-Control: public, max-age=SECONDS [off]\n"
     "      --static-dotfiles      serve files and directories whose name starts with '.'\n"
+    "      --threads N            WSGI app threads; 0 = run the app on the event loop [4]\n"
+    "      --timeout SECONDS      an app that has not started its response by then: 504,\n"
+    "                             0 = off [30]\n"
+    "      --max-queue N          requests waiting for an app thread before 503 [64]\n"
+    "      --chdir DIR            change to DIR before loading the app (first on sys.path)\n"
+    "      --pythonpath DIR[:DIR] put these directories first on sys.path\n"
+    "      --virtualenv DIR       use this virtual environment [$VIRTUAL_ENV]\n"
     "      --access-logfile FILE  access log in Combined Log Format; '-' = stdout [off]\n"
     "      --error-logfile FILE   error log; '-' = stderr [-]\n"
     "      --log-level LEVEL      debug, info, warning, error, critical [info]\n"
@@ -58,6 +67,12 @@ enum {
     OPT_VERSION,
     OPT_MAX_AGE,
     OPT_DOTFILES,
+    OPT_THREADS,
+    OPT_TIMEOUT,
+    OPT_MAX_QUEUE,
+    OPT_CHDIR,
+    OPT_PYTHONPATH,
+    OPT_VIRTUALENV,
 };
 
 static const struct option long_opts[] = {
@@ -79,6 +94,12 @@ static const struct option long_opts[] = {
     {"handshake-timeout", required_argument, NULL, OPT_HANDSHAKE_TO},
     {"io-timeout", required_argument, NULL, OPT_IO_TO},
     {"graceful-timeout", required_argument, NULL, OPT_GRACEFUL},
+    {"threads", required_argument, NULL, OPT_THREADS},
+    {"timeout", required_argument, NULL, OPT_TIMEOUT},
+    {"max-queue", required_argument, NULL, OPT_MAX_QUEUE},
+    {"chdir", required_argument, NULL, OPT_CHDIR},
+    {"pythonpath", required_argument, NULL, OPT_PYTHONPATH},
+    {"virtualenv", required_argument, NULL, OPT_VIRTUALENV},
     {"version", no_argument, NULL, OPT_VERSION},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -229,6 +250,50 @@ int cfg_parse_static(char *s, struct static_mount *out)
     return 0;
 }
 
+/* A dotted Python name: identifiers separated by single dots. */
+static bool is_dotted_name(const char *s, size_t n)
+{
+    bool start = true;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch == '.') {
+            if (start)
+                return false;
+            start = true;
+            continue;
+        }
+        bool alpha = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || ch == '_' ||
+                     ch >= 0x80; /* non-ASCII identifiers: Python decides */
+        if (!alpha && !(ch >= '0' && ch <= '9' && !start))
+            return false;
+        start = false;
+    }
+    return n > 0 && !start;
+}
+
+int cfg_parse_app(const char *s, struct app_spec *out)
+{
+    const char *colon = strchr(s, ':');
+    size_t mlen = colon ? (size_t)(colon - s) : strlen(s);
+    const char *attr = colon ? colon + 1 : "application";
+    size_t alen = strlen(attr);
+    bool call = alen > 2 && strcmp(attr + alen - 2, "()") == 0;
+    if (call)
+        alen -= 2;
+    if (!is_dotted_name(s, mlen) || !is_dotted_name(attr, alen))
+        return -EINVAL;
+    if (mlen >= sizeof out->module || alen >= sizeof out->attr)
+        return -EINVAL;
+    if (out) {
+        memcpy(out->module, s, mlen);
+        out->module[mlen] = 0;
+        memcpy(out->attr, attr, alen);
+        out->attr[alen] = 0;
+        out->call = call;
+    }
+    return 0;
+}
+
 static int parse_count(const char *s, size_t min, size_t max, size_t *out)
 {
     uint64_t v;
@@ -269,6 +334,9 @@ int cfg_parse(struct cfg *c, int argc, char **argv, char *err, size_t errlen)
     c->handshake_timeout_ms = 10000;
     c->io_timeout_ms = 60000;
     c->graceful_timeout_ms = 30000;
+    c->threads = 4;
+    c->app_timeout_ms = 30000;
+    c->max_queue = 64;
     err[0] = 0;
 
     optind = 0; /* glibc: full re-initialisation, so cfg_parse can run more than once */
@@ -320,6 +388,16 @@ int cfg_parse(struct cfg *c, int argc, char **argv, char *err, size_t errlen)
         case OPT_HANDSHAKE_TO: secs = &c->handshake_timeout_ms; break;
         case OPT_IO_TO: secs = &c->io_timeout_ms; break;
         case OPT_GRACEFUL: secs = &c->graceful_timeout_ms; break;
+        case OPT_THREADS: r = parse_count(a, 0, 1024, &c->threads); break;
+        case OPT_TIMEOUT:
+            r = cfg_parse_seconds(a, &c->app_timeout_ms);
+            if (r == 0 && c->app_timeout_ms == 0 && strspn(a, "0.") != strlen(a))
+                r = -EINVAL; /* "0.0001" would round to 0 = off */
+            break;
+        case OPT_MAX_QUEUE: r = parse_count(a, 0, 1 << 20, &c->max_queue); break;
+        case OPT_CHDIR: c->chdir = a; break;
+        case OPT_PYTHONPATH: c->pythonpath = a; break;
+        case OPT_VIRTUALENV: c->virtualenv = a; break;
         case OPT_VERSION: c->version = true; break;
         case 'h': c->help = true; break;
         case ':':
@@ -332,6 +410,8 @@ int cfg_parse(struct cfg *c, int argc, char **argv, char *err, size_t errlen)
                 snprintf(err, errlen, "unknown option %s", argv[optind - 1]);
             return -EINVAL;
         }
+        if ((opt == OPT_CHDIR || opt == OPT_PYTHONPATH || opt == OPT_VIRTUALENV) && !*a)
+            r = -EINVAL;
         if (secs) {
             r = cfg_parse_seconds(a, secs);
             if (r == 0 && *secs == 0 && secs != &c->keep_alive_ms)
@@ -344,6 +424,11 @@ int cfg_parse(struct cfg *c, int argc, char **argv, char *err, size_t errlen)
     }
     if (optind < argc) {
         c->app = argv[optind];
+        if (cfg_parse_app(c->app, NULL) < 0) {
+            snprintf(err, errlen,
+                     "bad APP '%s': expected MODULE, MODULE:CALLABLE or MODULE:FACTORY()", c->app);
+            return -EINVAL;
+        }
         if (optind + 1 < argc) {
             snprintf(err, errlen, "unexpected argument '%s'", argv[optind + 1]);
             return -EINVAL;

@@ -36,6 +36,10 @@ struct cfg {
     int64_t static_max_age; /* seconds for Cache-Control; -1 = no header */
     bool static_dotfiles;   /* serve names starting with '.' */
     const char *app;        /* MODULE:CALLABLE, borrowed */
+    size_t threads;         /* --threads: app threads, 0 = on the loop thread */
+    int64_t app_timeout_ms; /* --timeout: 504 when the app has not started by then; 0 = off */
+    size_t max_queue;       /* --max-queue: requests waiting for a thread before 503 */
+    const char *chdir, *pythonpath, *virtualenv; /* borrowed from argv; NULL = not given */
     bool help, version;
 };
 
@@ -53,6 +57,15 @@ int cfg_parse_seconds(const char *s, int64_t *ms) __attribute__((warn_unused_res
 int cfg_parse_size(const char *s, uint64_t *out) __attribute__((warn_unused_result));
 /* "PREFIX=DIR" → mount. 0 / -EINVAL. */
 int cfg_parse_static(char *s, struct static_mount *out) __attribute__((warn_unused_result));
+
+/* APP = MODULE[:ATTR[()]] split up; attr "application" when absent, call for "()". */
+struct app_spec {
+    char module[256];
+    char attr[256];
+    bool call;
+};
+/* Check APP (out may be NULL). 0 / -EINVAL. */
+int cfg_parse_app(const char *s, struct app_spec *out) __attribute__((warn_unused_result));
 
 /* The --help text. */
 extern const char cfg_usage[];

@@ -396,6 +396,7 @@ static void conn_on_timer(struct timer *t)
     case CONN_T_LINGER: conn_abort(c, "linger timeout"); break;
     case CONN_T_HEADER:
     case CONN_T_IDLE:
+    case CONN_T_APP:
         c->proto->on_timeout(c, which);
         if (!c->closing && conn_has_output(c))
             conn_flush(c);

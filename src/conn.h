@@ -24,6 +24,7 @@ enum conn_timer {
     CONN_T_IDLE,      /* --keep-alive */
     CONN_T_IO,        /* --io-timeout, reset on progress */
     CONN_T_LINGER,    /* lingering close after the last response */
+    CONN_T_APP,       /* --timeout: the WSGI app must start its response by then */
 };
 
 /* What the protocol layer does with transport events. */

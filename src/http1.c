@@ -7,7 +7,9 @@
 #include "request.h"
 #include "router.h"
 #include "server.h"
+#include "wsgi/wsgi.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,6 +67,12 @@ struct h1conn {
     const char *exec_start, *exec_end; /* the buffer llhttp is running over */
     bool value_ended_inside;           /* the last value span stopped before exec_end */
     bool prev_tail_lf;                 /* the previous buffer ended in LF [SP/HT]* */
+    /* WSGI */
+    bool to_app;           /* the request in progress goes to the app */
+    bool app_keep;         /* the connection may stay open after the app's response */
+    struct wsgi_task *app; /* the app's response in progress (one reference) */
+    struct body body;      /* the request body, read whole for the app */
+    bool app_resume;       /* --threads 0: the connection's task will produce more */
 };
 
 static const llhttp_settings_t settings;
@@ -365,6 +373,7 @@ static int on_headers_complete(llhttp_t *p)
     bool has_body = (p->flags & F_CHUNKED) || ((p->flags & F_CONTENT_LENGTH) && p->content_length);
     if ((p->flags & F_CONTENT_LENGTH) && p->content_length > cfg->limit_request_body)
         return fail(h, 413); /* answered without reading the body */
+    h->to_app = wsgi_enabled() && !router_is_static(&h->c.srv->router, r, true);
     if (has_body) {
         conn_set_timer(&h->c, CONN_T_IO);
         if (h->expect_continue && p->http_minor == 1) {
@@ -399,11 +408,19 @@ static int on_chunk_header(llhttp_t *p)
 
 static int on_body(llhttp_t *p, const char *at, size_t n)
 {
-    /* no handler reads bodies yet: read and dropped */
+    /* kept for the app; static handlers read and drop it */
     struct h1conn *h = from_parser(p);
     h->body_len += n;
     if (h->body_len > h->c.srv->cfg->limit_request_body)
         return fail(h, 413);
+    if (h->to_app) {
+        int e = body_append(&h->body, at, n);
+        if (e < 0) {
+            log_error("#%llu cannot buffer the request body: %s", (unsigned long long)h->c.id,
+                      strerror(-e));
+            return fail(h, e == -ENOMEM ? 503 : 500);
+        }
+    }
     if (p->flags & F_CHUNKED) {
         h->chunk_left -= n < h->chunk_left ? n : h->chunk_left;
         if (h->chunk_left == 0) {
@@ -566,16 +583,28 @@ static void reject(struct h1conn *h, int status)
     conn_close_after_flush(&h->c);
 }
 
+static int start_app(struct h1conn *h, bool keep);
+
 static int on_message_complete(llhttp_t *p)
 {
     struct h1conn *h = from_parser(p);
     struct server *s = h->c.srv;
+    bool may_keep = llhttp_should_keep_alive(p) && !s->draining && s->cfg->keep_alive_ms > 0 &&
+                    !(p->flags & F_CONNECTION_UPGRADE) && !p->upgrade;
     struct response res;
     response_init(&res);
-    router_handle(&s->router, &h->req, &res);
-    bool keep = llhttp_should_keep_alive(p) && !s->draining && s->cfg->keep_alive_ms > 0 &&
-                !res.close && res.status != 400 && !(p->flags & F_CONNECTION_UPGRADE) &&
-                !p->upgrade;
+    if (h->to_app) {
+        int e = start_app(h, may_keep);
+        if (e <= 0) /* hold pipelined requests until the app's response is out */
+            return HPE_PAUSED;
+        /* e > 0: no thread free and the queue full; answer here */
+        response_error(&res, e);
+        if (!response_add_header(&res, "Retry-After", "1"))
+            log_error("cannot add Retry-After");
+    } else {
+        router_handle(&s->router, &h->req, &res);
+    }
+    bool keep = may_keep && !res.close && res.status != 400;
     h->in_request = false;
     h->completed_in_parse = true;
     h->nrequests++;
@@ -598,6 +627,123 @@ static int on_message_complete(llhttp_t *p)
     if (h->c.file_fd >= 0 || h->mp || buf_size(&h->c.out) >= OUT_HIGH_WATER)
         return HPE_PAUSED;
     return 0;
+}
+
+/* ---- WSGI ----------------------------------------------------------------------------- */
+
+/* The listener's address of this connection, for SERVER_NAME without a Host header. */
+static void local_addr(const struct conn *c, char *out, size_t n, unsigned *port)
+{
+    union conn_addr a;
+    socklen_t len = sizeof a;
+    out[0] = 0;
+    *port = 0;
+    if (getsockname(c->io.fd, &a.sa, &len) < 0)
+        return;
+    if (a.sa.sa_family == AF_INET) {
+        inet_ntop(AF_INET, &a.in4.sin_addr, out, (socklen_t)n);
+        *port = ntohs(a.in4.sin_port);
+    } else if (a.sa.sa_family == AF_INET6) {
+        inet_ntop(AF_INET6, &a.in6.sin6_addr, out, (socklen_t)n);
+        *port = ntohs(a.in6.sin6_port);
+    }
+}
+
+/* Move the app's output into the connection; finish the request when it is complete.
+ * Output waits while the connection has OUT_HIGH_WATER unsent (backpressure). */
+static void app_pump(struct h1conn *h)
+{
+    struct conn *c = &h->c;
+    if (!h->app || c->closing || buf_size(&c->out) >= OUT_HIGH_WATER || c->file_fd >= 0)
+        return;
+    int fd;
+    off_t off = 0, len = 0;
+    struct wsgi_progress p;
+    if (wsgi_task_take(h->app, &c->out, OUT_HIGH_WATER, &fd, &off, &len, &p) < 0) {
+        conn_abort(c, "out of memory");
+        return;
+    }
+    if (fd >= 0)
+        conn_write_file(c, fd, off, len);
+    if (p.started && c->timer_kind == CONN_T_APP)
+        conn_set_timer(c, CONN_T_NONE);
+    if (!p.done)
+        return;
+    log_access(h, p.status, (int64_t)p.body_bytes);
+    wsgi_task_release(h->app);
+    h->app = NULL;
+    if (p.broken || !p.keep_alive || !h->app_keep || c->srv->draining) {
+        h->stop = true;
+        conn_close_after_flush(c);
+    }
+}
+
+/* Thread mode: the app has news for this connection (loop thread, from the eventfd). */
+static void app_notify(void *arg)
+{
+    struct h1conn *h = arg;
+    app_pump(h);
+    if (h->c.closing)
+        return;
+    if (conn_has_output(&h->c))
+        conn_flush(&h->c);
+    if (!h->c.closing)
+        conn_read(&h->c);
+}
+
+/* Hand the complete request to the app. 0 when it went (the parser pauses until the app's
+ * response is out), a status (503) to answer instead, or -1 when the connection was
+ * aborted. */
+static int start_app(struct h1conn *h, bool keep)
+{
+    struct conn *c = &h->c;
+    const struct cfg *cfg = c->srv->cfg;
+    h->in_request = false;
+    h->completed_in_parse = true;
+    h->nrequests++;
+    char remote[64] = "", local[64];
+    unsigned remote_port = 0, local_port;
+    if (c->peer.sa.sa_family == AF_INET) {
+        inet_ntop(AF_INET, &c->peer.in4.sin_addr, remote, sizeof remote);
+        remote_port = ntohs(c->peer.in4.sin_port);
+    } else if (c->peer.sa.sa_family == AF_INET6) {
+        inet_ntop(AF_INET6, &c->peer.in6.sin6_addr, remote, sizeof remote);
+        remote_port = ntohs(c->peer.in6.sin6_port);
+    }
+    local_addr(c, local, sizeof local, &local_port);
+    struct wsgi_req_info info = {
+        .req = &h->req,
+        .body = &h->body,
+        .chunked = (h->parser.flags & F_CHUNKED) != 0,
+        .keep_alive = keep,
+        .https = c->tls != NULL,
+        .remote_addr = remote,
+        .remote_port = remote_port,
+        .local_addr = local,
+        .local_port = local_port,
+        .conn_id = c->id,
+    };
+    int e = wsgi_submit(&info, app_notify, h, &h->app);
+    body_free(&h->body);
+    if (e == -EBUSY) {
+        log_warn("#%llu every app thread is busy and %zu requests wait: 503 for %.*s",
+                 (unsigned long long)c->id, cfg->max_queue, (int)h->req.path.n, h->req.path.p);
+        h->in_request = true; /* the answer goes through the normal path */
+        h->nrequests--;
+        return 503;
+    }
+    if (e < 0) {
+        h->in_request = true;
+        h->nrequests--;
+        return 503;
+    }
+    h->app_keep = keep;
+    if (wsgi_threaded() && cfg->app_timeout_ms > 0)
+        conn_set_timer(c, CONN_T_APP);
+    else
+        conn_set_timer(c, CONN_T_NONE);
+    app_pump(h);
+    return c->closing ? -1 : 0;
 }
 
 static int status_for(struct h1conn *h, llhttp_errno_t e)
@@ -679,6 +825,19 @@ static void arm_wait_timer(struct h1conn *h)
 static void h1_on_drain(struct conn *c)
 {
     struct h1conn *h = (struct h1conn *)c;
+    if (h->app) {
+        if (wsgi_threaded() || h->app_resume) {
+            h->app_resume = false;
+            app_pump(h); /* what the app produced meanwhile, or produce the next part */
+        } else {
+            /* --threads 0: the next part on the next turn (through the connection's own
+             * continuation, which comes back here), so that a long response does not keep
+             * the other connections waiting. */
+            h->app_resume = true;
+            loop_defer(&c->srv->loop, &c->task);
+        }
+        return;
+    }
     if (h->mp) {
         if (multipart_next(h) < 0)
             conn_abort(c, "multipart body failed");
@@ -718,7 +877,7 @@ static void h1_on_drain(struct conn *c)
 static void h1_on_eof(struct conn *c)
 {
     struct h1conn *h = (struct h1conn *)c;
-    if (h->stop)
+    if (h->stop || h->app) /* the app's response is still to come: it closes after it */
         return;
     if (h->in_request || (!conn_has_output(c) && !buf_size(&h->pending))) {
         conn_abort(c, h->in_request ? "peer closed mid-request" : "peer closed");
@@ -734,13 +893,25 @@ static void h1_on_timeout(struct conn *c, enum conn_timer which)
         reject(h, 408);
         return;
     }
+    if (which == CONN_T_APP) {
+        if (!h->app)
+            return;
+        log_error("#%llu the app did not start its response to %.*s %.*s within --timeout "
+                  "%.3gs: 504",
+                  (unsigned long long)c->id, (int)h->req.method.n, h->req.method.p,
+                  (int)h->req.path.n, h->req.path.p, (double)c->srv->cfg->app_timeout_ms / 1000);
+        wsgi_task_release(h->app); /* its output is discarded; close() still runs */
+        h->app = NULL;
+        reject(h, 504);
+        return;
+    }
     conn_abort(c, which == CONN_T_IDLE ? "keep-alive timeout" : "header timeout");
 }
 
 static void h1_on_trim(struct conn *c)
 {
     struct h1conn *h = (struct h1conn *)c;
-    if (h->in_request || buf_size(&h->pending))
+    if (h->in_request || h->app || buf_size(&h->pending))
         return;
     buf_free(&h->hbuf);
     free(h->hdrs);
@@ -753,6 +924,10 @@ static void h1_on_trim(struct conn *c)
 static void h1_on_free(struct conn *c)
 {
     struct h1conn *h = (struct h1conn *)c;
+    if (h->app) /* the client went away mid-response: the app is abandoned, close() runs */
+        wsgi_task_release(h->app);
+    h->app = NULL;
+    body_free(&h->body);
     if (h->mp) {
         close(h->mp->fd);
         free(h->mp);
@@ -794,6 +969,7 @@ int http1_accept(struct server *srv, int fd, struct tls_conn *tls, const void *p
     if (!h)
         return -ENOMEM;
     llhttp_init(&h->parser, HTTP_REQUEST, &settings);
+    body_init(&h->body);
     if (peer_len && peer_len <= sizeof h->c.peer)
         memcpy(&h->c.peer, peer, peer_len);
     int e = conn_init(&h->c, srv, fd, tls, &h1_proto);
@@ -809,7 +985,8 @@ void http1_drain(struct conn *c)
     struct h1conn *h = (struct h1conn *)c;
     if (c->closing)
         return;
-    if (c->handshaking || (!h->in_request && !conn_has_output(c) && !buf_size(&h->pending)))
+    if (c->handshaking ||
+        (!h->in_request && !h->app && !conn_has_output(c) && !buf_size(&h->pending)))
         conn_abort(c, "draining");
     /* else: the response in progress carries Connection: close (s->draining) */
 }
@@ -838,6 +1015,7 @@ int http1_fuzz_parse(const char *data, size_t n)
     h->c.proto = &h1_proto;
     h->c.io.fd = -1;
     h->c.file_fd = -1;
+    body_init(&h->body);
     /* Two pieces, split where the first byte says, to exercise spans across reads. */
     size_t cut = n ? (unsigned char)data[0] % (n + 1) : 0;
     const char *piece[2] = {data, data + cut};

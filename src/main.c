@@ -2,6 +2,7 @@
 #include "cfg.h"
 #include "log.h"
 #include "server.h"
+#include "wsgi/wsgi.h"
 
 #include <openssl/opensslv.h>
 #include <stdio.h>
@@ -27,17 +28,10 @@ int main(int argc, char **argv)
         return 0;
     }
     if (cfg.version) {
-        printf("httpsd %s (%s)\n", HTTPSD_VERSION, OPENSSL_VERSION_TEXT);
+        printf("httpsd %s (%s, Python %s)\n", HTTPSD_VERSION, OPENSSL_VERSION_TEXT,
+               wsgi_python_version());
         cfg_free(&cfg);
         return 0;
-    }
-    if (cfg.app) {
-        fprintf(stderr,
-                "httpsd: cannot load '%s': WSGI applications are not supported yet "
-                "(serve files with --static)\n",
-                cfg.app);
-        cfg_free(&cfg);
-        return 2;
     }
     int e = log_open(cfg.error_log, (enum log_level)cfg.log_level);
     if (e < 0) {

@@ -125,6 +125,31 @@ void router_deinit(struct router *r)
     r->nroots = 0;
 }
 
+/* The static root whose prefix covers path, or NULL. */
+static const struct static_root *match(const struct router *r, const char *path, size_t len)
+{
+    for (size_t i = 0; i < r->nroots; i++) {
+        const struct static_mount *m = r->roots[i].mount;
+        if (len < m->prefix_len || memcmp(path, m->prefix, m->prefix_len) != 0)
+            continue;
+        if (len > m->prefix_len && path[m->prefix_len] != '/')
+            continue; /* "/staticfoo" is not under "/static" */
+        return &r->roots[i];
+    }
+    return NULL;
+}
+
+bool router_is_static(const struct router *r, const struct request *req, bool have_app)
+{
+    if (!have_app)
+        return true;
+    char path[PATH_MAX];
+    size_t len;
+    if (path_normalize(req->path.p, req->path.n, path, sizeof path, &len) < 0)
+        return false; /* the app sees the raw path and decides */
+    return match(r, path, len) != NULL;
+}
+
 void router_handle(const struct router *r, const struct request *req, struct response *res)
 {
     char path[PATH_MAX];
@@ -134,20 +159,17 @@ void router_handle(const struct router *r, const struct request *req, struct res
         response_error(res, e == -ENAMETOOLONG ? 414 : 400);
         return;
     }
-    for (size_t i = 0; i < r->nroots; i++) {
-        const struct static_mount *m = r->roots[i].mount;
-        if (len < m->prefix_len || memcmp(path, m->prefix, m->prefix_len) != 0)
-            continue;
-        if (len > m->prefix_len && path[m->prefix_len] != '/')
-            continue; /* "/staticfoo" is not under "/static" */
-        if (!req->is_get && !req->is_head) {
-            response_error(res, 405);
-            if (!response_add_header(res, "Allow", "GET, HEAD"))
-                log_error("cannot add Allow header");
-            return;
-        }
-        static_serve(&r->roots[i], req, path + m->prefix_len, len - m->prefix_len, res);
+    const struct static_root *root = match(r, path, len);
+    if (!root) {
+        response_error(res, 404);
         return;
     }
-    response_error(res, 404);
+    if (!req->is_get && !req->is_head) {
+        response_error(res, 405);
+        if (!response_add_header(res, "Allow", "GET, HEAD"))
+            log_error("cannot add Allow header");
+        return;
+    }
+    size_t plen = root->mount->prefix_len;
+    static_serve(root, req, path + plen, len - plen, res);
 }

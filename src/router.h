@@ -21,6 +21,9 @@ struct router {
 int router_init(struct router *r, const struct cfg *cfg, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 void router_deinit(struct router *r);
+/* Whether req's path is under a static prefix (an invalid path counts as static when there
+ * is no app to take it: router_handle then answers 400/414). */
+bool router_is_static(const struct router *r, const struct request *req, bool have_app);
 /* Answer req into res (always sets a status). */
 void router_handle(const struct router *r, const struct request *req, struct response *res);
 

@@ -5,6 +5,7 @@
 #include "http1.h"
 #include "log.h"
 #include "tls.h"
+#include "wsgi/wsgi.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -222,6 +223,7 @@ int server_init(struct server *s, const struct cfg *cfg, char *err, size_t errle
     s->tl[CONN_T_IDLE] = loop_timer_list(l, cfg->keep_alive_ms);
     s->tl[CONN_T_IO] = loop_timer_list(l, cfg->io_timeout_ms);
     s->tl[CONN_T_LINGER] = loop_timer_list(l, LINGER_MS);
+    s->tl[CONN_T_APP] = loop_timer_list(l, cfg->app_timeout_ms);
     s->tl_accept_retry = loop_timer_list(l, ACCEPT_RETRY_MS);
     s->tl_graceful = loop_timer_list(l, cfg->graceful_timeout_ms);
     s->tl_trim = loop_timer_list(l, TRIM_AFTER_MS);
@@ -268,6 +270,12 @@ int server_init(struct server *s, const struct cfg *cfg, char *err, size_t errle
         snprintf(err, errlen, "signalfd: %s", strerror(errno));
         goto fail;
     }
+    /* The app is imported before anything is announced: a broken app never leaves a
+     * half-started server behind. */
+    if (cfg->app && wsgi_init(cfg, l, err, errlen) < 0) {
+        e = -EINVAL;
+        goto fail;
+    }
     for (size_t i = 0; i < s->nlisteners; i++)
         log_info("listening on %s", s->listeners[i].url);
     return 0;
@@ -292,6 +300,7 @@ void server_deinit(struct server *s)
 {
     while (s->conns) /* at exit: release everything so leak checkers stay quiet */
         conn_destroy(s->conns);
+    wsgi_deinit();
     if (s->listeners) {
         listener_close_all(s->listeners, s->nlisteners);
         free(s->listeners);

@@ -1,0 +1,444 @@
+/* pool: app threads, the queue of requests waiting for one, and the way back to the loop
+ * (a ready list + an eventfd). With --threads 0 there are no threads: wsgi_task_take runs the
+ * app on the loop thread.
+ *
+ * Locking: one mutex guards the queue, the ready list and every task's shared fields. The
+ * GIL is never held while waiting for that mutex's conditions. */
+#include "py.h"
+
+#include "cfg.h"
+#include "log.h"
+#include "loop.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+static struct pool {
+    pthread_mutex_t mu;
+    pthread_cond_t work;
+    struct wsgi_task *qhead, **qtail; /* waiting for a thread */
+    size_t qlen, idle, max_queue;
+    struct wsgi_task *ready, **ready_tail; /* with news for the loop */
+    struct loop_io io;                     /* the eventfd */
+    struct loop *loop;
+    pthread_t *tids;
+    size_t nthreads, running;
+    bool stop;
+    PyInterpreterState *interp;
+} P = {
+    .mu = PTHREAD_MUTEX_INITIALIZER,
+    .work = PTHREAD_COND_INITIALIZER,
+    .io = {.fd = -1},
+};
+
+bool wsgi_threaded(void)
+{
+    return P.nthreads > 0;
+}
+
+static void task_free(struct wsgi_task *t)
+{
+    body_free(&t->body);
+    buf_free(&t->out);
+    buf_free(&t->r.stage);
+    buf_free(&t->r.head);
+    if (t->file_fd >= 0 && !t->file_taken)
+        close(t->file_fd);
+    if (t->r.file_fd >= 0)
+        close(t->r.file_fd);
+    pthread_cond_destroy(&t->room);
+    free(t->hdrs);
+    free(t->strs);
+    free(t);
+}
+
+static void unref_locked(struct wsgi_task *t, bool *last)
+{
+    *last = --t->refs == 0;
+}
+
+static void unref(struct wsgi_task *t)
+{
+    bool last;
+    pthread_mutex_lock(&P.mu);
+    unref_locked(t, &last);
+    pthread_mutex_unlock(&P.mu);
+    if (last)
+        task_free(t);
+}
+
+/* Tell the loop about t (mutex held). */
+static void wake_loop_locked(struct wsgi_task *t)
+{
+    if (t->in_ready || P.nthreads == 0)
+        return;
+    t->in_ready = true;
+    t->refs++;
+    t->next = NULL;
+    bool was_empty = P.ready == NULL;
+    *P.ready_tail = t;
+    P.ready_tail = &t->next;
+    if (was_empty) {
+        uint64_t one = 1;
+        if (write(P.io.fd, &one, sizeof one) < 0 && errno != EAGAIN)
+            log_error("eventfd write: %s", strerror(errno));
+    }
+}
+
+bool pool_publish(struct wsgi_task *t)
+{
+    struct resp *r = &t->r;
+    pthread_mutex_lock(&P.mu);
+    if (t->released) {
+        pthread_mutex_unlock(&P.mu);
+        buf_reset(&r->stage);
+        return false;
+    }
+    int e = 0;
+    if (buf_size(&r->stage)) {
+        if (buf_size(&t->out) == 0) { /* hand the buffer over instead of copying */
+            struct buf tmp = t->out;
+            t->out = r->stage;
+            r->stage = tmp;
+            buf_reset(&r->stage);
+        } else {
+            e = buf_append(&t->out, buf_data(&r->stage), buf_size(&r->stage));
+            buf_reset(&r->stage);
+        }
+    }
+    if (r->file_fd >= 0) {
+        t->file_fd = r->file_fd;
+        t->file_off = r->file_off;
+        t->file_len = r->file_len;
+        r->file_fd = -1;
+    }
+    t->started = r->headers_sent;
+    t->status = r->status;
+    t->body_bytes = r->sent;
+    if (e) {
+        r->broken = true;
+        r->keep_alive = false;
+    }
+    if (r->finished || e) {
+        t->done = true;
+        t->broken = r->broken;
+        t->keep_alive = r->keep_alive && !r->broken;
+    }
+    wake_loop_locked(t);
+    bool wait = P.nthreads > 0 && !t->done && buf_size(&t->out) >= OUT_HIGH_WATER;
+    pthread_mutex_unlock(&P.mu);
+    if (e)
+        return false;
+    if (!wait)
+        return true;
+    /* Backpressure: the client reads slower than the app writes. Wait without the GIL. */
+    PyThreadState *ts = PyEval_SaveThread();
+    pthread_mutex_lock(&P.mu);
+    while (!t->released && buf_size(&t->out) >= OUT_HIGH_WATER) {
+        t->waiting = true;
+        pthread_cond_wait(&t->room, &P.mu);
+    }
+    t->waiting = false;
+    bool released = t->released;
+    pthread_mutex_unlock(&P.mu);
+    PyEval_RestoreThread(ts);
+    return !released;
+}
+
+/* Run one task to its end on this thread (GIL held). */
+static void run_task(struct wsgi_task *t)
+{
+    response_start(t);
+    for (;;) {
+        bool ok = pool_publish(t);
+        if (t->r.finished)
+            break;
+        if (!ok) { /* released: the client went away or got a 504 */
+            response_abandon(t);
+            break;
+        }
+        response_produce(t, STAGE_FLUSH);
+    }
+    if (t->r.finished)
+        response_abandon(t); /* frees the staging buffer; close() was called already */
+}
+
+static void *thread_main(void *arg)
+{
+    (void)arg;
+    PyThreadState *ts = PyThreadState_New(P.interp);
+    PyEval_RestoreThread(ts);
+    PyThreadState *saved = PyEval_SaveThread();
+    for (;;) {
+        pthread_mutex_lock(&P.mu);
+        P.idle++;
+        while (!P.qhead && !P.stop)
+            pthread_cond_wait(&P.work, &P.mu);
+        P.idle--;
+        if (!P.qhead) {
+            pthread_mutex_unlock(&P.mu);
+            break;
+        }
+        struct wsgi_task *t = P.qhead;
+        P.qhead = t->next;
+        if (!P.qhead)
+            P.qtail = &P.qhead;
+        P.qlen--;
+        t->next = NULL;
+        bool skip = t->released; /* gone before it started: do not call the app at all */
+        pthread_mutex_unlock(&P.mu);
+        if (!skip) {
+            PyEval_RestoreThread(saved);
+            run_task(t);
+            saved = PyEval_SaveThread();
+        }
+        unref(t);
+    }
+    PyEval_RestoreThread(saved);
+    PyThreadState_Clear(saved);
+    PyThreadState_DeleteCurrent();
+    pthread_mutex_lock(&P.mu);
+    P.running--;
+    pthread_mutex_unlock(&P.mu);
+    return NULL;
+}
+
+static void on_ready(struct loop_io *io, uint32_t events)
+{
+    (void)events;
+    uint64_t v;
+    if (read(io->fd, &v, sizeof v) < 0 && errno != EAGAIN)
+        log_error("eventfd read: %s", strerror(errno));
+    pthread_mutex_lock(&P.mu);
+    struct wsgi_task *list = P.ready;
+    P.ready = NULL;
+    P.ready_tail = &P.ready;
+    for (struct wsgi_task *t = list; t; t = t->next)
+        t->in_ready = false;
+    pthread_mutex_unlock(&P.mu);
+    while (list) {
+        struct wsgi_task *t = list;
+        list = t->next;
+        /* released is only set on this thread: no lock needed to read it here */
+        if (!t->released && t->notify)
+            t->notify(t->arg);
+        unref(t);
+    }
+}
+
+int pool_start(const struct cfg *cfg, struct loop *loop, char *err, size_t errlen)
+{
+    P.interp = PyInterpreterState_Get();
+    P.loop = loop;
+    P.max_queue = cfg->max_queue;
+    P.qtail = &P.qhead;
+    P.ready_tail = &P.ready;
+    if (cfg->threads == 0)
+        return 0;
+    P.io.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    P.io.cb = on_ready;
+    if (P.io.fd < 0 || loop_add(loop, &P.io, EPOLLIN) < 0) {
+        snprintf(err, errlen, "eventfd: %s", strerror(errno));
+        return -1;
+    }
+    P.tids = calloc(cfg->threads, sizeof *P.tids);
+    if (!P.tids) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    /* Signals belong to the loop thread's signalfd: app threads start with them blocked
+     * (they are already blocked in this thread when the server set up its signalfd). */
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, 8u << 20); /* deep recursion in apps, as in python */
+    for (size_t i = 0; i < cfg->threads; i++) {
+        int e = pthread_create(&P.tids[i], &attr, thread_main, NULL);
+        if (e) {
+            snprintf(err, errlen, "cannot start app thread: %s", strerror(e));
+            pthread_attr_destroy(&attr);
+            return -1;
+        }
+        P.nthreads++;
+        P.running++;
+    }
+    pthread_attr_destroy(&attr);
+    return 0;
+}
+
+bool pool_stop(void)
+{
+    pthread_mutex_lock(&P.mu);
+    P.stop = true;
+    pthread_cond_broadcast(&P.work);
+    pthread_mutex_unlock(&P.mu);
+    /* Threads still inside the app (a request cut by the graceful timeout) are given a
+     * moment; past it they are left behind and Python is not finalised. */
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 2;
+    bool all = true;
+    for (size_t i = 0; i < P.nthreads; i++)
+        if (pthread_timedjoin_np(P.tids[i], NULL, &until) != 0)
+            all = false;
+    free(P.tids);
+    P.tids = NULL;
+    if (P.io.fd >= 0) {
+        loop_del(P.loop, &P.io);
+        close(P.io.fd);
+        P.io.fd = -1;
+    }
+    /* Tasks still queued or ready belong to connections that are gone by now. */
+    return all;
+}
+
+/* ---- the loop's side -------------------------------------------------------------------- */
+
+static size_t span_size(struct span s)
+{
+    return s.p ? s.n : 0;
+}
+
+static struct span copy_span(char **w, struct span s)
+{
+    if (!s.p)
+        return s;
+    memcpy(*w, s.p, s.n);
+    struct span r = {*w, s.n};
+    *w += s.n;
+    return r;
+}
+
+int wsgi_submit(const struct wsgi_req_info *info, wsgi_notify_cb notify, void *arg,
+                struct wsgi_task **out)
+{
+    const struct request *req = info->req;
+    struct wsgi_task *t = calloc(1, sizeof *t);
+    if (!t)
+        return -ENOMEM;
+    size_t n = span_size(req->method) + span_size(req->target) + span_size(req->path) +
+               span_size(req->query) + span_size(req->host) + 1;
+    for (size_t i = 0; i < req->nheaders; i++)
+        n += req->headers[i].name.n + req->headers[i].value.n;
+    t->strs = malloc(n);
+    t->hdrs = malloc((req->nheaders ? req->nheaders : 1) * sizeof *t->hdrs);
+    if (!t->strs || !t->hdrs || pthread_cond_init(&t->room, NULL) != 0) {
+        free(t->strs);
+        free(t->hdrs);
+        free(t);
+        return -ENOMEM;
+    }
+    char *w = t->strs;
+    t->req = *req;
+    t->req.method = copy_span(&w, req->method);
+    t->req.target = copy_span(&w, req->target);
+    t->req.path = copy_span(&w, req->path);
+    t->req.query = copy_span(&w, req->query);
+    t->req.host = copy_span(&w, req->host);
+    for (size_t i = 0; i < req->nheaders; i++) {
+        t->hdrs[i].name = copy_span(&w, req->headers[i].name);
+        t->hdrs[i].value = copy_span(&w, req->headers[i].value);
+    }
+    t->req.headers = t->hdrs;
+    t->body = *info->body;
+    body_init(info->body);
+    t->chunked = info->chunked;
+    t->keep_alive_ok = info->keep_alive;
+    t->https = info->https;
+    snprintf(t->remote_addr, sizeof t->remote_addr, "%s", info->remote_addr);
+    snprintf(t->local_addr, sizeof t->local_addr, "%s", info->local_addr);
+    t->remote_port = info->remote_port;
+    t->local_port = info->local_port;
+    t->conn_id = info->conn_id;
+    t->notify = notify;
+    t->arg = arg;
+    t->file_fd = -1;
+    t->r.file_fd = -1;
+    t->refs = 1;
+    if (P.nthreads > 0) {
+        pthread_mutex_lock(&P.mu);
+        if (P.qlen >= P.idle + P.max_queue) {
+            pthread_mutex_unlock(&P.mu);
+            task_free(t); /* with the body: the request is answered 503 */
+            return -EBUSY;
+        }
+        t->refs++;
+        *P.qtail = t;
+        P.qtail = &t->next;
+        P.qlen++;
+        pthread_cond_signal(&P.work);
+        pthread_mutex_unlock(&P.mu);
+    }
+    *out = t;
+    return 0;
+}
+
+int wsgi_task_take(struct wsgi_task *t, struct buf *out, size_t max_out, int *file_fd,
+                   off_t *file_off, off_t *file_len, struct wsgi_progress *p)
+{
+    if (P.nthreads == 0 && !t->done && buf_size(&t->out) < max_out) {
+        PyEval_RestoreThread(W.main_ts);
+        if (!t->r.started_app)
+            response_start(t);
+        if (!t->r.finished)
+            response_produce(t, max_out);
+        pool_publish(t);
+        if (t->r.finished)
+            response_abandon(t); /* frees the staging buffer */
+        W.main_ts = PyEval_SaveThread();
+    }
+    int e = 0;
+    pthread_mutex_lock(&P.mu);
+    if (buf_size(&t->out)) {
+        if (buf_size(out) == 0) {
+            struct buf tmp = *out;
+            *out = t->out;
+            t->out = tmp;
+            buf_reset(&t->out);
+        } else if ((e = buf_append(out, buf_data(&t->out), buf_size(&t->out))) == 0) {
+            buf_reset(&t->out);
+        }
+    }
+    *file_fd = -1;
+    if (t->file_fd >= 0 && !t->file_taken && buf_size(&t->out) == 0) {
+        *file_fd = t->file_fd;
+        *file_off = t->file_off;
+        *file_len = t->file_len;
+        t->file_taken = true;
+        t->file_fd = -1;
+    }
+    if (t->waiting)
+        pthread_cond_signal(&t->room);
+    p->started = t->started;
+    p->status = t->status;
+    p->body_bytes = t->body_bytes;
+    p->done = t->done && buf_size(&t->out) == 0 && t->file_fd < 0;
+    p->keep_alive = t->keep_alive;
+    p->broken = t->broken;
+    pthread_mutex_unlock(&P.mu);
+    return e;
+}
+
+void wsgi_task_release(struct wsgi_task *t)
+{
+    if (P.nthreads == 0 && t->r.started_app && !t->r.finished) {
+        PyEval_RestoreThread(W.main_ts);
+        response_abandon(t); /* close() on this thread, now */
+        W.main_ts = PyEval_SaveThread();
+    }
+    bool last;
+    pthread_mutex_lock(&P.mu);
+    t->released = true;
+    t->notify = NULL;
+    if (t->waiting)
+        pthread_cond_signal(&t->room);
+    unref_locked(t, &last);
+    pthread_mutex_unlock(&P.mu);
+    if (last)
+        task_free(t);
+}

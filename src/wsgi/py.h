@@ -1,0 +1,125 @@
+/* py.h: what the files of src/wsgi/ share. The only header that includes Python.h (first, as
+ * the C API requires), so nothing outside src/wsgi/ sees Python. */
+#ifndef HTTPSD_WSGI_PY_H
+#define HTTPSD_WSGI_PY_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include "wsgi.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define OUT_HIGH_WATER (256 * 1024) /* the app thread waits while this much is unsent */
+#define STAGE_FLUSH (64 * 1024)     /* publish staged output at least this often */
+
+/* The app side of one response. Touched only with the GIL held, by the thread running the
+ * app (a pool thread, or the loop thread with --threads 0). */
+struct resp {
+    PyObject *environ;
+    PyObject *input;  /* wsgi.input: detached from the task when the response ends */
+    PyObject *sr;     /* the StartResponse object handed to the app */
+    PyObject *result; /* what the app returned; its close() is called exactly once */
+    PyObject *iter;   /* iter(result), while iterating */
+    struct buf stage; /* framed output not yet published to the loop */
+    struct buf head;  /* status line + headers from start_response, sent with the first bytes */
+    int status;
+    int64_t content_length; /* from the app's headers, -1 when none */
+    uint64_t sent;          /* body bytes framed */
+    int file_fd;            /* a file body (wsgi.file_wrapper over a real file), -1 */
+    off_t file_off, file_len;
+    bool started_app;  /* the app has been called */
+    bool sr_called;    /* start_response called (and valid) */
+    bool headers_sent; /* head framed into stage */
+    bool chunked, bodyless;
+    bool keep_alive;
+    bool finished; /* close() called, final framing done */
+    bool broken;   /* cut after the headers: the connection must close */
+    bool warned_long;
+    bool has_server, has_date; /* the app set them: the server does not add its own */
+};
+
+struct wsgi_task {
+    /* Set by wsgi_submit, read-only afterwards (any thread). */
+    struct request req; /* spans into strs */
+    struct req_header *hdrs;
+    char *strs;
+    struct body body;
+    bool chunked, keep_alive_ok, https;
+    char remote_addr[64], local_addr[64];
+    unsigned remote_port, local_port;
+    uint64_t conn_id;
+    /* Loop thread only. */
+    wsgi_notify_cb notify;
+    void *arg;
+    /* Shared, under the pool's mutex. */
+    struct buf out;
+    int file_fd;
+    off_t file_off, file_len;
+    bool started, done, broken, keep_alive;
+    bool released; /* the loop dropped the request (client gone, 504): discard output */
+    bool in_ready; /* on the pool's ready list */
+    bool waiting;  /* the app thread waits on room */
+    bool file_taken;
+    int status;
+    uint64_t body_bytes;
+    int refs;
+    pthread_cond_t room;
+    struct wsgi_task *next; /* work queue or ready list */
+    /* App side (GIL). */
+    struct resp r;
+};
+
+/* Globals of the embedded interpreter (set once by wsgi_init). */
+struct wsgi_globals {
+    PyObject *app;
+    bool multithread;
+    size_t threads;
+    PyTypeObject *input_type, *errors_type, *sr_type, *fw_type;
+    PyObject *file_wrapper; /* the FileWrapper type, as wsgi.file_wrapper */
+    PyObject *version;      /* (1, 0) */
+    PyObject *s_http, *s_https, *s_empty, *s_proto10, *s_proto11;
+    PyObject *s_close, *s_read, *s_fileno, *s_tell, *s_write;
+    PyThreadState *main_ts; /* the loop thread's, while it does not hold the GIL */
+};
+extern struct wsgi_globals W;
+
+/* environ.c: build the environ dict for t (new reference, NULL with an exception). */
+PyObject *environ_new(struct wsgi_task *t, PyObject *errors);
+/* Intern environ's constant keys. 0 or -1. */
+int environ_setup(void);
+
+/* input.c: wsgi.input over t's body (borrowed until input_detach, after which reads return
+ * b""), and the wsgi.errors stream. Types are set up by io_setup. */
+PyObject *input_new(struct wsgi_task *t);
+void input_detach(PyObject *input);
+PyObject *errors_new(uint64_t conn_id);
+int io_setup(void);
+
+/* response.c: run the app. GIL held. */
+int response_setup(void);
+/* Call the app for t (builds environ); frames what it can into t->r.stage. */
+void response_start(struct wsgi_task *t);
+/* Advance the iterable until about budget bytes are staged or the response ends (then
+ * close() has been called and r.finished is set). */
+void response_produce(struct wsgi_task *t, size_t budget);
+/* The request was abandoned: call close() and drop every Python reference. */
+void response_abandon(struct wsgi_task *t);
+
+/* pool.c: publish t's staged output to the loop (thread mode: may wait, GIL released, while
+ * the connection has OUT_HIGH_WATER unsent). Returns false when the request was released. */
+bool pool_publish(struct wsgi_task *t);
+
+/* Start --threads app threads and the eventfd on loop (0, or -1 with err); stop them at exit
+ * (true when every thread ended, so Python can be finalised). */
+struct cfg;
+int pool_start(const struct cfg *cfg, struct loop *loop, char *err, size_t errlen);
+bool pool_stop(void);
+
+/* embed.c: log the current Python exception (with its traceback) as one error entry, prefixed
+ * by what; clears it. */
+void py_log_exception(const char *what, uint64_t conn_id);
+
+#endif

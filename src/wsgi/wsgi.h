@@ -1,0 +1,81 @@
+/* wsgi: the WSGI (PEP 3333) bridge as the rest of the server sees it. No Python here: the
+ * interpreter, the app and its threads live behind this interface in src/wsgi/.
+ *
+ * A request crosses as a C copy (struct wsgi_req_info → a task). The app runs on a pool thread
+ * (or, with --threads 0, on the loop thread inside wsgi_task_take), and its response comes back
+ * as HTTP/1.1 bytes, already framed, that the loop moves into the connection. */
+#ifndef HTTPSD_WSGI_H
+#define HTTPSD_WSGI_H
+
+#include "body.h"
+#include "buf.h"
+#include "request.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct cfg;
+struct loop;
+struct wsgi_task;
+
+/* What the HTTP layer knows about a request for the app; everything is borrowed for the call
+ * of wsgi_submit, which copies it (the body is stolen). */
+struct wsgi_req_info {
+    const struct request *req;
+    struct body *body;       /* stolen: left empty */
+    bool chunked;            /* the body came chunked (its length is known now) */
+    bool keep_alive;         /* the connection may stay open after the response */
+    bool https;              /* wsgi.url_scheme */
+    const char *remote_addr; /* "" for UNIX sockets */
+    unsigned remote_port;
+    const char *local_addr; /* the listener's address: SERVER_NAME without a Host header */
+    unsigned local_port;
+    uint64_t conn_id;
+};
+
+/* What wsgi_task_take reports. */
+struct wsgi_progress {
+    bool started;    /* the status line and headers have been produced */
+    bool done;       /* the response is complete (everything has been taken) */
+    bool keep_alive; /* valid when done: the connection may carry another request */
+    bool broken;     /* the response was cut (error after the headers): close without more */
+    int status;      /* the status sent (0 until started) */
+    uint64_t body_bytes;
+};
+
+/* Initialise Python (PyConfig, --virtualenv, --chdir, --pythonpath), import the app and start
+ * --threads app threads; notifications arrive through an eventfd registered on loop. Main
+ * thread, once, before serving. 0, or -1 with a one-line reason in err (the Python traceback
+ * has been logged). */
+int wsgi_init(const struct cfg *cfg, struct loop *loop, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+/* Stop the threads and finalise Python when it is safe. Main thread, after the loop ended. */
+void wsgi_deinit(void);
+/* True once wsgi_init succeeded. */
+bool wsgi_enabled(void);
+/* "3.11.2": the Python this binary embeds (compile-time version). */
+const char *wsgi_python_version(void);
+
+/* Called on the loop thread when a task has new output or finished (thread mode only). */
+typedef void (*wsgi_notify_cb)(void *arg);
+
+/* Hand a request to the app. Loop thread. 0 with *out set (the caller owns one reference,
+ * given back with wsgi_task_release), -EBUSY when the queue of requests waiting for a thread
+ * is full (answer 503), -ENOMEM. */
+int wsgi_submit(const struct wsgi_req_info *info, wsgi_notify_cb notify, void *arg,
+                struct wsgi_task **out) __attribute__((warn_unused_result));
+/* Move the response produced so far into out (and a file segment into *file_fd/off/len, with
+ * *file_fd = -1 when none), and report progress. With --threads 0 this is where the app's
+ * iterable is advanced, up to about max_out bytes. Loop thread. 0 or -ENOMEM. */
+int wsgi_task_take(struct wsgi_task *t, struct buf *out, size_t max_out, int *file_fd,
+                   off_t *file_off, off_t *file_len, struct wsgi_progress *p)
+    __attribute__((warn_unused_result));
+/* Drop the caller's reference. If the response is not complete the app is abandoned: its
+ * output is discarded and its iterable's close() is still called. Loop thread. */
+void wsgi_task_release(struct wsgi_task *t);
+/* Whether the app is run by pool threads (false: --threads 0). */
+bool wsgi_threaded(void);
+
+#endif
