@@ -147,8 +147,8 @@ static PyObject *load_app(const struct app_spec *spec, char *err, size_t errlen)
     }
     return obj;
 fail:
-    snprintf(err, errlen, "cannot load app: %s", what);
-    py_log_exception(err, 0);
+    snprintf(err, errlen, "cannot load app: %s (the Python traceback is above)", what);
+    py_log_exception(what, 0);
     return NULL;
 }
 
@@ -229,6 +229,7 @@ void wsgi_deinit(void)
     enabled = false;
     bool idle = pool_stop();
     PyEval_RestoreThread(W.main_ts);
+    errors_release();
     Py_CLEAR(W.app);
     /* Finalising while an app thread is still inside the app would block or crash: only
      * when every thread has ended. */

@@ -305,10 +305,16 @@ static PyTypeObject errors_type = {
     .tp_methods = errors_methods,
 };
 
+/* One stream per thread, reused: requests on a thread run one after the other. */
+static __thread struct errors *mine;
+
+void errors_release(void)
+{
+    Py_CLEAR(mine);
+}
+
 PyObject *errors_new(uint64_t conn_id)
 {
-    /* One stream per thread, reused: requests on a thread run one after the other. */
-    static __thread struct errors *mine;
     if (!mine) {
         mine = PyObject_New(struct errors, &errors_type);
         if (!mine)

@@ -201,6 +201,7 @@ static void *thread_main(void *arg)
         unref(t);
     }
     PyEval_RestoreThread(saved);
+    errors_release();
     PyThreadState_Clear(saved);
     PyThreadState_DeleteCurrent();
     pthread_mutex_lock(&P.mu);

@@ -96,6 +96,8 @@ int environ_setup(void);
 PyObject *input_new(struct wsgi_task *t);
 void input_detach(PyObject *input);
 PyObject *errors_new(uint64_t conn_id);
+/* Drop this thread's wsgi.errors stream (before the thread ends). */
+void errors_release(void);
 int io_setup(void);
 
 /* response.c: run the app. GIL held. */

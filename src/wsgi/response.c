@@ -20,8 +20,10 @@
 
 struct sr {
     PyObject_HEAD struct wsgi_task *t; /* borrowed; NULL once the response ended */
-    PyObject *write;                   /* the bound write callable */
 };
+
+static PyObject *sr_write(PyObject *self, PyObject *data);
+static PyMethodDef write_def = {"write", sr_write, METH_O, "write(bytes): the imperative API"};
 
 static int stage(struct wsgi_task *t, const void *p, size_t n)
 {
@@ -195,7 +197,8 @@ static PyObject *sr_call(PyObject *self, PyObject *args, PyObject *kw)
     if (set_head(t, status, headers) < 0)
         return NULL;
     r->sr_called = true;
-    return Py_NewRef(o->write);
+    /* A new bound callable each time: a stored one would make a cycle through self. */
+    return PyCFunction_New(&write_def, self);
 }
 
 static int emit(struct wsgi_task *t, const char *p, size_t n);
@@ -229,26 +232,12 @@ static PyObject *sr_write(PyObject *self, PyObject *data)
     Py_RETURN_NONE;
 }
 
-static void sr_dealloc(PyObject *self)
-{
-    struct sr *o = (struct sr *)self;
-    Py_XDECREF(o->write);
-    PyObject_Free(self);
-}
-
-static PyMethodDef sr_methods[] = {
-    {"write", sr_write, METH_O, "write(bytes): the imperative body API"},
-    {NULL, NULL, 0, NULL},
-};
-
 static PyTypeObject sr_type = {
     PyVarObject_HEAD_INIT(NULL, 0).tp_name = "httpsd.StartResponse",
     .tp_basicsize = sizeof(struct sr),
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_doc = "start_response(status, headers, exc_info=None) -> write",
     .tp_call = sr_call,
-    .tp_dealloc = sr_dealloc,
-    .tp_methods = sr_methods,
 };
 
 /* ---- wsgi.file_wrapper ----------------------------------------------------------------- */
@@ -617,12 +606,7 @@ void response_start(struct wsgi_task *t)
         return;
     }
     o->t = t;
-    o->write = PyObject_GetAttrString((PyObject *)o, "write");
     r->sr = (PyObject *)o;
-    if (!o->write) {
-        fail(t, "cannot build start_response");
-        return;
-    }
     PyObject *args[2] = {r->environ, r->sr};
     r->result = PyObject_Vectorcall(W.app, args, 2, NULL);
     if (!r->result) {

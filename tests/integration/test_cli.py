@@ -71,11 +71,21 @@ def test_bad_value_exit_2(args):
     assert "listening on" not in p.stderr
 
 
-@pytest.mark.parametrize("arg", ["myapp:application", "pkg.mod:app"])
-def test_module_argument_refused_exit_2(arg):
+@pytest.mark.parametrize("arg", ["no_such_module_xyz:application", "no_such_pkg.mod:app"])
+def test_missing_app_module_exit_1(arg):
+    p = run_cli(["-b", "http://127.0.0.1:0", arg])
+    assert p.returncode == 1, (p.returncode, p.stderr)
+    assert "cannot import module '%s'" % arg.split(":")[0] in p.stderr
+    assert "ModuleNotFoundError" in p.stderr  # the Python traceback
+    assert "listening on" not in p.stderr
+
+
+@pytest.mark.parametrize("arg", [":app", "mod:", "mod:fa(ctory", "1mod:app", "mod..x:app",
+                                 "mod:app()x", "mod:a-b"])
+def test_malformed_app_exit_2(arg):
     p = run_cli(["-b", "http://127.0.0.1:0", arg])
     assert p.returncode == 2, (p.returncode, p.stderr)
-    assert p.stderr.strip()
+    assert "bad APP" in p.stderr
     assert "listening on" not in p.stderr
 
 
