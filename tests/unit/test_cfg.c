@@ -655,11 +655,84 @@ static void test_parse_flags_and_app(void)
         CHECK_EQ_STR(c.binds[0].port, "9");
     cfg_free(&c);
     args_free(&a);
-    /* "--" ends the options */
-    CHECK_EQ_INT(parse(&c, &a, ARGS("--", "--not-an-option")), 0);
-    CHECK_EQ_STR(c.app, "--not-an-option");
+    /* "--" ends the options; what follows must still be a valid APP */
+    CHECK_EQ_INT(parse(&c, &a, ARGS("--", "pkg.mod:make_app()")), 0);
+    CHECK_EQ_STR(c.app, "pkg.mod:make_app()");
     cfg_free(&c);
     args_free(&a);
+    CHECK_EQ_INT(parse(&c, &a, ARGS("--", "--not-an-option")), -EINVAL);
+    cfg_free(&c);
+    args_free(&a);
+}
+
+/* ---- APP and the WSGI options ---- */
+
+static void test_app_spec(void)
+{
+    struct app_spec s;
+    CHECK_EQ_INT(cfg_parse_app(guarded_str("myapp:app"), &s), 0);
+    CHECK_EQ_STR(s.module, "myapp");
+    CHECK_EQ_STR(s.attr, "app");
+    CHECK(!s.call);
+    CHECK_EQ_INT(cfg_parse_app(guarded_str("proj.wsgi"), &s), 0);
+    CHECK_EQ_STR(s.module, "proj.wsgi");
+    CHECK_EQ_STR(s.attr, "application"); /* MODULE alone: its application */
+    CHECK(!s.call);
+    CHECK_EQ_INT(cfg_parse_app(guarded_str("a.b_c:create_app()"), &s), 0);
+    CHECK_EQ_STR(s.module, "a.b_c");
+    CHECK_EQ_STR(s.attr, "create_app");
+    CHECK(s.call);
+    CHECK_EQ_INT(cfg_parse_app(guarded_str("_m2:x.y"), &s), 0); /* a dotted attribute */
+    CHECK_EQ_STR(s.attr, "x.y");
+    static const char *const bad[] = {
+        "",     ":app", "mod:",    "mod:()",  "mod:a(b)", "mod:app()x", "1mod:app", "mod..x",
+        ".mod", "mod.", "mod:a-b", "mod:a:b", "mod app",  "mod:app( )", "mod/x",    "mod:app()()",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        CHECK_MSG(cfg_parse_app(guarded_str(bad[i]), NULL) == -EINVAL, bad[i]);
+    char longname[300];
+    memset(longname, 'm', sizeof longname - 1);
+    longname[sizeof longname - 1] = 0;
+    CHECK_EQ_INT(cfg_parse_app(guarded_str(longname), &s), -EINVAL); /* over the field size */
+}
+
+static void test_parse_wsgi_options(void)
+{
+    struct cfg c;
+    struct args a;
+    CHECK_EQ_INT(parse(&c, &a, ARGS("app:x")), 0);
+    CHECK_EQ_INT(c.threads, 4);
+    CHECK_EQ_INT(c.app_timeout_ms, 30000);
+    CHECK_EQ_INT(c.max_queue, 64);
+    CHECK(c.chdir == NULL && c.pythonpath == NULL && c.virtualenv == NULL);
+    cfg_free(&c);
+    args_free(&a);
+    CHECK_EQ_INT(parse(&c, &a,
+                       ARGS("--threads", "0", "--timeout", "2.5", "--max-queue", "0", "--chdir",
+                            "/srv", "--pythonpath", "/a:/b", "--virtualenv", "/venv", "m")),
+                 0);
+    CHECK_EQ_INT(c.threads, 0);
+    CHECK_EQ_INT(c.app_timeout_ms, 2500);
+    CHECK_EQ_INT(c.max_queue, 0);
+    CHECK_EQ_STR(c.chdir, "/srv");
+    CHECK_EQ_STR(c.pythonpath, "/a:/b");
+    CHECK_EQ_STR(c.virtualenv, "/venv");
+    cfg_free(&c);
+    args_free(&a);
+    CHECK_EQ_INT(parse(&c, &a, ARGS("--timeout", "0", "m")), 0); /* 0 = off */
+    CHECK_EQ_INT(c.app_timeout_ms, 0);
+    cfg_free(&c);
+    args_free(&a);
+    static const char *const bad[][2] = {
+        {"--threads", "-1"},     {"--threads", "1025"}, {"--threads", "x"},    {"--timeout", "-1"},
+        {"--timeout", "0.0001"}, {"--timeout", "1s"},   {"--max-queue", "-3"}, {"--chdir", ""},
+        {"--pythonpath", ""},    {"--virtualenv", ""},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        CHECK_MSG(parse(&c, &a, ARGS(bad[i][0], bad[i][1], "m")) == -EINVAL, bad[i][0]);
+        cfg_free(&c);
+        args_free(&a);
+    }
 }
 
 static void test_parse_twice(void)
@@ -730,6 +803,8 @@ int main(void)
     HARNESS_RUN(test_parse_bounds_ok);
     HARNESS_RUN(test_parse_flags_and_app);
     HARNESS_RUN(test_parse_twice);
+    HARNESS_RUN(test_app_spec);
+    HARNESS_RUN(test_parse_wsgi_options);
     HARNESS_RUN(test_parse_small_err);
     HARNESS_RUN(test_parse_err_names_option);
     return HARNESS_DONE();
