@@ -5,7 +5,7 @@ import json
 import pytest
 
 from conftest import connect, get
-from wsgihelp import APPS, HTTP, HTTPS, log_mark, module_markers, new_log, start, wait_new_log  # noqa: F401
+from wsgihelp import APPS, HTTP, HTTPS, get_host, log_mark, module_markers, new_log, start, wait_new_log  # noqa: F401
 
 pytest.importorskip("django")
 
@@ -76,7 +76,7 @@ def test_500_and_log(srv, lst):
 
 
 def test_meta(lst):
-    r = get(lst, "/meta?x=1", host="dj.example:8443")
+    r = get_host(lst, "/meta?x=1", "dj.example:8443")
     m = json.loads(r.body)
     assert m["REQUEST_METHOD"] == "GET"
     assert m["PATH_INFO"] == "/meta"

@@ -9,7 +9,8 @@ import pytest
 
 from conftest import build_request, connect, get, read_all_until_close
 from wsgihelp import (HTTP, HTTPS, assert_app_serving, log_mark, module_markers, new_log,  # noqa: F401
-                      no_traceback_leak, read_marker, start, wait_marker, wait_new_log)
+                      no_traceback_leak, read_marker, start, start_with_logfile, wait_marker,
+                      wait_new_log)
 
 
 @pytest.fixture(scope="module", params=[4, 0], ids=["threads4", "threads0"])
@@ -146,7 +147,7 @@ def test_wsgi_errors_to_error_log(srv, lst):
 
 def test_wsgi_errors_to_error_logfile(httpsd, tmp_path):
     log = tmp_path / "error.log"
-    srv = start(httpsd, "wsgi_basic:app", "--error-logfile", str(log))
+    srv = start_with_logfile(httpsd, log, "wsgi_basic:app")
     t = token()
     assert get(srv, "/errors?token=" + t).status == 200
     assert get(srv, "/raise?where=before&token=" + t).status == 500

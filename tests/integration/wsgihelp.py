@@ -204,3 +204,27 @@ def markers(tmp_path):
 @pytest.fixture(scope="module")
 def module_markers(tmp_path_factory):
     return tmp_path_factory.mktemp("markers")
+
+
+def get_host(target, path, host, method="GET", headers=(), body=b"", timeout=10.0):
+    """One request with a chosen Host header on a fresh connection."""
+    with connect(target, timeout=timeout) as c:
+        return c.request(method, path, headers=headers, body=body, host=host)
+
+
+def start_with_logfile(factory, logpath, *args, **kw):
+    """Start with --error-logfile: the "listening on" line may go to the file."""
+    from conftest import Listener
+    srv = start(factory, *args, "--error-logfile", str(logpath), wait_listening=False, **kw)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        text = srv.stderr + "\n" + (open(logpath, errors="replace").read()
+                                    if os.path.exists(logpath) else "")
+        m = re.search(r"listening on (\S+)", text)
+        if m:
+            srv.listeners = [Listener(m.group(1))]
+            return srv
+        if not srv.alive():
+            break
+        time.sleep(0.05)
+    pytest.fail("no listening line in stderr or %s:\n%s" % (logpath, srv.stderr))
