@@ -710,7 +710,10 @@ static int start_app(struct h1conn *h, bool keep)
         inet_ntop(AF_INET6, &c->peer.in6.sin6_addr, remote, sizeof remote);
         remote_port = ntohs(c->peer.in6.sin6_port);
     }
-    local_addr(c, local, sizeof local, &local_port);
+    local[0] = 0;
+    local_port = 0;
+    if (!h->req.host.n) /* SERVER_NAME falls back to the listener's address: one syscall */
+        local_addr(c, local, sizeof local, &local_port);
     struct wsgi_req_info info = {
         .req = &h->req,
         .body = &h->body,

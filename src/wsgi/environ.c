@@ -2,7 +2,6 @@
  * percent-decoded, the raw target stays in REQUEST_URI/RAW_URI. */
 #include "py.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -54,6 +53,18 @@ int environ_setup(void)
     W.s_proto10 = PyUnicode_InternFromString("HTTP/1.0");
     W.s_proto11 = PyUnicode_InternFromString("HTTP/1.1");
     return W.version && W.s_http && W.s_https && W.s_empty && W.s_proto10 && W.s_proto11 ? 0 : -1;
+}
+
+/* str(v) without printf. */
+static PyObject *str_u64(uint64_t v)
+{
+    char tmp[24];
+    size_t i = sizeof tmp;
+    do {
+        tmp[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    return PyUnicode_FromStringAndSize(tmp + i, (Py_ssize_t)(sizeof tmp - i));
 }
 
 /* d[k] = value (stolen); -1 when value is NULL or the insert fails. */
@@ -148,38 +159,31 @@ static int add_header(PyObject *env, PyObject *k, struct span value, const char 
 
 static int set_server(PyObject *env, const struct wsgi_task *t)
 {
-    struct span h = t->req.host;
-    char port[16];
-    const char *name = NULL;
-    size_t name_len = 0;
-    if (h.p && h.n) {
+    struct span h = t->req.host, name, port = {NULL, 0};
+    if (h.p && h.n) { /* "name", "name:port", "[v6]:port" */
         size_t colon = h.n;
-        for (size_t i = h.n; i > 0; i--) {
+        for (size_t i = h.n; i > 0 && h.p[i - 1] != ']'; i--) {
             if (h.p[i - 1] == ':') {
                 colon = i - 1;
                 break;
             }
-            if (h.p[i - 1] == ']')
-                break;
         }
-        name = h.p;
-        name_len = colon;
-        if (colon < h.n && colon + 1 < h.n)
-            snprintf(port, sizeof port, "%.*s", (int)(h.n - colon - 1), h.p + colon + 1);
-        else
-            snprintf(port, sizeof port, "%s", t->https ? "443" : "80");
+        name = (struct span){h.p, colon};
+        if (colon + 1 < h.n)
+            port = (struct span){h.p + colon + 1, h.n - colon - 1};
     } else if (t->local_addr[0]) {
-        name = t->local_addr;
-        name_len = strlen(name);
-        snprintf(port, sizeof port, "%u", t->local_port);
+        name = (struct span){t->local_addr, strlen(t->local_addr)};
+        if (set_latin1(env, keys[K_SERVER_NAME], name) < 0)
+            return -1;
+        return set_steal(env, keys[K_SERVER_PORT], str_u64(t->local_port));
     } else { /* a UNIX socket and no Host */
-        name = "localhost";
-        name_len = 9;
-        snprintf(port, sizeof port, "%s", t->https ? "443" : "80");
+        name = SPAN_LIT("localhost");
     }
-    if (set_latin1(env, keys[K_SERVER_NAME], (struct span){name, name_len}) < 0)
+    if (set_latin1(env, keys[K_SERVER_NAME], name) < 0)
         return -1;
-    return set_steal(env, keys[K_SERVER_PORT], PyUnicode_FromString(port));
+    if (port.p)
+        return set_latin1(env, keys[K_SERVER_PORT], port);
+    return PyDict_SetItem(env, keys[K_SERVER_PORT], t->https ? W.s_443 : W.s_80);
 }
 
 PyObject *environ_new(struct wsgi_task *t, PyObject *errors)
@@ -203,7 +207,7 @@ PyObject *environ_new(struct wsgi_task *t, PyObject *errors)
         set_steal(env, keys[K_REMOTE_ADDR], PyUnicode_FromString(t->remote_addr)) < 0)
         goto fail;
     if (t->remote_addr[0]) {
-        if (set_steal(env, keys[K_REMOTE_PORT], PyUnicode_FromFormat("%u", t->remote_port)) < 0)
+        if (set_steal(env, keys[K_REMOTE_PORT], str_u64(t->remote_port)) < 0)
             goto fail;
     } else if (PyDict_SetItem(env, keys[K_REMOTE_PORT], W.s_empty) < 0) {
         goto fail;
@@ -234,7 +238,7 @@ PyObject *environ_new(struct wsgi_task *t, PyObject *errors)
     /* A chunked body has been read whole before the app runs: its length is known, and
      * frameworks that read CONTENT_LENGTH bytes (Django) need it. */
     if (t->chunked && set_steal(env, keys[K_CONTENT_LENGTH],
-                                PyUnicode_FromFormat("%llu", (unsigned long long)t->body.len)) < 0)
+                                str_u64(t->body.len)) < 0)
         goto fail;
     PyObject *input = input_new(t);
     if (!input || PyDict_SetItem(env, keys[K_INPUT], input) < 0) {

@@ -169,40 +169,56 @@ static void run_task(struct wsgi_task *t)
         response_abandon(t); /* frees the staging buffer; close() was called already */
 }
 
+/* Take the next task off the queue (mutex held); NULL when there is none. */
+static struct wsgi_task *pop_locked(void)
+{
+    struct wsgi_task *t = P.qhead;
+    if (!t)
+        return NULL;
+    P.qhead = t->next;
+    if (!P.qhead)
+        P.qtail = &P.qhead;
+    P.qlen--;
+    t->next = NULL;
+    return t;
+}
+
 static void *thread_main(void *arg)
 {
     (void)arg;
     PyThreadState *ts = PyThreadState_New(P.interp);
-    PyEval_RestoreThread(ts);
-    PyThreadState *saved = PyEval_SaveThread();
+    pthread_mutex_lock(&P.mu);
     for (;;) {
-        pthread_mutex_lock(&P.mu);
         P.idle++;
         while (!P.qhead && !P.stop)
             pthread_cond_wait(&P.work, &P.mu);
         P.idle--;
-        if (!P.qhead) {
-            pthread_mutex_unlock(&P.mu);
-            break;
-        }
-        struct wsgi_task *t = P.qhead;
-        P.qhead = t->next;
-        if (!P.qhead)
-            P.qtail = &P.qhead;
-        P.qlen--;
-        t->next = NULL;
-        bool skip = t->released; /* gone before it started: do not call the app at all */
+        struct wsgi_task *t = pop_locked();
+        if (!t)
+            break; /* stopping */
         pthread_mutex_unlock(&P.mu);
-        if (!skip) {
-            PyEval_RestoreThread(saved);
-            run_task(t);
-            saved = PyEval_SaveThread();
+        /* Keep the GIL while requests keep coming: one acquisition for a whole run of
+         * queued requests rather than a GIL hand-off (and its futex calls) for each. */
+        PyEval_RestoreThread(ts);
+        while (t) {
+            bool skip; /* gone before it started: the app is not called at all */
+            pthread_mutex_lock(&P.mu);
+            skip = t->released;
+            pthread_mutex_unlock(&P.mu);
+            if (!skip)
+                run_task(t);
+            unref(t);
+            pthread_mutex_lock(&P.mu);
+            t = pop_locked();
+            pthread_mutex_unlock(&P.mu);
         }
-        unref(t);
+        ts = PyEval_SaveThread();
+        pthread_mutex_lock(&P.mu);
     }
-    PyEval_RestoreThread(saved);
+    pthread_mutex_unlock(&P.mu);
+    PyEval_RestoreThread(ts);
     errors_release();
-    PyThreadState_Clear(saved);
+    PyThreadState_Clear(ts);
     PyThreadState_DeleteCurrent();
     pthread_mutex_lock(&P.mu);
     P.running--;
@@ -372,7 +388,8 @@ int wsgi_submit(const struct wsgi_req_info *info, wsgi_notify_cb notify, void *a
         *P.qtail = t;
         P.qtail = &t->next;
         P.qlen++;
-        pthread_cond_signal(&P.work);
+        if (P.idle) /* busy threads look at the queue before they wait */
+            pthread_cond_signal(&P.work);
         pthread_mutex_unlock(&P.mu);
     }
     *out = t;

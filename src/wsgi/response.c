@@ -34,6 +34,24 @@ static int stage(struct wsgi_task *t, const void *p, size_t n)
     return 0;
 }
 
+/* The hot path formats without printf: these append pieces to b. Errors accumulate in the
+ * return value (non-zero on ENOMEM). */
+static int put(struct buf *b, const char *p, size_t n)
+{
+    return buf_append(b, p, n) ? 1 : 0;
+}
+
+static int put_u64(struct buf *b, uint64_t v)
+{
+    char tmp[24];
+    size_t i = sizeof tmp;
+    do {
+        tmp[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    return put(b, tmp + i, sizeof tmp - i);
+}
+
 static bool is_tchar(unsigned char c)
 {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
@@ -99,7 +117,7 @@ static int set_head(struct wsgi_task *t, PyObject *status, PyObject *headers)
     buf_reset(&r->head);
     r->content_length = -1;
     r->has_server = r->has_date = false;
-    int e = buf_printf(&r->head, "HTTP/1.1 %.*s\r\n", (int)n, s);
+    int e = put(&r->head, "HTTP/1.1 ", 9) | put(&r->head, s, (size_t)n) | put(&r->head, "\r\n", 2);
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(headers); i++) {
         PyObject *item = PyList_GET_ITEM(headers, i);
         if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 2) {
@@ -150,7 +168,8 @@ static int set_head(struct wsgi_task *t, PyObject *status, PyObject *headers)
         } else if (eq_nocase(name, (size_t)nl, "date")) {
             r->has_date = true;
         }
-        e |= buf_printf(&r->head, "%.*s: %.*s\r\n", (int)nl, name, (int)vl, value);
+        e |= put(&r->head, name, (size_t)nl) | put(&r->head, ": ", 2) |
+             put(&r->head, value, (size_t)vl) | put(&r->head, "\r\n", 2);
     }
     if (e) {
         PyErr_NoMemory();
@@ -347,10 +366,11 @@ static int send_head(struct wsgi_task *t, int64_t known_len)
     if (!r->has_server)
         e |= buf_append(b, "Server: httpsd\r\n", 16);
     if (!r->has_date)
-        e |= buf_printf(b, "Date: %s\r\n", httpdate_now());
+        e |= put(b, "Date: ", 6) | put(b, httpdate_now(), HTTPDATE_LEN) | put(b, "\r\n", 2);
     if (r->content_length < 0 && !no_length) {
         if (known_len >= 0) {
-            e |= buf_printf(b, "Content-Length: %lld\r\n", (long long)known_len);
+            e |= put(b, "Content-Length: ", 16) | put_u64(b, (uint64_t)known_len) |
+                 put(b, "\r\n", 2);
             r->content_length = known_len;
         } else if (t->req.is_head) {
             /* no framing: a HEAD response has no body either way */
