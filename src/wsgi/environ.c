@@ -52,7 +52,12 @@ int environ_setup(void)
     W.s_empty = PyUnicode_InternFromString("");
     W.s_proto10 = PyUnicode_InternFromString("HTTP/1.0");
     W.s_proto11 = PyUnicode_InternFromString("HTTP/1.1");
-    return W.version && W.s_http && W.s_https && W.s_empty && W.s_proto10 && W.s_proto11 ? 0 : -1;
+    W.s_80 = PyUnicode_InternFromString("80");
+    W.s_443 = PyUnicode_InternFromString("443");
+    if (!W.version || !W.s_http || !W.s_https || !W.s_empty || !W.s_proto10 || !W.s_proto11 ||
+        !W.s_80 || !W.s_443)
+        return -1;
+    return 0;
 }
 
 /* str(v) without printf. */
