@@ -163,7 +163,10 @@ static void run_task(struct wsgi_task *t)
             response_abandon(t);
             break;
         }
-        response_produce(t, STAGE_FLUSH);
+        /* One item at a time: a slow generator's chunks must reach the client as they come
+         * (and start the response before --timeout), not when 64 KiB have piled up. The
+         * publish is a mutex and at most one eventfd write until the loop has caught up. */
+        response_produce(t, 1);
     }
     if (t->r.finished)
         response_abandon(t); /* frees the staging buffer; close() was called already */

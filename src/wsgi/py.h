@@ -13,7 +13,6 @@
 #include <stdint.h>
 
 #define OUT_HIGH_WATER (256 * 1024) /* the app thread waits while this much is unsent */
-#define STAGE_FLUSH (64 * 1024)     /* publish staged output at least this often */
 
 /* The app side of one response. Touched only with the GIL held, by the thread running the
  * app (a pool thread, or the loop thread with --threads 0). */
