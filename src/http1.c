@@ -685,8 +685,9 @@ static void app_notify(void *arg)
     app_pump(h);
     if (h->c.closing)
         return;
-    if (conn_has_output(&h->c))
-        conn_flush(&h->c);
+    /* Even with nothing new to write: a response that just completed must lead to on_drain,
+     * which goes on with pipelined input (a HEAD's last step adds no bytes). */
+    conn_flush(&h->c);
     if (!h->c.closing)
         conn_read(&h->c);
 }
@@ -829,17 +830,19 @@ static void h1_on_drain(struct conn *c)
 {
     struct h1conn *h = (struct h1conn *)c;
     if (h->app) {
-        if (wsgi_threaded() || h->app_resume) {
-            h->app_resume = false;
-            app_pump(h); /* what the app produced meanwhile, or produce the next part */
-        } else {
+        if (!wsgi_threaded() && !h->app_resume) {
             /* --threads 0: the next part on the next turn (through the connection's own
              * continuation, which comes back here), so that a long response does not keep
              * the other connections waiting. */
             h->app_resume = true;
             loop_defer(&c->srv->loop, &c->task);
+            return;
         }
-        return;
+        h->app_resume = false;
+        app_pump(h); /* what the app produced meanwhile, or produce the next part */
+        if (h->app || conn_has_output(c))
+            return; /* more to come, or to write first: on_drain comes back */
+        /* The response is complete and written: on to pipelined input, as below. */
     }
     if (h->mp) {
         if (multipart_next(h) < 0)

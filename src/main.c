@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #ifndef HTTPSD_VERSION
 #define HTTPSD_VERSION "0.1.0"
@@ -43,11 +44,16 @@ int main(int argc, char **argv)
     if (server_init(&srv, &cfg, err, sizeof err) < 0) {
         log_msg(LOG_CRITICAL, "%s", err);
         cfg_free(&cfg);
+        if (!wsgi_deinit())
+            _exit(1);
         return 1;
     }
     int code = server_run(&srv);
     server_deinit(&srv);
+    bool clean = wsgi_deinit();
     log_info("stopped");
     cfg_free(&cfg);
+    if (!clean)
+        _exit(code);
     return code;
 }

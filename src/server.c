@@ -272,7 +272,7 @@ int server_init(struct server *s, const struct cfg *cfg, char *err, size_t errle
     }
     /* The app is imported before anything is announced: a broken app never leaves a
      * half-started server behind. */
-    if (cfg->app && wsgi_init(cfg, l, err, errlen) < 0) {
+    if (cfg->app && wsgi_init(cfg, l, err, errlen) < 0) { /* main calls wsgi_deinit */
         e = -EINVAL;
         goto fail;
     }
@@ -300,7 +300,6 @@ void server_deinit(struct server *s)
 {
     while (s->conns) /* at exit: release everything so leak checkers stay quiet */
         conn_destroy(s->conns);
-    wsgi_deinit();
     if (s->listeners) {
         listener_close_all(s->listeners, s->nlisteners);
         free(s->listeners);

@@ -222,17 +222,22 @@ int wsgi_init(const struct cfg *cfg, struct loop *loop, char *err, size_t errlen
     return 0;
 }
 
-void wsgi_deinit(void)
+bool wsgi_deinit(void)
 {
     if (!enabled)
-        return;
+        return true;
     enabled = false;
     bool idle = pool_stop();
+    if (!idle) {
+        /* A thread is still inside the app (a request cut by --graceful-timeout or a 504):
+         * finalising would wait for it or pull the interpreter from under it. */
+        log_warn("app threads are still busy: exiting without finalising Python");
+        return false;
+    }
     PyEval_RestoreThread(W.main_ts);
     errors_release();
     Py_CLEAR(W.app);
-    /* Finalising while an app thread is still inside the app would block or crash: only
-     * when every thread has ended. */
-    if (idle && Py_FinalizeEx() < 0)
+    if (Py_FinalizeEx() < 0)
         log_warn("Python finalisation reported an error");
+    return true;
 }

@@ -51,8 +51,10 @@ struct wsgi_progress {
  * has been logged). */
 int wsgi_init(const struct cfg *cfg, struct loop *loop, char *err, size_t errlen)
     __attribute__((warn_unused_result));
-/* Stop the threads and finalise Python when it is safe. Main thread, after the loop ended. */
-void wsgi_deinit(void);
+/* Stop the threads and finalise Python. Main thread, after the loop ended. false when an app
+ * thread is still busy in the app: Python was left as it is and the process should end with
+ * _exit (no atexit handlers, which could wait for that thread). */
+bool wsgi_deinit(void);
 /* True once wsgi_init succeeded. */
 bool wsgi_enabled(void);
 /* "3.11.2": the Python this binary embeds (compile-time version). */
