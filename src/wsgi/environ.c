@@ -240,6 +240,10 @@ PyObject *environ_new(struct wsgi_task *t, PyObject *errors)
         if (e < 0)
             goto fail;
     }
+    /* A chunked body has been read whole before the app runs: its length is known, and
+     * frameworks that read exactly CONTENT_LENGTH bytes (Django) need it to see the body. */
+    if (t->chunked && set_steal(env, keys[K_CONTENT_LENGTH], str_u64(t->body.len)) < 0)
+        goto fail;
     PyObject *input = input_new(t);
     if (!input || PyDict_SetItem(env, keys[K_INPUT], input) < 0) {
         Py_XDECREF(input);
