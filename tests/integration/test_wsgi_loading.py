@@ -298,3 +298,11 @@ def test_wsgi_options_without_app_still_serve_static(httpsd, site):
     assert r.status == 200
     r = get(srv, "/elsewhere")
     assert r.status == 404, r
+
+
+def test_virtualenv_missing_dir_fails(markers, tmp_path):
+    p = run_cli(["-b", HTTP, "--pythonpath", APPS, "--virtualenv", str(tmp_path / "no-venv"),
+                 "wsgi_basic:app"], env=server_env(markers))
+    assert p.returncode in (1, 2), (p.returncode, p.stderr)
+    assert "no-venv" in p.stderr, p.stderr
+    assert "listening on" not in p.stderr

@@ -486,3 +486,59 @@ def test_access_log_records_app_requests(httpsd, tmp_path):
     assert len(lines) == 2, lines
     assert '"GET /status?s=201+Made&body=12345 HTTP/1.1" 201 5 ' in lines[0], lines[0]
     assert '"GET /stream?n=2&size=10 HTTP/1.1" 200 20 ' in lines[1], lines[1]
+
+
+def test_app_date_header_not_duplicated(lst):
+    d = "Mon, 01 Jan 2024 00:00:00 GMT"
+    r = get(lst, "/headers?n=0&date=" + d.replace(" ", "+").replace(",", "%2C"))
+    assert r.header_all("Date") == [d], r.headers
+
+
+def test_invalid_app_content_length_500(srv):
+    r = get(srv.http, "/status?s=200+OK&h=Content-Length:abc&body=x")
+    assert r.status == 500, r
+    r = get(srv.http, "/status?s=200+OK&h=Content-Length:-1&body=x")
+    assert r.status == 500, r
+
+
+def test_huge_app_header_value(srv):
+    """A 100 KB header value from the app: sent intact or refused with 500, never a crash
+    or a truncated header block."""
+    r = get(srv.http, "/headers?n=0&bigvalue=100000")
+    assert r.status in (200, 500), r
+    if r.status == 200:
+        assert r.header("X-Big") == "v" * 100000
+        assert r.body == b"many headers"
+    assert_app_serving(srv, srv.http)
+
+
+def test_many_tiny_chunks(lst):
+    r = get(lst, "/stream?n=20000&size=1", timeout=60)
+    assert r.status == 200
+    assert r.body == stream_body(20000, 1)
+
+
+@pytest.mark.parametrize("te", [False, True], ids=["cl", "chunked"])
+def test_body_read_while_streaming_response(lst, te):
+    """The app starts the response first and reads wsgi.input from its generator."""
+    body = os.urandom(300 * 1024)
+    with connect(lst, timeout=30) as c:
+        if te:
+            c.send(build_request("POST", "/lazy-echo?bs=5000", headers=[("Transfer-Encoding", "chunked")],
+                                 body=b"".join(b"%x\r\n%s\r\n" % (len(body[i:i + 7000]), body[i:i + 7000])
+                                               for i in range(0, len(body), 7000)) + b"0\r\n\r\n"))
+        else:
+            c.send(build_request("POST", "/lazy-echo?bs=5000", body=body))
+        r = c.read_response(timeout=30)
+        assert r.status == 200
+        assert r.body == b"<start>" + body + b"<end>"
+        assert c.request("GET", "/after-lazy").body == b"app: GET /after-lazy"
+
+
+def test_keep_alive_timeout_applies_after_app_response(httpsd):
+    srv = start(httpsd, "wsgi_basic:app", "--keep-alive", "1")
+    with connect(srv) as c:
+        r = c.request("GET", "/stream?n=2&size=5")
+        assert r.status == 200
+        t = c.wait_closed(5)
+        assert t is not None and 0.5 <= t < 3.5, "idle keep-alive connection closed after %r s" % t

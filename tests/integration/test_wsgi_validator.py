@@ -80,3 +80,12 @@ def test_validator_no_complaints(srv, scheme):
     complaints = [l for l in text.splitlines() if any(w in l for w in COMPLAINTS)]
     assert not bad, "non-2xx under the validator: %r\n%s" % (bad, text[-4000:])
     assert not complaints, "validator complaints:\n" + text[-6000:]
+
+
+def test_validator_harness_detects_violations(httpsd):
+    """Control for the test above: an app-side PEP 3333 violation (a str body chunk) does show
+    up as an AssertionError in the error log, so 'no complaints' there means something."""
+    srv = start(httpsd, "validated:application")
+    r = get(srv, "/str-body")
+    assert r.status == 500
+    assert srv.wait_log(r"AssertionError", timeout=5), srv.stderr

@@ -184,6 +184,24 @@ def r_echo(environ, start_response, qs):
     return respond_json(start_response, out)
 
 
+def r_lazy_echo(environ, start_response, qs):
+    """start_response at once; the body is read from wsgi.input inside the generator, i.e.
+    while the response is being sent."""
+    inp = environ["wsgi.input"]
+    bs = qint(qs, "bs", 4096)
+    start_response("200 OK", [("Content-Type", "application/octet-stream")])
+
+    def gen():
+        yield b"<start>"
+        while True:
+            d = inp.read(bs)
+            if not d:
+                break
+            yield d
+        yield b"<end>"
+    return gen()
+
+
 def r_hash(environ, start_response, qs):
     import hashlib
     inp = environ["wsgi.input"]
@@ -512,6 +530,10 @@ def r_headers(environ, start_response, qs):
     headers += [("Set-Cookie", "a=1; Path=/"), ("Set-Cookie", "b=2; Path=/")]
     if qget(qs, "server"):
         headers.append(("Server", qget(qs, "server")))
+    if qget(qs, "date"):
+        headers.append(("Date", qget(qs, "date")))
+    if qget(qs, "bigvalue"):
+        headers.append(("X-Big", "v" * qint(qs, "bigvalue")))
     start_response("200 OK", headers)
     return [b"many headers"]
 
@@ -539,7 +561,7 @@ def r_info(environ, start_response, qs):
 
 
 ROUTES = {
-    "env": r_env, "echo": r_echo, "hash": r_hash, "stream": r_stream, "big": r_big,
+    "env": r_env, "echo": r_echo, "lazy-echo": r_lazy_echo, "hash": r_hash, "stream": r_stream, "big": r_big,
     "list": r_list, "empty-chunks": r_empty_chunks, "status": r_status, "raise": r_raise,
     "record": r_record, "close": r_close, "sleep": r_sleep, "sleep-after-start": r_sleep_after_start,
     "hop": r_hop, "cl": r_cl, "write": r_write, "excinfo": r_excinfo, "file": r_file,
