@@ -73,6 +73,10 @@ struct h1conn {
     struct wsgi_task *app; /* the app's response in progress (one reference) */
     struct body body;      /* the request body, read whole for the app */
     bool app_resume;       /* --threads 0: the connection's task will produce more */
+    bool app_dispatched;   /* this request went to the app (maybe while its body streams) */
+    bool app_started;      /* the app's status line is out */
+    bool body_paused;      /* a streamed body waits for the app to read (input full) */
+    int busy_status;       /* 503 decided before the body was read: answer it after */
 };
 
 static const llhttp_settings_t settings;
@@ -118,6 +122,8 @@ static int on_message_begin(llhttp_t *p)
     h->in_header = false;
     h->head_done = false;
     h->expect_continue = false;
+    h->app_dispatched = false;
+    h->busy_status = 0;
     memset(&h->req, 0, sizeof h->req);
     if (h->completed_in_parse) /* pipelined: a new total deadline for this head */
         conn_set_timer(&h->c, CONN_T_HEADER);
@@ -330,6 +336,16 @@ static bool is_valid_host(struct span h)
     return true;
 }
 
+static int app_submit(struct h1conn *h, bool keep, bool streaming);
+static void resume_input(struct h1conn *h);
+
+static bool may_keep_alive(struct h1conn *h)
+{
+    const struct server *s = h->c.srv;
+    return llhttp_should_keep_alive(&h->parser) && !s->draining && s->cfg->keep_alive_ms > 0 &&
+           !(h->parser.flags & F_CONNECTION_UPGRADE) && !h->parser.upgrade;
+}
+
 static int on_headers_complete(llhttp_t *p)
 {
     struct h1conn *h = from_parser(p);
@@ -382,6 +398,18 @@ static int on_headers_complete(llhttp_t *p)
                 return fail(h, 503);
         }
     }
+    /* A large upload streams into the app as it arrives (thread mode): the app starts now and
+     * wsgi.input waits for the bytes. Chunked bodies are read whole first (below). */
+    if (h->to_app && wsgi_threaded() && (p->flags & F_CONTENT_LENGTH) &&
+        p->content_length > WSGI_STREAM_MIN) {
+        int e = app_submit(h, may_keep_alive(h), true);
+        if (e < 0)
+            return HPE_USER; /* the connection was aborted */
+        if (e > 0) {         /* no thread: read the body, then answer */
+            h->to_app = false;
+            h->busy_status = e;
+        }
+    }
     return 0;
 }
 
@@ -413,7 +441,20 @@ static int on_body(llhttp_t *p, const char *at, size_t n)
     h->body_len += n;
     if (h->body_len > h->c.srv->cfg->limit_request_body)
         return fail(h, 413);
-    if (h->to_app) {
+    if (h->app_dispatched) { /* streaming into the app */
+        if (!h->app)
+            return 0; /* the app answered without reading it all: read and dropped */
+        int e = wsgi_task_feed(h->app, at, n);
+        if (e < 0) {
+            conn_abort(&h->c, "out of memory");
+            return HPE_USER;
+        }
+        if (e > 0) { /* the app reads slower than the client sends: stop reading */
+            h->body_paused = true;
+            conn_set_timer(&h->c, CONN_T_NONE); /* the app is in charge now, as for --timeout */
+            return HPE_PAUSED;
+        }
+    } else if (h->to_app) {
         int e = body_append(&h->body, at, n);
         if (e < 0) {
             log_error("#%llu cannot buffer the request body: %s", (unsigned long long)h->c.id,
@@ -565,6 +606,16 @@ static int send_response(struct h1conn *h, struct response *res, bool keep_alive
 /* Answer a request that cannot be processed and stop reading the connection. */
 static void reject(struct h1conn *h, int status)
 {
+    if (h->app) { /* a streamed body went wrong (too long, malformed) */
+        bool started = h->app_started || conn_has_output(&h->c);
+        wsgi_task_release(h->app);
+        h->app = NULL;
+        if (started) { /* the app's response is on its way: no room for another one */
+            h->stop = true;
+            conn_abort(&h->c, "bad request body while the app was answering");
+            return;
+        }
+    }
     struct response res;
     response_init(&res);
     response_error(&res, status);
@@ -583,21 +634,44 @@ static void reject(struct h1conn *h, int status)
     conn_close_after_flush(&h->c);
 }
 
-static int start_app(struct h1conn *h, bool keep);
-
 static int on_message_complete(llhttp_t *p)
 {
     struct h1conn *h = from_parser(p);
     struct server *s = h->c.srv;
-    bool may_keep = llhttp_should_keep_alive(p) && !s->draining && s->cfg->keep_alive_ms > 0 &&
-                    !(p->flags & F_CONNECTION_UPGRADE) && !p->upgrade;
+    bool may_keep = may_keep_alive(h);
     struct response res;
     response_init(&res);
+    if (h->app_dispatched) { /* its body streamed in */
+        h->in_request = false;
+        h->completed_in_parse = true;
+        h->nrequests++;
+        if (h->app) {
+            wsgi_task_feed_end(h->app);
+            if (!h->app_started && s->cfg->app_timeout_ms > 0)
+                conn_set_timer(&h->c, CONN_T_APP);
+            else
+                conn_set_timer(&h->c, CONN_T_NONE);
+            return HPE_PAUSED; /* on_drain goes on once the app's response is out */
+        }
+        /* The app answered before the body ended: on with the next request at once, unless
+         * its response is still being written (on_drain then goes on). */
+        if (h->stop || conn_has_output(&h->c))
+            return HPE_PAUSED;
+        conn_set_timer(&h->c, CONN_T_IDLE);
+        return 0;
+    }
+    int e = h->busy_status;
     if (h->to_app) {
-        int e = start_app(h, may_keep);
+        h->in_request = false;
+        h->completed_in_parse = true;
+        h->nrequests++;
+        e = app_submit(h, may_keep, false);
         if (e <= 0) /* hold pipelined requests until the app's response is out */
             return HPE_PAUSED;
-        /* e > 0: no thread free and the queue full; answer here */
+        h->in_request = true; /* the answer goes through the normal path below */
+        h->nrequests--;
+    }
+    if (e) { /* no thread free and the queue full */
         response_error(&res, e);
         if (!response_add_header(&res, "Retry-After", "1"))
             log_error("cannot add Retry-After");
@@ -665,6 +739,7 @@ static void app_pump(struct h1conn *h)
     }
     if (fd >= 0)
         conn_write_file(c, fd, off, len);
+    h->app_started = p.started;
     if (p.started && c->timer_kind == CONN_T_APP)
         conn_set_timer(c, CONN_T_NONE);
     if (!p.done)
@@ -685,6 +760,11 @@ static void app_notify(void *arg)
     app_pump(h);
     if (h->c.closing)
         return;
+    if (h->body_paused && (!h->app || wsgi_task_input_room(h->app))) {
+        resume_input(h);
+        if (h->c.closing)
+            return;
+    }
     /* Even with nothing new to write: a response that just completed must lead to on_drain,
      * which goes on with pipelined input (a HEAD's last step adds no bytes). */
     conn_flush(&h->c);
@@ -692,18 +772,32 @@ static void app_notify(void *arg)
         conn_read(&h->c);
 }
 
-/* Hand the complete request to the app. 0 when it went (the parser pauses until the app's
- * response is out), a status (503) to answer instead, or -1 when the connection was
- * aborted. */
-static int start_app(struct h1conn *h, bool keep)
+static void parse(struct h1conn *h, const char *data, size_t n);
+
+/* The app read enough of a streamed body: go on reading it. */
+static void resume_input(struct h1conn *h)
+{
+    struct conn *c = &h->c;
+    h->body_paused = false;
+    c->read_paused = false;
+    conn_set_timer(c, CONN_T_IO);
+    if (buf_size(&h->pending)) {
+        struct buf in = h->pending; /* parse() may refill h->pending */
+        h->pending = (struct buf){0};
+        parse(h, buf_data(&in), buf_size(&in));
+        buf_free(&in);
+    }
+}
+
+/* Hand the request to the app: with its body read whole (streaming false), or at the end of
+ * its head with the body still to come. 0 when it went, a status to answer instead (503:
+ * every thread busy and the queue full), or -1 when the connection was aborted. */
+static int app_submit(struct h1conn *h, bool keep, bool streaming)
 {
     struct conn *c = &h->c;
     const struct cfg *cfg = c->srv->cfg;
-    h->in_request = false;
-    h->completed_in_parse = true;
-    h->nrequests++;
-    char remote[64] = "", local[64];
-    unsigned remote_port = 0, local_port;
+    char remote[64] = "", local[64] = "";
+    unsigned remote_port = 0, local_port = 0;
     if (c->peer.sa.sa_family == AF_INET) {
         inet_ntop(AF_INET, &c->peer.in4.sin_addr, remote, sizeof remote);
         remote_port = ntohs(c->peer.in4.sin_port);
@@ -711,14 +805,14 @@ static int start_app(struct h1conn *h, bool keep)
         inet_ntop(AF_INET6, &c->peer.in6.sin6_addr, remote, sizeof remote);
         remote_port = ntohs(c->peer.in6.sin6_port);
     }
-    local[0] = 0;
-    local_port = 0;
     if (!h->req.host.n) /* SERVER_NAME falls back to the listener's address: one syscall */
         local_addr(c, local, sizeof local, &local_port);
     struct wsgi_req_info info = {
         .req = &h->req,
         .body = &h->body,
         .chunked = (h->parser.flags & F_CHUNKED) != 0,
+        .streaming = streaming,
+        .content_length = streaming ? h->parser.content_length : 0,
         .keep_alive = keep,
         .https = c->tls != NULL,
         .remote_addr = remote,
@@ -729,23 +823,17 @@ static int start_app(struct h1conn *h, bool keep)
     };
     int e = wsgi_submit(&info, app_notify, h, &h->app);
     body_free(&h->body);
-    if (e == -EBUSY) {
-        log_warn("#%llu every app thread is busy and %zu requests wait: 503 for %.*s",
-                 (unsigned long long)c->id, cfg->max_queue, (int)h->req.path.n, h->req.path.p);
-        h->in_request = true; /* the answer goes through the normal path */
-        h->nrequests--;
-        return 503;
-    }
     if (e < 0) {
-        h->in_request = true;
-        h->nrequests--;
+        if (e == -EBUSY)
+            log_warn("#%llu every app thread is busy and %zu requests wait: 503 for %.*s",
+                     (unsigned long long)c->id, cfg->max_queue, (int)h->req.path.n, h->req.path.p);
         return 503;
     }
+    h->app_dispatched = true;
+    h->app_started = false;
     h->app_keep = keep;
-    if (wsgi_threaded() && cfg->app_timeout_ms > 0)
-        conn_set_timer(c, CONN_T_APP);
-    else
-        conn_set_timer(c, CONN_T_NONE);
+    if (!streaming) /* a streaming request's timer is armed when its body is complete */
+        conn_set_timer(c, wsgi_threaded() && cfg->app_timeout_ms > 0 ? CONN_T_APP : CONN_T_NONE);
     app_pump(h);
     return c->closing ? -1 : 0;
 }
@@ -855,7 +943,8 @@ static void h1_on_drain(struct conn *c)
         struct buf in = h->pending; /* parse() may refill h->pending */
         h->pending = (struct buf){0};
         c->read_paused = false;
-        conn_set_timer(c, CONN_T_HEADER);
+        h->body_paused = false; /* the rest of a body the app did not read: dropped */
+        conn_set_timer(c, h->in_request ? CONN_T_IO : CONN_T_HEADER);
         parse(h, buf_data(&in), buf_size(&in));
         buf_free(&in);
         if (c->closing || h->stop || c->read_paused)
@@ -883,7 +972,7 @@ static void h1_on_drain(struct conn *c)
 static void h1_on_eof(struct conn *c)
 {
     struct h1conn *h = (struct h1conn *)c;
-    if (h->stop || h->app) /* the app's response is still to come: it closes after it */
+    if (h->stop || (h->app && !h->in_request)) /* the app's response is still to come */
         return;
     if (h->in_request || (!conn_has_output(c) && !buf_size(&h->pending))) {
         conn_abort(c, h->in_request ? "peer closed mid-request" : "peer closed");

@@ -3,6 +3,7 @@
 
 #include "log.h"
 
+#include <stdint.h>
 #include <string.h>
 
 #define READLINE_STEP 8192
@@ -10,6 +11,9 @@
 struct input {
     PyObject_HEAD struct wsgi_task *t; /* borrowed; NULL once the response ended */
     uint64_t pos;
+    /* A streamed body (thread mode): bytes pulled from the loop, not yet returned. */
+    struct buf ahead;
+    bool eof;
 };
 
 PyObject *input_new(struct wsgi_task *t)
@@ -19,6 +23,8 @@ PyObject *input_new(struct wsgi_task *t)
         return NULL;
     in->t = t;
     in->pos = 0;
+    in->ahead = (struct buf){0};
+    in->eof = false;
     return (PyObject *)in;
 }
 
@@ -30,6 +36,70 @@ void input_detach(PyObject *o)
 static uint64_t remaining(const struct input *in)
 {
     return in->t && in->pos < in->t->body.len ? in->t->body.len - in->pos : 0;
+}
+
+static void input_dealloc(PyObject *self)
+{
+    buf_free(&((struct input *)self)->ahead);
+    PyObject_Free(self);
+}
+
+/* ---- a streamed body: the app reads while the loop is still receiving it ---- */
+
+static bool is_streaming(const struct input *in)
+{
+    return in->t && in->t->streaming;
+}
+
+/* Pull until ahead holds want bytes or the body ended. 0, or -1 with an exception. */
+static int fill(struct input *in, size_t want)
+{
+    while (buf_size(&in->ahead) < want && !in->eof) {
+        int r = pool_input_pull(in->t, &in->ahead);
+        if (r < 0)
+            return -1;
+        if (r == 0)
+            in->eof = true;
+    }
+    return 0;
+}
+
+static PyObject *take_ahead(struct input *in, size_t n)
+{
+    PyObject *r = PyBytes_FromStringAndSize(buf_data(&in->ahead), (Py_ssize_t)n);
+    if (r) {
+        buf_consume(&in->ahead, n);
+        in->pos += n;
+    }
+    return r;
+}
+
+static PyObject *stream_read(struct input *in, Py_ssize_t size)
+{
+    if (fill(in, size < 0 ? SIZE_MAX : (size_t)size) < 0)
+        return NULL;
+    size_t n = buf_size(&in->ahead);
+    if (size >= 0 && (size_t)size < n)
+        n = (size_t)size;
+    return take_ahead(in, n);
+}
+
+static PyObject *stream_readline(struct input *in, Py_ssize_t limit)
+{
+    size_t scanned = 0;
+    for (;;) {
+        size_t avail = buf_size(&in->ahead);
+        size_t lim = limit >= 0 && (size_t)limit < avail ? (size_t)limit : avail;
+        const char *p = buf_data(&in->ahead);
+        const char *nl = lim > scanned ? memchr(p + scanned, '\n', lim - scanned) : NULL;
+        if (nl)
+            return take_ahead(in, (size_t)(nl - p) + 1);
+        if ((limit >= 0 && avail >= (size_t)limit) || in->eof)
+            return take_ahead(in, lim);
+        scanned = lim;
+        if (fill(in, avail + 1) < 0)
+            return NULL;
+    }
 }
 
 /* size argument: None or a negative number mean "all". */
@@ -77,6 +147,8 @@ static PyObject *input_read(PyObject *self, PyObject *const *args, Py_ssize_t na
     Py_ssize_t size;
     if (size_arg(args, nargs, &size) < 0)
         return NULL;
+    if (is_streaming(in))
+        return stream_read(in, size);
     uint64_t left = remaining(in);
     size_t n = size < 0 || (uint64_t)size > left ? (size_t)left : (size_t)size;
     if (n == 0)
@@ -116,6 +188,8 @@ static int line_length(struct input *in, size_t limit, size_t *len)
 
 static PyObject *readline_n(struct input *in, Py_ssize_t size)
 {
+    if (is_streaming(in))
+        return stream_readline(in, size);
     uint64_t left = remaining(in);
     size_t limit = size < 0 || (uint64_t)size > left ? (size_t)left : (size_t)size;
     if (limit == 0)
@@ -187,6 +261,7 @@ static PyTypeObject input_type = {
     PyVarObject_HEAD_INIT(NULL, 0).tp_name = "httpsd.Input",
     .tp_basicsize = sizeof(struct input),
     .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_dealloc = input_dealloc,
     .tp_doc = "wsgi.input: the request body",
     .tp_iter = PyObject_SelfIter,
     .tp_iternext = input_iternext,

@@ -45,6 +45,7 @@ bool wsgi_threaded(void)
 static void task_free(struct wsgi_task *t)
 {
     body_free(&t->body);
+    buf_free(&t->in);
     buf_free(&t->out);
     buf_free(&t->r.stage);
     buf_free(&t->r.head);
@@ -368,6 +369,9 @@ int wsgi_submit(const struct wsgi_req_info *info, wsgi_notify_cb notify, void *a
     t->body = *info->body;
     body_init(info->body);
     t->chunked = info->chunked;
+    t->streaming = info->streaming;
+    t->stream_len = info->content_length;
+    t->in_eof = !info->streaming;
     t->keep_alive_ok = info->keep_alive;
     t->https = info->https;
     snprintf(t->remote_addr, sizeof t->remote_addr, "%s", info->remote_addr);
@@ -443,6 +447,77 @@ int wsgi_task_take(struct wsgi_task *t, struct buf *out, size_t max_out, int *fi
     p->broken = t->broken;
     pthread_mutex_unlock(&P.mu);
     return e;
+}
+
+int wsgi_task_feed(struct wsgi_task *t, const char *p, size_t n)
+{
+    int r = 0;
+    pthread_mutex_lock(&P.mu);
+    if (!t->released && !t->done) {
+        if (buf_append(&t->in, p, n) < 0)
+            r = -ENOMEM;
+        else if (buf_size(&t->in) >= WSGI_IN_HIGH_WATER)
+            r = 1;
+        t->want_input = r == 1;
+        if (t->waiting)
+            pthread_cond_signal(&t->room);
+    }
+    pthread_mutex_unlock(&P.mu);
+    return r;
+}
+
+void wsgi_task_feed_end(struct wsgi_task *t)
+{
+    pthread_mutex_lock(&P.mu);
+    t->in_eof = true;
+    if (t->waiting)
+        pthread_cond_signal(&t->room);
+    pthread_mutex_unlock(&P.mu);
+}
+
+bool wsgi_task_input_room(struct wsgi_task *t)
+{
+    pthread_mutex_lock(&P.mu);
+    bool room = t->done || buf_size(&t->in) < WSGI_IN_HIGH_WATER;
+    if (room)
+        t->want_input = false;
+    pthread_mutex_unlock(&P.mu);
+    return room;
+}
+
+int pool_input_pull(struct wsgi_task *t, struct buf *dst)
+{
+    PyThreadState *ts = PyEval_SaveThread();
+    pthread_mutex_lock(&P.mu);
+    while (!t->released && !t->in_eof && buf_size(&t->in) == 0) {
+        t->waiting = true;
+        pthread_cond_wait(&t->room, &P.mu);
+    }
+    t->waiting = false;
+    int r = t->released ? -1 : buf_size(&t->in) ? 1 : 0;
+    if (r == 1) {
+        if (buf_size(dst) == 0) {
+            struct buf tmp = *dst;
+            *dst = t->in;
+            t->in = tmp;
+            buf_reset(&t->in);
+        } else if (buf_append(dst, buf_data(&t->in), buf_size(&t->in)) == 0) {
+            buf_reset(&t->in);
+        } else {
+            r = -2;
+        }
+        if (t->want_input) /* the loop stopped reading for this room: tell it */
+            wake_loop_locked(t);
+    }
+    pthread_mutex_unlock(&P.mu);
+    PyEval_RestoreThread(ts);
+    if (r == -2) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    if (r < 0)
+        PyErr_SetString(PyExc_OSError, "client disconnected while sending the request body");
+    return r;
 }
 
 void wsgi_task_release(struct wsgi_task *t)

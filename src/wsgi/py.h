@@ -60,7 +60,13 @@ struct wsgi_task {
     bool started, done, broken, keep_alive;
     bool released; /* the loop dropped the request (client gone, 504): discard output */
     bool in_ready; /* on the pool's ready list */
-    bool waiting;  /* the app thread waits on room */
+    bool waiting;  /* the app thread waits on room (for output room or for input) */
+    /* A streamed request body (thread mode): bytes the loop has read and the app not yet. */
+    struct buf in;
+    bool streaming;      /* the body arrives while the app runs (else it is all in body) */
+    bool in_eof;         /* every byte of it has arrived */
+    bool want_input;     /* the loop stopped reading because in was full: wake it when drained */
+    uint64_t stream_len; /* the body's Content-Length */
     bool file_taken;
     int status;
     uint64_t body_bytes;
@@ -118,6 +124,10 @@ bool pool_publish(struct wsgi_task *t);
 struct cfg;
 int pool_start(const struct cfg *cfg, struct loop *loop, char *err, size_t errlen);
 bool pool_stop(void);
+
+/* Wait (GIL released) for streamed body bytes and move them into dst: 1 when some were
+ * moved, 0 at the end of the body, -1 when the request was released (client gone). */
+int pool_input_pull(struct wsgi_task *t, struct buf *dst);
 
 /* embed.c: log the current Python exception (with its traceback) as one error entry, prefixed
  * by what; clears it. */

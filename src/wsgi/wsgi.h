@@ -26,6 +26,8 @@ struct wsgi_req_info {
     const struct request *req;
     struct body *body;       /* stolen: left empty */
     bool chunked;            /* the body came chunked (its length is known now) */
+    bool streaming;          /* the body is still to come: wsgi_task_feed / _feed_end */
+    uint64_t content_length; /* of a streaming body */
     bool keep_alive;         /* the connection may stay open after the response */
     bool https;              /* wsgi.url_scheme */
     const char *remote_addr; /* "" for UNIX sockets */
@@ -74,6 +76,21 @@ int wsgi_submit(const struct wsgi_req_info *info, wsgi_notify_cb notify, void *a
 int wsgi_task_take(struct wsgi_task *t, struct buf *out, size_t max_out, int *file_fd,
                    off_t *file_off, off_t *file_len, struct wsgi_progress *p)
     __attribute__((warn_unused_result));
+/* The body of a streaming request, as it arrives. Loop thread. 0, 1 when the app has
+ * WSGI_IN_HIGH_WATER unread (stop reading until wsgi_task_input_room), or -ENOMEM. A
+ * released or finished task takes nothing (the bytes are dropped). */
+int wsgi_task_feed(struct wsgi_task *t, const char *p, size_t n)
+    __attribute__((warn_unused_result));
+/* The whole body has been fed. Loop thread. */
+void wsgi_task_feed_end(struct wsgi_task *t);
+/* After a feed returned 1: has the app read enough to go on? Loop thread. */
+bool wsgi_task_input_room(struct wsgi_task *t);
+
+#define WSGI_IN_HIGH_WATER (256 * 1024)
+/* Bodies with a Content-Length above this stream into the app (thread mode); smaller ones,
+ * and chunked ones, are read whole first. */
+#define WSGI_STREAM_MIN (64 * 1024)
+
 /* Drop the caller's reference. If the response is not complete the app is abandoned: its
  * output is discarded and its iterable's close() is still called. Loop thread. */
 void wsgi_task_release(struct wsgi_task *t);
