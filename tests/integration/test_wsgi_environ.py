@@ -309,3 +309,17 @@ def test_wsgi_errors_and_input_are_file_like(lst):
     assert e["_types"]["wsgi.input"] not in ("str", "bytes", "NoneType")
     assert e["_types"]["wsgi.errors"] not in ("str", "bytes", "NoneType")
     assert e["_types"]["wsgi.file_wrapper"] not in ("str", "bytes", "NoneType")
+
+
+def test_ipv6_listener_remote_addr(httpsd):
+    from conftest import ipv6_loopback_available
+    if not ipv6_loopback_available():
+        pytest.skip("no IPv6 loopback")
+    srv = start(httpsd, "wsgi_basic:app", binds=["http://[::1]:0"])
+    with connect(srv.listeners[0]) as c:
+        r = c.request("GET", "/env")
+        local = c.sock.getsockname()
+    e = json.loads(r.body)
+    assert e["REMOTE_ADDR"] == "::1"
+    assert e["REMOTE_PORT"] == str(local[1])
+    assert e["SERVER_NAME"] == "localhost"

@@ -263,3 +263,9 @@ def test_malformed_request_400_app_not_called(limited, module_markers, req):
     assert get(limited, "/record?name=" + ok).status == 200
     assert wait_marker(module_markers, ok, timeout=5) == ["called"]
     assert read_marker(module_markers, name) is None, "the app was called for a malformed request"
+
+
+def test_read_with_huge_size(lst):
+    out = echo(lst, "huge")
+    assert b"".join(parts(out)) == BODY
+    assert out["after"] == ["", "", ""]

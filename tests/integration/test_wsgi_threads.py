@@ -332,3 +332,135 @@ def test_many_concurrent_connections(httpsd):
     results, elapsed = parallel(srv, ["/stream?n=20&size=1000"] * 32, timeout=60)
     assert all(r[0] == 200 and r[1] == stream_body(20, 1000) for r in results), \
         [r[0] for r in results]
+
+
+def test_pipelined_slow_then_fast_stay_in_order(httpsd):
+    srv = start(httpsd, "wsgi_basic:app", threads=4)
+    with connect(srv, timeout=30) as c:
+        c.send(build_request("GET", "/sleep?s=0.4") + build_request("GET", "/fast1") +
+               build_request("GET", "/sleep?s=0.1") + build_request("GET", "/fast2"))
+        bodies = [c.read_response(timeout=30).body for _ in range(4)]
+    assert bodies[0].startswith(b"slept 0.4")
+    assert bodies[1] == b"app: GET /fast1"
+    assert bodies[2].startswith(b"slept 0.1")
+    assert bodies[3] == b"app: GET /fast2"
+
+
+def test_client_gone_while_app_blocks_in_read_frees_thread(httpsd):
+    """The app waits in wsgi.input.read() for a body that never comes; the client disconnects.
+    The app thread must be released (read fails or returns), not held until --io-timeout."""
+    srv = start(httpsd, "wsgi_basic:app", "--io-timeout", "60", threads=1)
+    c = connect(srv, timeout=10)
+    c.send(build_request("POST", "/hash?bs=65536", headers=[("Content-Length", 1000000)]) + b"x" * 10)
+    time.sleep(0.3)  # let the app thread start blocking in read()
+    linger_rst(c.sock)
+    c.close()
+    t0 = time.monotonic()
+    r = get(srv, "/after-gone", timeout=30)
+    dt = time.monotonic() - t0
+    assert r.status == 200 and r.body == b"app: GET /after-gone"
+    assert dt < 5, "the only app thread stayed blocked %.1f s after the client left" % dt
+
+
+def test_sigterm_with_app_stuck_respects_graceful_timeout(httpsd, markers):
+    """An app thread sleeping 30 s cannot hold the shutdown past --graceful-timeout."""
+    srv = start(httpsd, "wsgi_basic:app", "--graceful-timeout", "1", marker_dir=markers)
+    c = connect(srv, timeout=30)
+    c.send(build_request("GET", "/sleep?s=30&started=stuck"))
+    assert wait_marker(markers, "stuck", timeout=10)
+    t0 = time.monotonic()
+    srv.send_signal(signal.SIGTERM)
+    rc = srv.wait(20)
+    dt = time.monotonic() - t0
+    c.close()
+    assert rc is not None, "httpsd still running 20 s after SIGTERM with a stuck app thread"
+    assert dt < 6, "exit took %.1f s with --graceful-timeout 1" % dt
+    assert rc == 0, rc
+
+
+def test_sigterm_during_endless_stream(httpsd, markers):
+    srv = start(httpsd, "wsgi_basic:app", "--graceful-timeout", "1", marker_dir=markers)
+    c = connect(srv, timeout=30, rcvbuf=16384)
+    c.send(build_request("GET", "/close?name=endless&n=10000000&size=65536"))
+    assert c.sock.recv(1000)
+    t0 = time.monotonic()
+    srv.send_signal(signal.SIGTERM)
+    rc = srv.wait(20)
+    dt = time.monotonic() - t0
+    c.close()
+    assert rc == 0 and dt < 6, (rc, dt)
+    assert read_marker(markers, "endless") == ["closed"], "close() not called on shutdown"
+
+
+def fd_count(pid):
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
+def test_no_fd_leak_with_file_wrapper_and_aborts(httpsd, markers, tmp_path):
+    data = os.urandom(4 * 1024 * 1024)
+    path = tmp_path / "fw.bin"
+    path.write_bytes(data)
+    srv = start(httpsd, "wsgi_basic:app", marker_dir=markers)
+    get(srv, "/file?path=%s&offset=%d" % (path, len(data) - 10))
+    base = fd_count(srv.pid)
+    for i in range(20):
+        c = connect(srv, timeout=10, rcvbuf=8192)
+        c.send(build_request("GET", "/file?path=%s&marker=fd%d" % (path, i)))
+        if i % 2:
+            r = c.read_response(timeout=30)
+            assert r.body == data
+        else:
+            assert c.sock.recv(100)
+            linger_rst(c.sock)
+        c.close()
+    for i in range(20):
+        assert wait_marker(markers, "fd%d" % i, timeout=10) == ["closed"], "file %d never closed" % i
+    deadline = time.monotonic() + 5
+    while fd_count(srv.pid) > base + 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert fd_count(srv.pid) <= base + 2, "fds: %d before, %d after" % (base, fd_count(srv.pid))
+
+
+@pytest.mark.parametrize("threads", [4, 0])
+def test_no_memory_growth_over_many_requests(httpsd, threads):
+    """Leaked environ dicts / bodies / response objects show up as RSS growth."""
+    srv = start(httpsd, "wsgi_basic:app", threads=threads)
+    body = os.urandom(16 * 1024)
+    hdrs = [("X-Pad", "p" * 4000)]
+    req = build_request("POST", "/echo?mode=read", headers=hdrs, body=body)
+
+    def burst(n):
+        with connect(srv, timeout=30) as c:
+            for k in range(0, n, 50):
+                c.send(req * 50)
+                for _ in range(50):
+                    r = c.read_response(timeout=30)
+                    assert r.status == 200
+    burst(300)
+    base = vmrss_kib(srv.pid)
+    burst(3000)
+    growth = (vmrss_kib(srv.pid) - base) / 1024
+    assert growth < 25, "RSS grew %.1f MiB over 3000 requests (leak?)" % growth
+
+
+def test_chunked_upload_50mib_streamed_not_buffered(httpsd):
+    """A chunked upload is handed to the app as it arrives (bounded RSS, correct hash)."""
+    srv = start(httpsd, "wsgi_basic:app")
+    get(srv, "/warm")
+    base = vmrss_kib(srv.pid)
+    c = connect(srv, timeout=120)
+    c.send(build_request("POST", "/hash?bs=65536", headers=[("Transfer-Encoding", "chunked")]))
+    block = os.urandom(1024 * 1024)
+    h = hashlib.sha256()
+    peak = base
+    for i in range(50):
+        h.update(block)
+        c.send(b"%x\r\n%s\r\n" % (len(block), block))
+        if i % 5 == 0:
+            peak = max(peak, vmrss_kib(srv.pid))
+    c.send(b"0\r\n\r\n")
+    r = c.read_response(timeout=120)
+    c.close()
+    out = json.loads(r.body)
+    assert out["len"] == 50 * 1024 * 1024 and out["sha256"] == h.hexdigest()
+    assert (peak - base) < 40 * 1024, "RSS grew %d MiB during a 50 MiB chunked upload" % ((peak - base) // 1024)

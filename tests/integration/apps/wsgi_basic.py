@@ -168,6 +168,8 @@ def r_echo(environ, start_response, qs):
         parts.append(inp.read(int(environ.get("CONTENT_LENGTH") or 0)))
     elif mode == "over":
         parts.append(inp.read(int(environ.get("CONTENT_LENGTH") or 0) + 100000))
+    elif mode == "huge":
+        parts.append(inp.read(1 << 40))  # must not try to allocate 1 TiB
     elif mode == "none":
         pass  # read nothing: the server must discard the body itself
     elif mode == "partial":
