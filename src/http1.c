@@ -77,6 +77,7 @@ struct h1conn {
     bool app_started;      /* the app's status line is out */
     bool body_paused;      /* a streamed body waits for the app to read (input full) */
     int busy_status;       /* 503 decided before the body was read: answer it after */
+    uint64_t stream_len;   /* Content-Length of a body streaming into the app */
 };
 
 static const llhttp_settings_t settings;
@@ -402,6 +403,7 @@ static int on_headers_complete(llhttp_t *p)
      * wsgi.input waits for the bytes. Chunked bodies are read whole first (below). */
     if (h->to_app && wsgi_threaded() && (p->flags & F_CONTENT_LENGTH) &&
         p->content_length > WSGI_STREAM_MIN) {
+        h->stream_len = p->content_length;
         int e = app_submit(h, may_keep_alive(h), true);
         if (e < 0)
             return HPE_USER; /* the connection was aborted */
@@ -449,7 +451,9 @@ static int on_body(llhttp_t *p, const char *at, size_t n)
             conn_abort(&h->c, "out of memory");
             return HPE_USER;
         }
-        if (e > 0) { /* the app reads slower than the client sends: stop reading */
+        /* The app reads slower than the client sends: stop reading. Not after the body's
+         * last bytes: llhttp would then owe us on_message_complete until more input came. */
+        if (e > 0 && h->body_len < h->stream_len) {
             h->body_paused = true;
             conn_set_timer(&h->c, CONN_T_NONE); /* the app is in charge now, as for --timeout */
             return HPE_PAUSED;
