@@ -54,9 +54,7 @@ static void task_free(struct wsgi_task *t)
     if (t->r.file_fd >= 0)
         close(t->r.file_fd);
     pthread_cond_destroy(&t->room);
-    free(t->hdrs);
-    free(t->strs);
-    free(t);
+    free(t); /* with its header table and strings */
 }
 
 static void unref_locked(struct wsgi_task *t, bool *last)
@@ -339,18 +337,18 @@ int wsgi_submit(const struct wsgi_req_info *info, wsgi_notify_cb notify, void *a
                 struct wsgi_task **out)
 {
     const struct request *req = info->req;
-    struct wsgi_task *t = calloc(1, sizeof *t);
-    if (!t)
-        return -ENOMEM;
+    /* One allocation: the task, then the header table, then the bytes of every span. */
     size_t n = span_size(req->method) + span_size(req->target) + span_size(req->path) +
                span_size(req->query) + span_size(req->host) + 1;
     for (size_t i = 0; i < req->nheaders; i++)
         n += req->headers[i].name.n + req->headers[i].value.n;
-    t->strs = malloc(n);
-    t->hdrs = malloc((req->nheaders ? req->nheaders : 1) * sizeof *t->hdrs);
-    if (!t->strs || !t->hdrs || pthread_cond_init(&t->room, NULL) != 0) {
-        free(t->strs);
-        free(t->hdrs);
+    size_t table = req->nheaders * sizeof(struct req_header);
+    struct wsgi_task *t = calloc(1, sizeof *t + table + n);
+    if (!t)
+        return -ENOMEM;
+    t->hdrs = (struct req_header *)(t + 1);
+    t->strs = (char *)(t + 1) + table;
+    if (pthread_cond_init(&t->room, NULL) != 0) {
         free(t);
         return -ENOMEM;
     }
@@ -374,8 +372,8 @@ int wsgi_submit(const struct wsgi_req_info *info, wsgi_notify_cb notify, void *a
     t->in_eof = !info->streaming;
     t->keep_alive_ok = info->keep_alive;
     t->https = info->https;
-    snprintf(t->remote_addr, sizeof t->remote_addr, "%s", info->remote_addr);
-    snprintf(t->local_addr, sizeof t->local_addr, "%s", info->local_addr);
+    strncpy(t->remote_addr, info->remote_addr, sizeof t->remote_addr - 1);
+    strncpy(t->local_addr, info->local_addr, sizeof t->local_addr - 1);
     t->remote_port = info->remote_port;
     t->local_port = info->local_port;
     t->conn_id = info->conn_id;

@@ -42,8 +42,8 @@ struct resp {
 
 struct wsgi_task {
     /* Set by wsgi_submit, read-only afterwards (any thread). */
-    struct request req; /* spans into strs */
-    struct req_header *hdrs;
+    struct request req;      /* spans into strs */
+    struct req_header *hdrs; /* both in the task's own allocation, after it */
     char *strs;
     struct body body;
     bool chunked, keep_alive_ok, https;
