@@ -19,8 +19,9 @@ def test_demo_site_in_chromium(httpsd):
         pytest.skip("playwright-core is not installed (./test.sh installs it)")
     static = os.path.join(REPO, "static")
     log = os.path.join(httpsd.new_cwd(), "access.log")
+    # as ./run.sh serves it: the demo app everywhere but /static/
     s = httpsd("--static", "/static=" + static, "--access-logfile", log,
-               binds=["127.0.0.1:0"])
+               "--pythonpath", REPO, "wsgiapp:application", binds=["127.0.0.1:0"])
     os.makedirs(ARTIFACTS, exist_ok=True)
     shot = os.path.join(ARTIFACTS, "demo-chromium.png")
     url = "https://127.0.0.1:%d/static/index.html" % s.https.port
