@@ -281,8 +281,7 @@ int pool_start(const struct cfg *cfg, struct loop *loop, char *err, size_t errle
     struct sched_param sp = {0};
     int se = pthread_setschedparam(pthread_self(), SCHED_BATCH, &sp);
     if (se)
-        log_info("SCHED_BATCH not available (%s): app threads hand over per request",
-                 strerror(se));
+        log_info("SCHED_BATCH not available (%s): app threads hand over per request", strerror(se));
     /* Signals belong to the loop thread's signalfd: app threads start with them blocked
      * (they are already blocked in this thread when the server set up its signalfd). */
     pthread_attr_t attr;
