@@ -160,6 +160,11 @@ void ltls_conn_free(struct ltls_conn *t)
 {
     if (!t)
         return;
+    /* We close without close_notify (HTTP framing already told us the response was whole).
+     * Marking the shutdown done keeps OpenSSL from flagging the session not resumable, which it
+     * does to sessions of connections freed mid-flight; --tls-resume depends on it. */
+    if (t->ssl && SSL_is_init_finished(t->ssl))
+        SSL_set_shutdown(t->ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
     SSL_free(t->ssl);
     free(t);
 }
