@@ -31,12 +31,12 @@ bool resp_started(const struct resp *r)
     return r->started;
 }
 
-/* RFC 9110 §5.6.2 tchar */
+/* RFC 9110 §5.6.2 tchar, as a bitmap of the 128 ASCII codes (a table beats strchr on the
+ * hot path: every header name byte goes through here). */
 static bool is_tchar(unsigned char c)
 {
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
-        return true;
-    return c && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+    static const uint64_t map[2] = {0x03ff6cfa00000000ull, 0x57ffffffc7fffffeull};
+    return c < 128 && (map[c >> 6] >> (c & 63)) & 1;
 }
 
 /* field-vchar / SP / HTAB, obs-text allowed (RFC 9110 §5.5); CR, LF, NUL and other controls
@@ -147,6 +147,9 @@ static int parse_head(struct resp *r, const char *p, size_t n)
             ve--;
         const char *pn = p + name, *pv = p + v;
         size_t vn = ve - v;
+        /* the lengths first: most names are none of the three */
+        if (name_n != 14 && name_n != 17 && name_n != 10)
+            continue;
         if (eq_lower(pn, name_n, "content-length")) {
             /* 1*DIGIT; a repeat must carry the same value (RFC 9112 §6.3 item 5) */
             if (vn == 0 || vn > 18)
