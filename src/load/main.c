@@ -98,11 +98,9 @@ static int resolve(const struct lcfg *cfg, struct sockaddr_storage *ss, socklen_
 
 static void progress(const struct stats *slots, unsigned n, uint64_t t0, uint64_t now)
 {
-    uint64_t done = 0, errs = 0;
-    for (unsigned i = 0; i < n; i++) {
+    uint64_t done = 0;
+    for (unsigned i = 0; i < n; i++)
         done += __atomic_load_n(&slots[i].progress, __ATOMIC_RELAXED);
-    }
-    (void)errs;
     double secs = now > t0 ? (double)(now - t0) / 1e9 : 0.0;
     fprintf(stderr, "\r\033[K[%6.1fs] %llu requests done, %.0f/s", secs, (unsigned long long)done,
             secs > 0 ? (double)done / secs : 0.0);
@@ -225,7 +223,7 @@ int main(int argc, char **argv)
         struct pollfd pf = {.fd = pipefd[0], .events = POLLIN};
         uint64_t now = worker_now();
         /* wake on the second boundaries after t0 for the progress line */
-        int wait_ms = 1000;
+        int wait_ms = 1000 + (int)((t0 - now) / 1000000ull);
         if (now > t0)
             wait_ms = 1000 - (int)(((now - t0) / 1000000ull) % 1000);
         int n = poll(&pf, 1, wait_ms);
