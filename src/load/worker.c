@@ -79,6 +79,12 @@ uint64_t worker_now(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/* The parent reads progress while we run: a relaxed atomic store (a plain mov on x86). */
+static void add_progress(struct stats *st, uint64_t n)
+{
+    __atomic_store_n(&st->progress, st->progress + n, __ATOMIC_RELAXED);
+}
+
 static void conn_close(struct worker *w, struct wconn *c);
 static void conn_fill(struct worker *w, struct wconn *c, uint64_t now);
 
@@ -178,7 +184,7 @@ static void conn_fail(struct worker *w, struct wconn *c, enum stats_err kind, ui
     }
     if (n) {
         w->st->errors[kind] += n;
-        w->st->progress += n;
+        add_progress(w->st, n);
         w->st->end_ns = now;
     }
     if (kind == STATS_ERR_TLS && !w->tls_reported && w->p->index == 0) {
@@ -369,7 +375,7 @@ static void complete(struct worker *w, struct wconn *c, uint64_t now)
     if (c->resp.status > 0 && c->resp.status < STATS_STATUS_MAX)
         w->st->status[c->resp.status]++;
     w->st->requests++;
-    w->st->progress++;
+    add_progress(w->st, 1);
     w->st->end_ns = now;
     c->inflight--;
     w->inflight--;
@@ -418,7 +424,7 @@ static bool conn_parse(struct worker *w, struct wconn *c, const char *data, size
     while (len) {
         if (!c->inflight) { /* bytes nobody asked for */
             w->st->errors[STATS_ERR_MALFORMED]++;
-            w->st->progress++;
+            add_progress(w->st, 1);
             conn_close(w, c);
             if (wants_connection(w, c, now))
                 queue_open(w, c);
@@ -730,7 +736,7 @@ int worker_run(const struct worker_params *p)
     /* cut: whatever is still in flight at a hard stop timed out */
     if (!stop_now && w.inflight) {
         w.st->errors[STATS_ERR_TIMEOUT] += w.inflight;
-        w.st->progress += w.inflight;
+        add_progress(w.st, w.inflight);
     }
     rc = 0;
 out:
