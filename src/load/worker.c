@@ -654,8 +654,6 @@ static bool finished(struct worker *w, uint64_t now)
         bool over = w->p->t_end && now >= w->p->t_end;
         if (w->rate)
             over = over || (w->next_due == UINT64_MAX && !w->backlog);
-        else
-            over = over || (w->p->quota && w->issued >= w->p->quota);
         if (over) {
             w->ending = true;
             /* --rate past the duration: requests due but never sent are dropped */
@@ -667,7 +665,11 @@ static bool finished(struct worker *w, uint64_t now)
             }
         }
     }
-    return w->ending && !w->inflight && !w->backlog;
+    if (w->inflight || w->backlog)
+        return false;
+    /* The closed loop's quota is not latched: requests given back by requeue_inflight lower
+     * issued again and must still go out. */
+    return w->ending || (!w->rate && w->p->quota && w->issued >= w->p->quota);
 }
 
 int worker_run(const struct worker_params *p)

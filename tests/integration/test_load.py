@@ -113,7 +113,7 @@ def start_static(httpsd, static_site, tmp_path, binds=("http://127.0.0.1:0",)):
 # --------------------------------------------------------------------------------------------
 
 class Nginx:
-    def __init__(self, tmp):
+    def __init__(self, tmp, keepalive_requests=1000000):
         if not os.access(NGINX, os.X_OK):
             pytest.fail("nginx not installed (apt-get install nginx; ./test.sh does it)")
         self.dir = str(tmp)
@@ -135,7 +135,7 @@ http {
     fastcgi_temp_path %(d)s/fastcgi;
     uwsgi_temp_path %(d)s/uwsgi;
     scgi_temp_path %(d)s/scgi;
-    keepalive_requests 1000000;
+    keepalive_requests %(k)d;
     server {
         listen 127.0.0.1:%(p)d;
         location = /ok { return 200 "ok\\n"; }
@@ -143,7 +143,7 @@ http {
         location / { return 404; }
     }
 }
-""" % {"d": self.dir, "p": self.port})
+""" % {"d": self.dir, "p": self.port, "k": keepalive_requests})
         self.proc = subprocess.Popen([NGINX, "-c", conf, "-p", self.dir, "-e",
                                       os.path.join(self.dir, "error.log")],
                                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -364,6 +364,32 @@ def test_nginx_keepalive_pipeline_and_no_keepalive(nginx):
     assert r2["requests"] == 300 and errors_total(r2) == 0, r2
     assert r2["connects"] == 300 and r2["keepalive"] is False
     assert log_lines(nginx.log, 4300) == 4300
+
+
+def test_pipelined_requests_after_connection_close_are_resent(tmp_path):
+    """nginx closes every connection after 10 requests (Connection: close on the 10th); the
+    requests pipelined behind it were never answered and go out again on a new connection."""
+    n = Nginx(tmp_path, keepalive_requests=10)
+    try:
+        r = run_json(["-p", 1, "-c", 3, "-n", 600, "--pipeline", 8, n.url("/ok")])
+        assert r["requests"] == 600 and errors_total(r) == 0, r
+        assert r["connects"] >= 60, r
+        assert log_lines(n.log, 600) == 600
+        r = run_json(["-p", 2, "-c", 4, "-R", 500, "-d", "1s", "--pipeline", 4, n.url("/ok")])
+        assert 475 <= r["requests"] <= 525 and errors_total(r) == 0, r
+    finally:
+        n.stop()
+
+
+def test_rate_no_keepalive_and_tls(httpsd, static_site, tmp_path):
+    srv, log = start_static(httpsd, static_site, tmp_path, binds=("https://127.0.0.1:0",))
+    cert = os.path.join(srv.cwd, "cert.pem")
+    url = "https://localhost:%d/s/hello.txt" % srv.port
+    r = run_json(["-p", 2, "-c", 8, "-R", 200, "-d", "1s", "--no-keepalive", "--cacert", cert, url])
+    assert 190 <= r["requests"] <= 210 and errors_total(r) == 0, r
+    assert r["connects"] == r["requests"]
+    r = run_json(["-p", 1, "-c", 4, "-R", 400, "-d", "1s", "--cacert", cert, url])
+    assert 380 <= r["requests"] <= 420 and errors_total(r) == 0 and r["connects"] == 4, r
 
 
 def test_rate_2000_for_5s_is_10000_requests(nginx):
