@@ -37,6 +37,7 @@ struct wconn {
     uint64_t retry_at; /* back-off before the next connect; 0 = none */
     unsigned served;   /* responses on this connection */
     bool open_queued;
+    bool fill_queued;
     struct buf out;  /* request bytes not yet taken by the socket */
     struct buf pend; /* an incomplete response head carried to the next read */
 };
@@ -49,6 +50,8 @@ struct worker {
     struct wconn *conns;
     struct wconn **open_queue; /* [2 * nconns]: connections to (re)connect at the next turn */
     unsigned nopen;
+    struct wconn **fill_queue; /* [nconns]: connections whose responses were read this turn */
+    unsigned nfill;
     struct buf reqs;   /* every URL's request, rendered once */
     size_t *req_off;   /* [nurls + 1] offsets into reqs */
     unsigned next_url; /* round-robin over the URLs */
@@ -504,7 +507,12 @@ static void conn_readable(struct worker *w, struct wconn *c, uint64_t now)
         if ((size_t)n < READ_BUF && !(c->tls && ltls_pending(c->tls)))
             break;
     }
-    conn_fill(w, c, now);
+    /* The next requests go out after every ready connection has been read: sends grouped at
+     * the end of the turn reach the server as one burst (fewer, fuller wake-ups there). */
+    if (!c->fill_queued) {
+        c->fill_queued = true;
+        w->fill_queue[w->nfill++] = c;
+    }
 }
 
 static void conn_event(struct worker *w, struct wconn *c, uint32_t ev)
@@ -592,8 +600,9 @@ static int worker_init(struct worker *w, const struct worker_params *p)
     w->rbuf = malloc(READ_BUF);
     w->conns = calloc(p->nconns, sizeof *w->conns);
     w->open_queue = calloc(2 * (size_t)p->nconns, sizeof *w->open_queue);
+    w->fill_queue = calloc(p->nconns, sizeof *w->fill_queue);
     w->req_off = calloc(cfg->nurls + 1, sizeof *w->req_off);
-    if (!w->rbuf || !w->conns || !w->open_queue || !w->req_off)
+    if (!w->rbuf || !w->conns || !w->open_queue || !w->fill_queue || !w->req_off)
         return -ENOMEM;
     for (unsigned u = 0; u < cfg->nurls; u++) {
         int rc = lcfg_render_request(cfg, u, &w->reqs);
@@ -641,6 +650,7 @@ static void worker_deinit(struct worker *w)
     }
     free(w->conns);
     free(w->open_queue);
+    free(w->fill_queue);
     free(w->req_off);
     free(w->rbuf);
     buf_free(&w->reqs);
@@ -718,6 +728,11 @@ int worker_run(const struct worker_params *p)
         for (int i = 0; i < n; i++)
             conn_event(&w, evs[i].data.ptr, evs[i].events);
         now = worker_now();
+        for (unsigned i = 0; i < w.nfill; i++) {
+            w.fill_queue[i]->fill_queued = false;
+            conn_fill(&w, w.fill_queue[i], now);
+        }
+        w.nfill = 0;
         if (w.rate)
             schedule(&w, now);
         if (!w.rate && !w.started && now >= p->t0) {
