@@ -14,6 +14,10 @@
 # hits every tool alike; the table shows medians and the ratio of httpsd-load to each peer.
 # Before each run the script waits up to WAIT_QUIET (60) s for both CPUs to be below QUIET_PCT
 # (15) % busy; a run started on a busy machine is flagged "contended" in the JSON and the table.
+# Req/s swings with anything else running on a shared machine; CPU time per request does much
+# less, so each run also records the client's CPU µs per request (user+sys from /usr/bin/time)
+# and nginx's (utime+stime from /proc/PID/stat), each divided by the requests that tool
+# completed.
 # Results: a table on stdout and bench/results/load-<date>.json.
 set -euo pipefail
 
@@ -38,7 +42,7 @@ done
 
 # ---------------------------------------------------------------- dependencies
 . "$ROOT/scripts/deps.sh"
-ensure_packages wrk nghttp2-client nginx openssl util-linux python3
+ensure_packages wrk nghttp2-client nginx openssl util-linux python3 time
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
 # ---------------------------------------------------------------- httpsd-load (release build)
@@ -132,21 +136,31 @@ wait_quiet() { # returns 0 when quiet, 1 when it stayed busy for WAIT_QUIET seco
 
 url_for() { [[ $1 == https ]] && echo "https://127.0.0.1:$((PORT + 1))/" || echo "http://127.0.0.1:$PORT/"; }
 
-run_tool() { # tool scheme -> prints req/s
-    local url out
+nginx_cpu() { awk '{print $14 + $15}' "/proc/$NGINX_PID/stat"; } # clock ticks
+
+run_tool() { # tool scheme -> prints "req/s requests client_cpu_s nginx_ticks"
+    local url out t0 t1 n rps
     url=$(url_for "$2")
+    t0=$(nginx_cpu)
     case $1 in
     wrk)
-        out=$(taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNS" -d"${DURATION}s" "$url")
-        awk '/^Requests\/sec:/ {print $2}' <<<"$out" ;;
+        out=$(/usr/bin/time -f "CPU %U %S" -o "$TMP/time" \
+            taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNS" -d"${DURATION}s" "$url")
+        rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
+        n=$(awk '/requests in/ {print $1}' <<<"$out") ;;
     h2load)
-        out=$(taskset -c "$CLIENT_CPU" h2load --h1 -t1 -c"$CONNS" -D"$DURATION" "$url")
+        out=$(/usr/bin/time -f "CPU %U %S" -o "$TMP/time" \
+            taskset -c "$CLIENT_CPU" h2load --h1 -t1 -c"$CONNS" -D"$DURATION" "$url")
         grep -q " 0 failed, 0 errored" <<<"$out" || log "h2load reported errors: $(grep '^requests:' <<<"$out")"
-        awk '/^finished in/ {print $4}' <<<"$out" ;;
+        rps=$(awk '/^finished in/ {print $4}' <<<"$out")
+        n=$(awk '/^requests:/ {print $8}' <<<"$out") ;;
     httpsd-load)
-        out=$(taskset -c "$CLIENT_CPU" "$LOAD" -q -k -p1 -c"$CONNS" -d"${DURATION}s" --json "$url")
-        $PY -c 'import json,sys; r=json.loads(sys.stdin.read()); assert sum(r["errors"].values())==0, r["errors"]; print(r["requests_per_s"])' <<<"$out" ;;
+        out=$(/usr/bin/time -f "CPU %U %S" -o "$TMP/time" \
+            taskset -c "$CLIENT_CPU" "$LOAD" -q -k -p1 -c"$CONNS" -d"${DURATION}s" --json "$url")
+        read -r rps n < <($PY -c 'import json,sys; r=json.loads(sys.stdin.read()); assert sum(r["errors"].values())==0, r["errors"]; print(r["requests_per_s"], r["requests"])' <<<"$out") ;;
     esac
+    t1=$(nginx_cpu)
+    echo "$rps $n $(awk '/^CPU/ {print $2 + $3}' "$TMP/time") $((t1 - t0))"
 }
 
 # ---------------------------------------------------------------- runs
@@ -163,9 +177,9 @@ for scheme in $SCHEMES; do
         for tool in $TOOLS; do
             contended=0
             wait_quiet || contended=1
-            rps=$(run_tool "$tool" "$scheme")
-            log "$scheme run $run $tool: $rps req/s$( ((contended)) && echo ' (contended)')"
-            echo "$scheme $tool $run $rps $contended" >>"$RESULTS"
+            read -r rps n ccpu nticks < <(run_tool "$tool" "$scheme")
+            log "$scheme run $run $tool: $rps req/s, $n requests, client CPU ${ccpu}s$( ((contended)) && echo ' (contended)')"
+            echo "$scheme $tool $run $rps $contended $n $ccpu $nticks" >>"$RESULTS"
         done
     done
 done
@@ -173,24 +187,35 @@ done
 # ---------------------------------------------------------------- table + JSON
 mkdir -p "$BENCH_DIR/results"
 OUT=$BENCH_DIR/results/load-$(date -u +%Y%m%d-%H%M%S).json
-$PY - "$RESULTS" "$OUT" "$DURATION" "$CONNS" "$RUNS" <<'PY'
+$PY - "$RESULTS" "$OUT" "$DURATION" "$CONNS" "$RUNS" "$(getconf CLK_TCK)" <<'PY'
 import json, statistics, sys, time
 rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
 out, dur, conns, runs = sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+hz = int(sys.argv[6])
 res = {}
-for scheme, tool, run, rps, cont in rows:
-    r = res.setdefault(scheme, {}).setdefault(tool, {"runs": [], "contended_runs": 0})
+for scheme, tool, run, rps, cont, n, ccpu, nticks in rows:
+    r = res.setdefault(scheme, {}).setdefault(tool, {
+        "runs": [], "client_cpu_us_per_req": [], "nginx_cpu_us_per_req": [], "contended_runs": 0})
     r["runs"].append(float(rps))
+    r["client_cpu_us_per_req"].append(float(ccpu) * 1e6 / max(1, int(n)))
+    r["nginx_cpu_us_per_req"].append(int(nticks) / hz * 1e6 / max(1, int(n)))
     r["contended_runs"] += int(cont)
 for scheme in res:
     for tool, r in res[scheme].items():
         r["median"] = statistics.median(r["runs"])
-print("| scheme | wrk -t1 req/s | h2load --h1 req/s | httpsd-load -p1 req/s | vs wrk | vs h2load |")
-print("|---|---|---|---|---|---|")
+        r["client_cpu_median"] = statistics.median(r["client_cpu_us_per_req"])
+        r["nginx_cpu_median"] = statistics.median(r["nginx_cpu_us_per_req"])
+tools = ("wrk", "h2load", "httpsd-load")
+print("| scheme | wrk -t1 req/s | h2load --h1 req/s | httpsd-load -p1 req/s | vs wrk | vs h2load "
+      "| client CPU µs/req (wrk / h2load / httpsd-load) | nginx CPU µs/req (same order) |")
+print("|---|---|---|---|---|---|---|---|")
 for scheme, r in res.items():
-    w, h, l = (r[t]["median"] for t in ("wrk", "h2load", "httpsd-load"))
+    w, h, l = (r[t]["median"] for t in tools)
+    cc = " / ".join("%.2f" % r[t]["client_cpu_median"] for t in tools)
+    nc = " / ".join("%.2f" % r[t]["nginx_cpu_median"] for t in tools)
     flag = " (contended)" if any(x["contended_runs"] for x in r.values()) else ""
-    print("| %s%s | %.0f | %.0f | %.0f | %.3f× | %.3f× |" % (scheme, flag, w, h, l, l / w, l / h))
+    print("| %s%s | %.0f | %.0f | %.0f | %.3f× | %.3f× | %s | %s |"
+          % (scheme, flag, w, h, l, l / w, l / h, cc, nc))
     r["ratio_vs_wrk"] = l / w
     r["ratio_vs_h2load"] = l / h
 json.dump({"date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "duration_s": dur,
