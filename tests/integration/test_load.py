@@ -608,3 +608,35 @@ def test_close_delimited_and_chunked_responses(raw_server):
     s2 = raw_server(lambda n, head: b"HTTP/1.0 200 OK\r\n\r\nuntil close")
     r = run_json(["-p", 1, "-c", 2, "-n", 20, s2.url()])
     assert r["requests"] == 20 and errors_total(r) == 0, r
+
+
+def test_progress_line_only_on_a_terminal(nginx):
+    import pty
+    master, slave = pty.openpty()
+    try:
+        p = subprocess.run([LOAD, "-p", "1", "-c", "2", "-d", "2.2s", nginx.url("/ok")],
+                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=slave,
+                           timeout=30)
+        os.close(slave)
+        slave = None
+        seen = b""
+        while True:
+            try:
+                d = os.read(master, 65536)
+            except OSError:
+                break
+            if not d:
+                break
+            seen += d
+    finally:
+        if slave is not None:
+            os.close(slave)
+        os.close(master)
+    assert p.returncode == 0
+    lines = re.findall(rb"\[\s*([\d.]+)s\] (\d+) requests done", seen)
+    assert len(lines) >= 2, seen
+    assert [float(t) for t, _ in lines][:2] == [1.0, 2.0], lines
+    assert b"Requests:" in p.stdout
+    # not a terminal, or --quiet: nothing on stderr
+    q, _ = run_load(["-p", 1, "-c", 2, "-d", "0.3s", nginx.url("/ok")])
+    assert q.returncode == 0 and q.stderr == ""
