@@ -239,12 +239,17 @@ static void on_ready(struct loop_io *io, uint32_t events)
     struct wsgi_task *list = P.ready;
     P.ready = NULL;
     P.ready_tail = &P.ready;
-    for (struct wsgi_task *t = list; t; t = t->next)
-        t->in_ready = false;
     pthread_mutex_unlock(&P.mu);
     while (list) {
+        /* Unlink one task at a time under the lock: once its in_ready is false an app thread
+         * may put it on the (new) ready list again, which rewrites its next pointer; the tasks
+         * still on this detached list keep in_ready set, so theirs stay as they are. */
+        pthread_mutex_lock(&P.mu);
         struct wsgi_task *t = list;
         list = t->next;
+        t->next = NULL;
+        t->in_ready = false;
+        pthread_mutex_unlock(&P.mu);
         /* released is only set on this thread: no lock needed to read it here */
         if (!t->released && t->notify)
             t->notify(t->arg);
