@@ -70,6 +70,32 @@ int buf_printf(struct buf *b, const char *fmt, ...)
     return 0;
 }
 
+size_t fmt_u64(char *out, unsigned long long v)
+{
+    char tmp[20];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (size_t i = 0; i < n; i++)
+        out[i] = tmp[n - 1 - i];
+    return n;
+}
+
+size_t fmt_hex(char *out, unsigned long long v)
+{
+    char tmp[16];
+    size_t n = 0;
+    do {
+        tmp[n++] = "0123456789abcdef"[v & 15];
+        v >>= 4;
+    } while (v);
+    for (size_t i = 0; i < n; i++)
+        out[i] = tmp[n - 1 - i];
+    return n;
+}
+
 void buf_consume(struct buf *b, size_t n)
 {
     b->off += n;

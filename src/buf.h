@@ -53,6 +53,11 @@ static inline void buf_reset(struct buf *b)
 /* Release the memory; b is left empty and reusable. Accepts an empty buffer. */
 void buf_free(struct buf *b);
 
+/* Write v in decimal (up to 20 digits) or lowercase hex (up to 16) at out, no NUL; return the
+ * length. For per-request headers: printf's format parsing costs more than the bytes. */
+size_t fmt_u64(char *out, unsigned long long v);
+size_t fmt_hex(char *out, unsigned long long v);
+
 /* ASCII case-insensitive equality of a span with a NUL-terminated lowercase literal. */
 bool span_eq_lower(struct span s, const char *lower);
 /* Strip leading and trailing spaces and tabs. */

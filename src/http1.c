@@ -554,6 +554,51 @@ static int multipart_next(struct h1conn *h)
     return 0;
 }
 
+/* The status line, Server, Date, Content-Type and Content-Length of res, without printf (this
+ * runs once per response). 0 or -ENOMEM. */
+static int append_head_start(struct buf *out, const struct response *res)
+{
+    const char *reason = http_reason(res->status);
+    const char *type = res->content_type;
+    size_t rlen = strlen(reason), tlen = type ? strlen(type) : 0;
+    static const char mid[] = "\r\nServer: httpsd\r\nDate: ";
+    size_t max = 13 + rlen + (sizeof mid - 1) + HTTPDATE_LEN + 2 + (type ? 16 + tlen : 0) + 38;
+    char *w = buf_reserve(out, max, 0);
+    if (!w)
+        return -ENOMEM;
+    char *p = w;
+    unsigned s = (unsigned)res->status % 1000;
+    memcpy(p, "HTTP/1.1 ", 9);
+    p[9] = (char)('0' + s / 100);
+    p[10] = (char)('0' + s / 10 % 10);
+    p[11] = (char)('0' + s % 10);
+    p[12] = ' ';
+    p += 13;
+    memcpy(p, reason, rlen);
+    p += rlen;
+    memcpy(p, mid, sizeof mid - 1);
+    p += sizeof mid - 1;
+    memcpy(p, httpdate_now(), HTTPDATE_LEN);
+    p += HTTPDATE_LEN;
+    memcpy(p, "\r\n", 2);
+    p += 2;
+    if (type) {
+        memcpy(p, "Content-Type: ", 14);
+        memcpy(p + 14, type, tlen);
+        memcpy(p + 14 + tlen, "\r\n", 2);
+        p += 16 + tlen;
+    }
+    if (res->content_length >= 0 && res->status != 204 && res->status != 304) {
+        memcpy(p, "Content-Length: ", 16);
+        p += 16;
+        p += fmt_u64(p, (unsigned long long)res->content_length);
+        memcpy(p, "\r\n", 2);
+        p += 2;
+    }
+    buf_commit(out, (size_t)(p - w));
+    return 0;
+}
+
 /* Serialise res for h->req (or for a request that could not be parsed: h->req.method.p NULL).
  * Returns 0 or -1 (out of memory: the connection is aborted). */
 static int send_response(struct h1conn *h, struct response *res, bool keep_alive)
@@ -562,12 +607,7 @@ static int send_response(struct h1conn *h, struct response *res, bool keep_alive
     struct request *r = &h->req;
     bool head = r->is_head;
     bool bodyless = head || res->status == 204 || res->status == 304;
-    int e = buf_printf(&c->out, "HTTP/1.1 %d %s\r\nServer: httpsd\r\nDate: %s\r\n", res->status,
-                       http_reason(res->status), httpdate_now());
-    if (res->content_type)
-        e |= buf_printf(&c->out, "Content-Type: %s\r\n", res->content_type);
-    if (res->content_length >= 0 && res->status != 204 && res->status != 304)
-        e |= buf_printf(&c->out, "Content-Length: %lld\r\n", (long long)res->content_length);
+    int e = append_head_start(&c->out, res);
     if (res->hdrs_len)
         e |= buf_append(&c->out, res->hdrs, res->hdrs_len);
     if (!keep_alive)

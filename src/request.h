@@ -65,6 +65,13 @@ static inline void response_init(struct response *res)
 }
 
 /* Append a header line; false when it does not fit (the header is dropped). */
+/* Append "name: value\r\n" (value of vlen bytes); false when res->hdrs is full. */
+bool response_add_header_n(struct response *res, const char *name, const char *value, size_t vlen);
+static inline bool response_add_header_str(struct response *res, const char *name,
+                                           const char *value)
+{
+    return response_add_header_n(res, name, value, strlen(value));
+}
 bool response_add_header(struct response *res, const char *name, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* A short text/plain error page for status ("404 Not Found\n"). */

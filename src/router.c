@@ -21,6 +21,21 @@ struct span request_header(const struct request *r, const char *lower_name)
     return (struct span){NULL, 0};
 }
 
+bool response_add_header_n(struct response *res, const char *name, const char *value, size_t vlen)
+{
+    size_t nlen = strlen(name);
+    size_t room = sizeof res->hdrs - res->hdrs_len;
+    if (nlen + vlen + 4 > room)
+        return false;
+    char *w = res->hdrs + res->hdrs_len;
+    memcpy(w, name, nlen);
+    memcpy(w + nlen, ": ", 2);
+    memcpy(w + nlen + 2, value, vlen);
+    memcpy(w + nlen + 2 + vlen, "\r\n", 2);
+    res->hdrs_len += nlen + vlen + 4;
+    return true;
+}
+
 bool response_add_header(struct response *res, const char *name, const char *fmt, ...)
 {
     size_t room = sizeof res->hdrs - res->hdrs_len;

@@ -192,6 +192,28 @@ static bool header_date(const struct request *req, const char *name, time_t *t)
 }
 
 /* RFC 9110 §13.2.2: 0 to go on, or 304 / 412. */
+/* The strong validator "<mtime s hex>.<mtime ns hex>-<size hex>[-<coding>]" into out (64
+ * bytes), NUL-terminated; returns its length. A sidecar's coding keeps its ETag distinct. */
+static size_t make_etag(char *out, const struct stat *st, const char *coding)
+{
+    size_t n = 0;
+    out[n++] = '"';
+    n += fmt_hex(out + n, (unsigned long long)st->st_mtim.tv_sec);
+    out[n++] = '.';
+    n += fmt_hex(out + n, (unsigned long long)st->st_mtim.tv_nsec);
+    out[n++] = '-';
+    n += fmt_hex(out + n, (unsigned long long)st->st_size);
+    if (coding) {
+        size_t k = strnlen(coding, 8);
+        out[n++] = '-';
+        memcpy(out + n, coding, k);
+        n += k;
+    }
+    out[n++] = '"';
+    out[n] = '\0';
+    return n;
+}
+
 static int preconditions(const struct request *req, const char *etag, time_t mtime)
 {
     time_t t;
@@ -362,9 +384,7 @@ void static_serve(const struct static_root *root, const struct request *req, con
     }
     const struct stat *st = &f.st;
     char etag[64], date[HTTPDATE_LEN + 1];
-    snprintf(etag, sizeof etag, "\"%llx.%lx-%llx%s%s\"", (unsigned long long)st->st_mtim.tv_sec,
-             (long)st->st_mtim.tv_nsec, (unsigned long long)st->st_size, encoding ? "-" : "",
-             encoding ? ext + 1 : "");
+    size_t etag_len = make_etag(etag, st, encoding ? ext + 1 : NULL);
     httpdate_format(st->st_mtim.tv_sec, date);
     uint64_t size = (uint64_t)st->st_size;
 
@@ -388,17 +408,19 @@ void static_serve(const struct static_root *root, const struct request *req, con
         res->body = f.data;
         res->file_fd = fd;
         res->file_off = 0;
-        ok &= response_add_header(res, "Accept-Ranges", "bytes");
+        ok &= response_add_header_n(res, "Accept-Ranges", "bytes", 5);
     }
-    ok &= response_add_header(res, "Last-Modified", "%s", date);
-    ok &= response_add_header(res, "ETag", "%s", etag);
-    if (root->max_age >= 0)
-        ok &= response_add_header(res, "Cache-Control", "public, max-age=%lld",
-                                  (long long)root->max_age);
+    ok &= response_add_header_n(res, "Last-Modified", date, HTTPDATE_LEN);
+    ok &= response_add_header_n(res, "ETag", etag, etag_len);
+    if (root->max_age >= 0) {
+        char cc[40] = "public, max-age=";
+        size_t n = 16 + fmt_u64(cc + 16, (unsigned long long)root->max_age);
+        ok &= response_add_header_n(res, "Cache-Control", cc, n);
+    }
     if (has_variants)
-        ok &= response_add_header(res, "Vary", "Accept-Encoding");
+        ok &= response_add_header_n(res, "Vary", "Accept-Encoding", 15);
     if (encoding && pre != 304)
-        ok &= response_add_header(res, "Content-Encoding", "%s", encoding);
+        ok &= response_add_header_str(res, "Content-Encoding", encoding);
 
     struct span range = request_header(req, "range");
     if (pre == 0 && range.p && req->is_get && if_range_holds(req, etag, st->st_mtim.tv_sec)) {
