@@ -139,14 +139,18 @@ class CpuMeter:
         }
         return False
 
-    def record(self, requests):
+    def record(self, requests, active_s=None):
+        """CPU per request; CPU % of the time the load ran (active_s, the load generator's own
+        duration without its start-up, when known; else the whole wall time)."""
         n = max(1, requests)
+        t = active_s or self.wall
         return dict(
             wall_s=round(self.wall, 3),
             server_cpu_s=round(self.server_s, 3),
-            server_cpu_pct=round(100 * self.server_s / self.wall, 1),
+            server_cpu_pct=round(100 * self.server_s / t, 1),
             server_cpu_us_per_req=round(self.server_s * 1e6 / n, 2),
-            client_cpu_pct=round(100 * self.client_s / self.wall, 1),
+            req_per_server_cpu_s=round(requests / self.server_s, 1) if self.server_s else None,
+            client_cpu_pct=round(100 * self.client_s / t, 1),
             client_cpu_us_per_req=round(self.client_s * 1e6 / n, 2),
             other_load_pct=self.other_pct,
         )

@@ -116,7 +116,7 @@ def chart(res, path):
     others = ["#9a9a9a", "#c27c2c", "#6a9f58", "#a55194", "#8c6d31", "#d6616b"]
     ticks = []  # (x, label) of each bar when there is one group
     for i, name in enumerate(names):
-        xs, ys, lo, hi = [], [], [], []
+        xs, ys, lo, hi, least = [], [], [], [], []
         for j, scheme in enumerate(schemes):
             t = summ["targets"].get(f"{name} {scheme}")
             if not t or not t["value"]:
@@ -126,6 +126,7 @@ def chart(res, path):
             ys.append(v["median"])
             lo.append(v["median"] - v["min"])
             hi.append(v["max"] - v["median"])
+            least.append("≥ " if t.get("lower_bound") else "")
         if not xs:
             continue
         color = palette.get(name) or others[i % len(others)]
@@ -135,8 +136,8 @@ def chart(res, path):
         bars = ax.bar(xs, ys, width * 0.92, yerr=[lo, hi], capsize=3, color=color,
                       hatch="//" if ceiling else None, edgecolor="white" if not ceiling else "#555",
                       label=lab)
-        for b, y in zip(bars, ys):
-            ax.annotate(fval(metric, y).replace(" µs", "µs").replace(" ms", "ms"),
+        for b, y, ge in zip(bars, ys, least):
+            ax.annotate(ge + fval(metric, y).replace(" µs", "µs").replace(" ms", "ms"),
                         (b.get_x() + b.get_width() / 2, y), ha="center", va="bottom",
                         fontsize=7, xytext=(0, 2), textcoords="offset points")
     if len(schemes) > 1:
@@ -147,16 +148,19 @@ def chart(res, path):
     else:  # one group: the servers' names under their bars
         ax.set_xticks([x for x, _ in ticks])
         ax.set_xticklabels([t.replace(" (", "\n(") for _, t in ticks], fontsize=7)
-    ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda y, _: f"{y:,.0f}"))
-    mlabel, unit, higher = summary.METRICS[metric]
-    if sc.get("show_bytes"):
-        ax.set_ylabel(f"{unit} (median; whiskers: min–max)")
+    if metric == "p99_us":  # from tens of µs to a timeout: a log scale
+        ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda y, _: fus(y)))
     else:
-        ax.set_ylabel(f"{unit} (median; min–max)")
+        ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda y, _: f"{y:,.0f}"))
+    mlabel, unit, higher = summary.METRICS[metric]
+    ax.set_ylabel(f"{unit if metric == 'req_per_s' else mlabel} (median; whiskers: min–max)",
+                  fontsize=8)
     ax.set_title(f"{sc['name']}: {sc['title']}\n{mlabel}, {'higher' if higher else 'lower'} is better"
                  f" — {res['stamp']}, {run_desc(res).split(' (')[0]}", fontsize=9)
     ax.spines[["top", "right"]].set_visible(False)
-    ax.set_ylim(0, ax.get_ylim()[1] * 1.1)
+    if metric != "p99_us":
+        ax.set_ylim(0, ax.get_ylim()[1] * 1.1)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
@@ -174,6 +178,10 @@ def target_notes(res, key, t):
         notes.append("**errors: " + ", ".join(f"{k} {v:,}" for k, v in t["errors"].items()) + "**")
     if t.get("unexpected_status"):
         notes.append("**unexpected status: " + ", ".join(f"{k}×{v:,}" for k, v in t["unexpected_status"].items()) + "**")
+    if t.get("lower_bound"):
+        notes.append("**fewer than 99 % of the scheduled requests completed: "
+                     + ", ".join(k.replace("_", ".") for k in t["lower_bound"])
+                     + " shown as the timeout, a lower bound**")
     if t["failed_runs"]:
         notes.append(f"**{t['failed_runs']} run(s) failed**")
     if t["contended_runs"]:
@@ -199,6 +207,8 @@ def scenario_table(res):
     elif kind == "rate":
         cols += ["target req/s", "achieved req/s", "p50", "p99", "p99.9", "server CPU µs/req"]
     else:
+        if metric != "req_per_s":
+            cols += [f"{summary.METRICS[metric][0]} (median)", "min – max"]
         cols += ["req/s (median)", "min – max"]
         if sc.get("show_bytes"):
             cols.append("MiB/s")
@@ -230,6 +240,9 @@ def scenario_table(res):
                     fnum(t["server_cpu_us_per_req"] and t["server_cpu_us_per_req"]["median"], 1)]
         else:
             r = t["req_per_s"]
+            if metric != "req_per_s":
+                v = t["value"]
+                row += [fnum(v["median"]) if v else "–", f"{fnum(v['min'])} – {fnum(v['max'])}" if v else "–"]
             row += [fnum(r["median"]) if r else "–", f"{fnum(r['min'])} – {fnum(r['max'])}" if r else "–"]
             if sc.get("show_bytes"):
                 row.append(fnum(t["mib_per_s"] and t["mib_per_s"]["median"], 1))
@@ -242,7 +255,7 @@ def scenario_table(res):
             if name.startswith("httpsd") or not rr:
                 row.append("")
             else:
-                cell = fratio(rr["ratio"])
+                cell = ("≥ " if rr.get("at_least") else "") + fratio(rr["ratio"])
                 if rr.get("cpu_ratio") and kind != "idle":
                     cell += f" (CPU {fratio(rr['cpu_ratio'])})"
                 row.append(cell)
@@ -261,15 +274,23 @@ def scenario_table(res):
     return "\n".join(lines)
 
 
+def tidy(arg):
+    """A command-line word without this run's temp dir, pids and absolute build paths."""
+    arg = re.sub(r"/tmp/httpsd-bench\.[^/\s]+", "$TMP", arg)
+    arg = re.sub(r"\S*/bench/(apps|idle_conns\.py)", r"bench/\1", arg)
+    return re.sub(r"^/\S*/(httpsd-load|httpsd)$", r"\1", arg)
+
+
 def client_command(res):
     runs = [r for r in res["runs"] if r.get("argv")]
     first = next((r for r in runs if r["server"].startswith("httpsd")), runs[0] if runs else None)
     if not first:
         return None
-    argv = [os.path.basename(a) if a.startswith("/") and "httpsd-load" in a else a for a in first["argv"]]
-    argv = [("bench/idle_conns.py" if a.endswith("idle_conns.py") else a) for a in argv]
+    argv = [tidy(a) for a in first["argv"]]
     if argv and argv[0].endswith("python3"):
         argv = argv[1:]
+    if "--pid" in argv:
+        argv[argv.index("--pid") + 1] = "SERVER_PID"
     quoted = " ".join(f"'{a}'" if (" " in a or not a) else a for a in argv)
     return f"taskset -c {res['settings']['client_cpu']} {quoted}"
 
@@ -289,8 +310,8 @@ def headline_rows(results):
             h = "httpsd" if "httpsd" in ratios else next(iter(ratios), None)
             if not h:
                 continue
-            peers = [(servers.SERVERS[p].label + (" (ceiling)" if r["ceiling"] else ""), r["ratio"])
-                     for p, r in ratios[h].items()]
+            peers = [(servers.SERVERS[p].label + (" (ceiling)" if r["ceiling"] else ""), r["ratio"],
+                      r.get("at_least")) for p, r in ratios[h].items()]
             rows.append((name, scheme if len(sc["schemes"]) > 1 else "", h, peers))
     return rows
 
@@ -298,8 +319,8 @@ def headline_rows(results):
 def headline_table(results, link_prefix=""):
     lines = ["| scenario | httpsd vs each peer (× = httpsd better by) |", "|---|---|"]
     for name, scheme, h, peers in headline_rows(results):
-        cell = ", ".join(f"{p} **{fratio(r)}**" if r is not None and r < 1 else f"{p} {fratio(r)}"
-                         for p, r in peers)
+        cell = ", ".join(f"{p} **{fratio(r)}**" if r is not None and r < 1 else
+                         f"{p} {'≥ ' if least else ''}{fratio(r)}" for p, r, least in peers)
         who = servers.SERVERS[h].label
         lines.append(f"| [{name}]({link_prefix}#{name}){' ' + scheme.upper() if scheme else ''}"
                      f"{'' if h == 'httpsd' else f' ({who})'} | {cell} |")
@@ -430,9 +451,7 @@ def page(results, charts):
         if name not in seen:
             continue
         s = seen[name]
-        argv = " ".join(os.path.basename(a) if a.startswith("/") and not a.endswith(".py") and "/tmp/" not in a
-                        else re.sub(r"/tmp/httpsd-bench\.[^/]+", "$TMP", a) for a in s["argv"])
-        argv = re.sub(r"\S*/bench/apps", "bench/apps", argv)
+        argv = " ".join(tidy(a) for a in s["argv"])
         L += [f"- **{s['label']}**: {s['recommendation']}" +
               (f" Config: [`bench/conf/{s['config_template']}`](../bench/conf/{s['config_template']})."
                if s.get("config_template") else ""), f"  `{argv}`"]

@@ -4,6 +4,7 @@ import statistics
 
 METRICS = {  # name -> (label, unit, higher is better)
     "req_per_s": ("req/s", "req/s", True),
+    "req_per_server_cpu_s": ("requests per server CPU-second", "req per CPU-s", True),
     "p99_us": ("p99 latency", "µs", False),
     "kib_per_conn": ("RSS per connection", "KiB", False),
 }
@@ -18,17 +19,35 @@ def _stats(values):
     return dict(median=statistics.median(values), min=min(values), max=max(values))
 
 
-def _metric(run, metric):
+def _latency(run, key, duration, timeout):
+    """A latency percentile of an open-loop (--rate) run, counting the requests that never
+    completed: when more than (100 - p) % of the scheduled requests did not complete (timed out,
+    failed, or could not even be sent), the percentile is at least the timeout, so that is what
+    is returned (with lower_bound set on the run)."""
+    lat = (run.get("latency_us") or {}).get(key)
+    if not run.get("target_rate") or lat is None:
+        return lat
+    scheduled = run["target_rate"] * duration
+    missing = max(0.0, 1 - run.get("requests", 0) / scheduled) if scheduled else 0.0
+    pct = {"p50": 50, "p99": 99, "p99_9": 99.9}.get(key, 100)
+    if missing > 1 - pct / 100:
+        run.setdefault("lower_bound", []).append(key)
+        return max(lat, timeout * 1e6)
+    return lat
+
+
+def _metric(run, metric, duration, timeout):
     if metric == "p99_us":
-        return (run.get("latency_us") or {}).get("p99")
+        return _latency(run, "p99", duration, timeout)
     return run.get(metric)
 
 
-def target_summary(runs, metric):
+def target_summary(runs, metric, duration=1.0, timeout=2.0):
     ok = [r for r in runs if not r.get("failed")]
-    lat = lambda k: _stats([(r.get("latency_us") or {}).get(k) for r in ok])
+    lat = lambda k: _stats([_latency(r, k, duration, timeout) for r in ok])
     s = dict(runs=len(runs), failed_runs=len(runs) - len(ok),
-             value=_stats([_metric(r, metric) for r in ok]),
+             req_per_server_cpu_s=_stats([r.get("req_per_server_cpu_s") for r in ok]),
+             value=_stats([_metric(r, metric, duration, timeout) for r in ok]),
              req_per_s=_stats([r.get("req_per_s") for r in ok]),
              mib_per_s=_stats([r["bytes_per_s"] / 2**20 for r in ok if r.get("bytes_per_s")]),
              server_cpu_us_per_req=_stats([r.get("server_cpu_us_per_req") for r in ok]),
@@ -37,6 +56,7 @@ def target_summary(runs, metric):
              p50_us=lat("p50"), p99_us=lat("p99"), p99_9_us=lat("p99_9"),
              target_rate=_stats([r.get("target_rate") for r in ok]),
              contended_runs=[r["run"] for r in runs if r.get("contended")],
+             lower_bound=sorted({k for r in ok for k in r.get("lower_bound", ())}),
              status={}, errors={})
     for r in ok:
         for k, v in (r.get("status") or {}).items():
@@ -78,7 +98,8 @@ def summarize(res):
         k = f"{r['server']} {r['scheme']}"
         if k not in keys:
             keys.append(k)
-    targets = {k: target_summary([r for r in res["runs"] if f"{r['server']} {r['scheme']}" == k], metric)
+    targets = {k: target_summary([r for r in res["runs"] if f"{r['server']} {r['scheme']}" == k],
+                                 metric, res["settings"]["duration"], sc.get("timeout") or 2.0)
                for k in keys}
     for k, t in targets.items():
         exp = str(sc.get("expect_status", 200))
@@ -118,7 +139,8 @@ def summarize(res):
                 cpu = t2["server_cpu_us_per_req"]["median"] / t["server_cpu_us_per_req"]["median"]
             overlap = (t["value"]["min"] <= t2["value"]["max"] and t2["value"]["min"] <= t["value"]["max"])
             ratios.setdefault(scheme, {}).setdefault(server, {})[peer] = dict(
-                ratio=r, cpu_ratio=cpu, ranges_overlap=overlap, ceiling=peer in ceiling)
+                ratio=r, cpu_ratio=cpu, ranges_overlap=overlap, ceiling=peer in ceiling,
+                at_least=bool(t2.get("lower_bound")) and not t.get("lower_bound"))
             if r is not None and r < 1.0 and peer not in ceiling:
                 behind.append(dict(httpsd=server, peer=peer, scheme=scheme, ratio=r,
                                    cpu_ratio=cpu, ranges_overlap=overlap))
