@@ -67,7 +67,9 @@ def fus(us):
 
 
 def fratio(r):
-    return "–" if r is None else f"{r:.2f}×"
+    if r is None:
+        return "–"
+    return f"{r:.0f}×" if r >= 100 else f"{r:.1f}×" if r >= 10 else f"{r:.2f}×"
 
 
 def fval(metric, v):
@@ -312,18 +314,19 @@ def headline_rows(results):
                 continue
             peers = [(servers.SERVERS[p].label + (" (ceiling)" if r["ceiling"] else ""), r["ratio"],
                       r.get("at_least")) for p, r in ratios[h].items()]
-            rows.append((name, scheme if len(sc["schemes"]) > 1 else "", h, peers))
+            rows.append((name, scheme if len(sc["schemes"]) > 1 else "", h, peers,
+                         summary.METRICS[summ["metric"]][0]))
     return rows
 
 
 def headline_table(results, link_prefix=""):
-    lines = ["| scenario | httpsd vs each peer (× = httpsd better by) |", "|---|---|"]
-    for name, scheme, h, peers in headline_rows(results):
+    lines = ["| scenario | metric | httpsd vs each peer (× = httpsd better by) |", "|---|---|---|"]
+    for name, scheme, h, peers, metric in headline_rows(results):
         cell = ", ".join(f"{p} **{fratio(r)}**" if r is not None and r < 1 else
                          f"{p} {'≥ ' if least else ''}{fratio(r)}" for p, r, least in peers)
         who = servers.SERVERS[h].label
         lines.append(f"| [{name}]({link_prefix}#{name}){' ' + scheme.upper() if scheme else ''}"
-                     f"{'' if h == 'httpsd' else f' ({who})'} | {cell} |")
+                     f"{'' if h == 'httpsd' else f' ({who})'} | {metric} | {cell} |")
     return "\n".join(lines)
 
 

@@ -29,7 +29,7 @@ BENCH = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH)
 RESULTS = os.path.join(BENCH, "results")
 SERVER_CPU, CLIENT_CPU = 0, 1
-QUICK_DURATION = 1.0
+QUICK_DURATION = 0.75
 
 
 class Settings:
@@ -42,8 +42,9 @@ class Settings:
         self.wrk = not (q or a.no_wrk)
         self.retries = 0 if q else 1          # redo a contended measurement once
         self.quiet_pct = 10.0                 # both CPUs at most this busy before measuring
-        self.quiet_max_wait = 5.0 if q else 60.0
-        self.quiet_sample = 0.1 if q else 0.5
+        self.quiet_max_wait = 2.0 if q else 60.0
+        self.quiet_sample = 0.05 if q else 0.5
+        self.timeout = 1.0 if q else 2.0      # per request, unless the scenario says otherwise
         self.idle_connections = 2000 if q else None  # None: the scenario's (10,000)
         self.idle_settle = 0.5 if q else 1.0          # seconds before each RSS reading
         self.contended_pct = 5.0              # other work on a benchmark CPU during a run
@@ -184,7 +185,7 @@ class Runner:
         body = self.files.paths[sc.body_file] if sc.body_file else None
         return dict(url=t.inst.url(t.scheme, sc.path), conns=sc.connections, duration=duration,
                     keepalive=sc.keepalive, method=sc.method, headers=t.headers, body_file=body,
-                    rate=rate, timeout=sc.timeout)
+                    rate=rate, timeout=sc.timeout or self.st.timeout)
 
     def measure(self, sc, t, run):
         st = self.st
@@ -237,7 +238,7 @@ class Runner:
         with measure.CpuMeter(t.inst.pid, SERVER_CPU, CLIENT_CPU) as m:
             argv, out, raw = measure.run_wrk(CLIENT_CPU, a["url"], sc.connections, self.st.duration,
                                              keepalive=sc.keepalive, headers=t.headers,
-                                             script=script, timeout=sc.timeout)
+                                             script=script, timeout=a["timeout"])
         w = dict(server=t.name, scheme=t.scheme, argv=argv, result=out, output=raw[-3000:],
                  **m.record(out["requests"] if out else 0))
         if out is None:
@@ -380,8 +381,8 @@ def parse_args(argv):
                     "raw results in bench/results/, the page in docs/BENCHMARKS.md.",
         epilog=f"--quick: 1 run of {QUICK_DURATION:g} s per measurement (not 3 s: 3 s would not "
                "fit the whole default selection in 2 minutes), 2,000 instead of 10,000 idle "
-               "connections, no warm-up, no wrk cross-check, at most 5 s of waiting for a quiet "
-               "machine; numbers for a quick look only, never for the published page. "
+               "connections, a 1 s request timeout, no warm-up, no wrk cross-check, at most 2 s "
+               "of waiting for a quiet machine; numbers for a quick look only, never for the published page. "
                "Default: 3 runs of 5 s, 1 s warm-up, one wrk -t1 run per (scenario, server).")
     p.add_argument("scenarios", nargs="*", metavar="SCENARIO", help="default: all (see --list)")
     p.add_argument("--quick", action="store_true", help="a quick look (see below)")

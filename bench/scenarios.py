@@ -34,8 +34,9 @@ class Scenario:
     body_file: str = None      # key of FILES: the request body
     connections: int = 50
     keepalive: bool = True
-    timeout: float = 2.0       # per-request timeout for the load generator (seconds); also
-                               # the longest tail of a run (in-flight requests are awaited)
+    timeout: float = None      # per-request timeout of the load generator (seconds; None:
+                               # the runner's, 2 s, 1 s with --quick); also the longest tail
+                               # of a run, since requests in flight at the end are awaited
     expect_status: int = 200
     expect_body: str = None    # key of FILES (whole body), "hello", or None (checked by `check`)
     check: str = None          # extra check: "multirange"

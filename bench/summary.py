@@ -99,7 +99,8 @@ def summarize(res):
         if k not in keys:
             keys.append(k)
     targets = {k: target_summary([r for r in res["runs"] if f"{r['server']} {r['scheme']}" == k],
-                                 metric, res["settings"]["duration"], sc.get("timeout") or 2.0)
+                                 metric, res["settings"]["duration"],
+                                 sc.get("timeout") or res["settings"].get("timeout", 2.0))
                for k in keys}
     for k, t in targets.items():
         exp = str(sc.get("expect_status", 200))
