@@ -218,3 +218,26 @@ def run_wrk(cpu, url, conns, duration, *, keepalive=True, headers=(), script=Non
     return argv, dict(requests=int(m.group(1)), requests_per_s=float(rps.group(1)),
                       non_2xx_3xx=int(non2xx.group(1)) if non2xx else 0,
                       socket_errors=sockerr.group(1).strip() if sockerr else None), out
+
+
+def perf_record(pids, path, seconds):
+    """Start `perf record -g` on the given processes (all their threads) for `seconds`.
+    Returns the Popen; wait for it, then perf_top(path)."""
+    return subprocess.Popen(["perf", "record", "-q", "-F", "1999", "-g", "-o", path,
+                             "-p", ",".join(str(p) for p in pids), "--", "sleep", f"{seconds:g}"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def perf_top(path, limit=25, min_pct=0.8, sort="dso,symbol"):
+    """The hottest entries of a perf.data (self time, all threads): [(percent, dso, symbol)]
+    (symbol "" when sorting by dso only)."""
+    p = subprocess.run(["perf", "report", "-i", path, "--stdio", "--no-children", "-g", "none",
+                        "--sort", sort, "--percent-limit", str(min_pct)],
+                       capture_output=True, text=True)
+    out = []
+    for line in p.stdout.splitlines():
+        line = re.sub(r"(\s+-)+\s*$", "", line)  # empty IPC columns
+        m = re.match(r"\s*([\d.]+)%\s+(\S+)(?:\s+\[[.k]\]\s+(.*\S))?\s*$", line)
+        if m and not line.lstrip().startswith("#"):
+            out.append((float(m.group(1)), m.group(2), m.group(3) or ""))
+    return out[:limit]

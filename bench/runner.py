@@ -135,8 +135,9 @@ class Target:
 
 
 class Runner:
-    def __init__(self, st, ctx, pool, files, build, stamp, info):
+    def __init__(self, st, ctx, pool, files, build, stamp, info, perf=False):
         self.st, self.ctx, self.pool, self.files = st, ctx, pool, files
+        self.perf = perf
         self.load = os.path.join(build, "httpsd-load")
         self.stamp, self.info = stamp, info
         self.done = {}  # scenario name -> results of this invocation
@@ -231,6 +232,20 @@ class Runner:
                 f"p99 {lat.get('p99', 0):,.0f} µs" + ("  CONTENDED" if rec["contended"] else ""))
         return rec
 
+    def profile(self, sc, t):
+        """One extra run (not counted) with perf recording the server's processes."""
+        path = os.path.join(self.ctx.tmp, "perf.data")
+        self.quiet()
+        rec = measure.perf_record(measure.tree_pids(t.inst.pid), path, self.st.duration)
+        time.sleep(0.2)  # perf attached before the load starts
+        _, out, _ = measure.run_httpsd_load(self.load, CLIENT_CPU,
+                                            **self.load_args(sc, t, self.st.duration, t.rate))
+        err = rec.communicate()[1]
+        top, dsos = measure.perf_top(path), measure.perf_top(path, sort="dso", min_pct=0.5)
+        log(f"      perf {t.key}: " + ", ".join(f"{p:.1f}% {dso}" for p, dso, _ in dsos[:4]))
+        return dict(top=top, by_object=dsos, requests=out and out["requests"],
+                    req_per_s=out and out["requests_per_s"], error=None if top else err[-500:])
+
     def wrk_check(self, sc, t):
         a = self.load_args(sc, t, self.st.duration)
         script = measure.wrk_script(self.ctx.tmp, sc.method, a["body_file"]) if a["body_file"] else None
@@ -286,12 +301,17 @@ class Runner:
         return dict(scenario=d, stamp=self.stamp,
                     date=datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
                     settings=self.st.as_dict(), argv=sys.argv[1:], **self.info,
-                    servers={}, probes={}, na={}, rates={}, runs=[], wrk=[], after={})
+                    servers={}, probes={}, na={}, rates={}, runs=[], wrk=[], after={},
+                    profiles={})
 
     def run_load(self, sc, res, names):
         targets = self.targets(sc, res, names)
         if sc.kind == "rate":
             targets = self.rates(sc, res, targets)
+        if self.perf:  # profiles only, nothing measured
+            for t in targets:
+                res["profiles"][t.key] = self.profile(sc, t)
+            return
         if self.st.warmup:
             for t in targets:
                 measure.run_httpsd_load(self.load, CLIENT_CPU,
@@ -359,12 +379,16 @@ class Runner:
         log(f"== {sc.name}: {sc.title}")
         t0 = time.monotonic()
         res = self.new_result(sc, names)
+        if self.perf and sc.kind == "idle":
+            log("   (no profile for an idle-connection scenario)")
+            return None
         (self.run_idle if sc.kind == "idle" else self.run_load)(sc, res, names)
         res["server_logs"] = {f"{i.server.name}": i.log_tail(15) for i in self.pool.running.values()
                               if i.server.is_httpsd}
         res["summary"] = summary.summarize(res)
         res["wall_s"] = round(time.monotonic() - t0, 1)
-        path = os.path.join(RESULTS, f"{self.stamp}-{sc.name}.json")
+        kind = ".profile" if self.perf else ""
+        path = os.path.join(RESULTS, f"{self.stamp}-{sc.name}{kind}.json")
         with open(path + ".tmp", "w") as f:
             json.dump(res, f, indent=1)
         os.replace(path + ".tmp", path)
@@ -393,6 +417,11 @@ def parse_args(argv):
     p.add_argument("--no-wrk", action="store_true", help="skip the wrk cross-check")
     p.add_argument("--no-report", action="store_true", help="do not regenerate docs/BENCHMARKS.md")
     p.add_argument("--keep-tmp", action="store_true", help="keep the temp dir (server logs)")
+    p.add_argument("--perf", action="store_true",
+                   help="profile instead of measuring: one run per server under `perf record "
+                        "-g`, the hottest symbols and objects into "
+                        "bench/results/<date>-<scenario>.profile.json (shown on the page next "
+                        "to the newest measurement; not counted in it)")
     a = p.parse_args(argv)
     unknown = [s for s in a.scenarios if s not in scenarios.SCENARIOS]
     if unknown:
@@ -438,7 +467,7 @@ def main(argv):
         stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M")
         if glob.glob(os.path.join(RESULTS, f"{stamp}-*.json")):
             stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-        runner = Runner(st, ctx, pool, files, build, stamp, info)
+        runner = Runner(st, ctx, pool, files, build, stamp, info, perf=a.perf)
         log(f"bench/run: {len(chosen)} scenario(s), {st.runs} run(s) x {st.duration:g} s"
             f"{', quick' if st.quick else ''}; servers on CPU {SERVER_CPU}, httpsd-load on CPU "
             f"{CLIENT_CPU}; temp dir {tmp}")
