@@ -10,9 +10,9 @@ the difference divided by N is the cost of one idle keep-alive connection.
     bench/idle_conns.py --port 18443 --tls -n 10000
     bench/idle_conns.py --pid 1234 --port 18443 --tls --json out.jsonl
 
-Run by bench/static.sh when IDLE=1 (httpsd and nginx, plain and TLS, each on a fresh server).
+Run by bench/run (scenario idle-10k: httpsd and nginx, plain and TLS, each on a fresh server).
 Stdlib only; non-blocking sockets and one epoll selector, at most --concurrency connections in
-progress at a time. The server needs a file-descriptor limit above N (static.sh starts the servers
+progress at a time. The server needs a file-descriptor limit above N (bench/run starts the servers
 under prlimit). Connections are closed with RST at the end (no TIME_WAIT pile-up).
 """
 import argparse

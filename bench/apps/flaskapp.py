@@ -1,4 +1,4 @@
-# Flask hello route for bench/wsgi.sh (Debian's python3-flask). Served as flaskapp:app.
+# Flask hello route for bench/run (Debian's python3-flask), served as flaskapp:app.
 from flask import Flask
 
 app = Flask(__name__)
