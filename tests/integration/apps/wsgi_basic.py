@@ -186,6 +186,12 @@ def r_echo(environ, start_response, qs):
     return respond_json(start_response, out)
 
 
+def r_echo_raw(environ, start_response, qs):
+    """The body read whole (CONTENT_LENGTH bytes) and sent back as it is, with Content-Length."""
+    body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+    return respond(start_response, body, ctype="application/octet-stream")
+
+
 def r_lazy_echo(environ, start_response, qs):
     """start_response at once; the body is read from wsgi.input inside the generator, i.e.
     while the response is being sent."""
@@ -563,7 +569,7 @@ def r_info(environ, start_response, qs):
 
 
 ROUTES = {
-    "env": r_env, "echo": r_echo, "lazy-echo": r_lazy_echo, "hash": r_hash, "stream": r_stream, "big": r_big,
+    "env": r_env, "echo": r_echo, "echo-raw": r_echo_raw, "lazy-echo": r_lazy_echo, "hash": r_hash, "stream": r_stream, "big": r_big,
     "list": r_list, "empty-chunks": r_empty_chunks, "status": r_status, "raise": r_raise,
     "record": r_record, "close": r_close, "sleep": r_sleep, "sleep-after-start": r_sleep_after_start,
     "hop": r_hop, "cl": r_cl, "write": r_write, "excinfo": r_excinfo, "file": r_file,
