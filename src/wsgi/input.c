@@ -7,6 +7,7 @@
 #include <string.h>
 
 #define READLINE_STEP 8192
+#define STREAM_DIRECT_MIN (64 * 1024) /* read(n) this big goes straight into its bytes object */
 
 struct input {
     PyObject_HEAD struct wsgi_task *t; /* borrowed; NULL once the response ended */
@@ -74,8 +75,42 @@ static PyObject *take_ahead(struct input *in, size_t n)
     return r;
 }
 
+/* read(n) of a big streamed body, straight into the bytes object as the bytes arrive: one copy
+ * instead of growing `ahead` (appends and reallocs) and copying it out whole. */
+static PyObject *stream_read_direct(struct input *in, size_t n)
+{
+    PyObject *r = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)n);
+    if (!r)
+        return NULL;
+    char *p = PyBytes_AS_STRING(r);
+    size_t got = buf_size(&in->ahead) < n ? buf_size(&in->ahead) : n;
+    if (got) {
+        memcpy(p, buf_data(&in->ahead), got);
+        buf_consume(&in->ahead, got);
+    }
+    while (got < n && !in->eof) {
+        ssize_t k = pool_input_copy(in->t, p + got, n - got);
+        if (k < 0) {
+            in->pos += got;
+            Py_DECREF(r);
+            return NULL;
+        }
+        if (k == 0)
+            in->eof = true;
+        got += (size_t)k;
+    }
+    in->pos += got;
+    if (got < n && _PyBytes_Resize(&r, (Py_ssize_t)got) < 0)
+        return NULL;
+    return r;
+}
+
 static PyObject *stream_read(struct input *in, Py_ssize_t size)
 {
+    uint64_t left = in->t->stream_len > in->pos ? in->t->stream_len - in->pos : 0;
+    size_t want = size < 0 || (uint64_t)size > left ? (size_t)left : (size_t)size;
+    if (want >= STREAM_DIRECT_MIN && want > buf_size(&in->ahead))
+        return stream_read_direct(in, want);
     if (fill(in, size < 0 ? SIZE_MAX : (size_t)size) < 0)
         return NULL;
     size_t n = buf_size(&in->ahead);

@@ -499,16 +499,51 @@ bool wsgi_task_input_room(struct wsgi_task *t)
     return room;
 }
 
-int pool_input_pull(struct wsgi_task *t, struct buf *dst)
+/* Wait (P.mu held, the GIL not) for streamed body bytes: 1 when t->in has some, 0 at the end of
+ * the body, -1 when the request was released. */
+static int input_wait_locked(struct wsgi_task *t)
 {
-    PyThreadState *ts = PyEval_SaveThread();
-    pthread_mutex_lock(&P.mu);
     while (!t->released && !t->in_eof && buf_size(&t->in) == 0) {
         t->waiting = true;
         pthread_cond_wait(&t->room, &P.mu);
     }
     t->waiting = false;
-    int r = t->released ? -1 : buf_size(&t->in) ? 1 : 0;
+    return t->released ? -1 : buf_size(&t->in) ? 1 : 0;
+}
+
+/* After input_wait_locked's caller took the GIL back: the exception for a negative result. */
+static void input_error(int r)
+{
+    if (r == -2)
+        PyErr_NoMemory();
+    else if (r < 0)
+        PyErr_SetString(PyExc_OSError, "client disconnected while sending the request body");
+}
+
+ssize_t pool_input_copy(struct wsgi_task *t, char *dst, size_t max)
+{
+    PyThreadState *ts = PyEval_SaveThread();
+    pthread_mutex_lock(&P.mu);
+    int r = input_wait_locked(t);
+    size_t n = 0;
+    if (r == 1) {
+        n = buf_size(&t->in) < max ? buf_size(&t->in) : max;
+        memcpy(dst, buf_data(&t->in), n);
+        buf_consume(&t->in, n);
+        if (t->want_input) /* the loop stopped reading for this room: tell it */
+            wake_loop_locked(t);
+    }
+    pthread_mutex_unlock(&P.mu);
+    PyEval_RestoreThread(ts);
+    input_error(r);
+    return r < 0 ? -1 : (ssize_t)n;
+}
+
+int pool_input_pull(struct wsgi_task *t, struct buf *dst)
+{
+    PyThreadState *ts = PyEval_SaveThread();
+    pthread_mutex_lock(&P.mu);
+    int r = input_wait_locked(t);
     if (r == 1) {
         if (buf_size(dst) == 0) {
             struct buf tmp = *dst;
@@ -525,13 +560,8 @@ int pool_input_pull(struct wsgi_task *t, struct buf *dst)
     }
     pthread_mutex_unlock(&P.mu);
     PyEval_RestoreThread(ts);
-    if (r == -2) {
-        PyErr_NoMemory();
-        return -1;
-    }
-    if (r < 0)
-        PyErr_SetString(PyExc_OSError, "client disconnected while sending the request body");
-    return r;
+    input_error(r);
+    return r < 0 ? -1 : r;
 }
 
 void wsgi_task_release(struct wsgi_task *t)

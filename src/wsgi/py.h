@@ -128,6 +128,9 @@ bool pool_stop(void);
 /* Wait (GIL released) for streamed body bytes and move them into dst: 1 when some were
  * moved, 0 at the end of the body, -1 when the request was released (client gone). */
 int pool_input_pull(struct wsgi_task *t, struct buf *dst);
+/* The same, but copy at most max bytes straight into dst (a new bytes object's storage): the
+ * count copied, 0 at the end of the body, -1 with a Python exception set. */
+ssize_t pool_input_copy(struct wsgi_task *t, char *dst, size_t max);
 
 /* embed.c: log the current Python exception (with its traceback) as one error entry, prefixed
  * by what; clears it. */

@@ -169,10 +169,13 @@ def test_body_partially_read_chunked_discarded(lst):
         assert json.loads(r2.body)["QUERY_STRING"] == "real=2"
 
 
-def test_large_body_hash(lst):
+# read(n) sizes: >= 64 KiB goes straight into the bytes object as the body streams in (thread
+# mode), odd sizes straddle the loop's hand-offs, -1 reads all, small ones go through a buffer
+@pytest.mark.parametrize("bs", [65536, 300001, -1, 1000])
+def test_large_body_hash(lst, bs):
     body = os.urandom(3 * 1024 * 1024 + 17)
     with connect(lst, timeout=60) as c:
-        c.send(build_request("POST", "/hash?bs=65536", body=body))
+        c.send(build_request("POST", "/hash?bs=%d" % bs, body=body))
         r = c.read_response(timeout=60)
     out = json.loads(r.body)
     assert out["len"] == len(body)
