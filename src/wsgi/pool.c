@@ -468,16 +468,7 @@ int wsgi_task_feed(struct wsgi_task *t, const char *p, size_t n)
     int r = 0;
     pthread_mutex_lock(&P.mu);
     if (!t->released && !t->done) {
-        if (t->in_dst && buf_size(&t->in) == 0) { /* straight into a waiting read(n) */
-            size_t k = t->in_dst_room - t->in_dst_got;
-            if (k > n)
-                k = n;
-            memcpy(t->in_dst + t->in_dst_got, p, k);
-            t->in_dst_got += k;
-            p += k;
-            n -= k;
-        }
-        if (n && buf_append(&t->in, p, n) < 0)
+        if (buf_append(&t->in, p, n) < 0)
             r = -ENOMEM;
         else if (buf_size(&t->in) >= WSGI_IN_HIGH_WATER)
             r = 1;
@@ -533,24 +524,9 @@ ssize_t pool_input_copy(struct wsgi_task *t, char *dst, size_t max)
 {
     PyThreadState *ts = PyEval_SaveThread();
     pthread_mutex_lock(&P.mu);
+    int r = input_wait_locked(t);
     size_t n = 0;
-    if (buf_size(&t->in) == 0 && !t->released && !t->in_eof) {
-        /* Nothing buffered: let the loop copy what arrives straight into dst (one copy of the
-         * body instead of two), for as long as this thread takes to wake up. */
-        t->in_dst = dst;
-        t->in_dst_room = max;
-        t->in_dst_got = 0;
-        while (!t->released && !t->in_eof && t->in_dst_got == 0 && buf_size(&t->in) == 0) {
-            t->waiting = true;
-            pthread_cond_wait(&t->room, &P.mu);
-        }
-        t->waiting = false;
-        n = t->in_dst_got;
-        t->in_dst = NULL;
-        t->in_dst_room = t->in_dst_got = 0;
-    }
-    int r = t->released ? -1 : n ? 1 : input_wait_locked(t);
-    if (r == 1 && n == 0) {
+    if (r == 1) {
         n = buf_size(&t->in) < max ? buf_size(&t->in) : max;
         memcpy(dst, buf_data(&t->in), n);
         buf_consume(&t->in, n);

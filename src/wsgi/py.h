@@ -67,10 +67,6 @@ struct wsgi_task {
     bool in_eof;         /* every byte of it has arrived */
     bool want_input;     /* the loop stopped reading because in was full: wake it when drained */
     uint64_t stream_len; /* the body's Content-Length */
-    /* A big read(n) waiting in pool_input_copy while in is empty: the loop copies arriving
-     * bytes straight into its bytes object (in_dst, room for in_dst_room, in_dst_got so far). */
-    char *in_dst;
-    size_t in_dst_room, in_dst_got;
     bool file_taken;
     int status;
     uint64_t body_bytes;
