@@ -38,10 +38,19 @@ struct multipart {
     struct byte_range ranges[RANGE_MAX];
 };
 
+/* The per-request part of a connection: allocated when a request's first bytes arrive (or at
+ * accept), freed with the other buffers when an idle keep-alive connection gives them back
+ * (h1_on_trim), so that 10,000 idle connections cost sizeof(struct h1conn) each, not this too. */
+struct h1req {
+    llhttp_t parser; /* data = the struct h1conn */
+    struct request req;
+    struct body body; /* the request body, read whole for the app */
+};
+
 struct h1conn {
-    struct conn c;        /* first: a struct conn * is a struct h1conn * */
-    struct multipart *mp; /* owned; NULL unless a multipart body is in progress */
-    llhttp_t parser;
+    struct conn c;           /* first: a struct conn * is a struct h1conn * */
+    struct multipart *mp;    /* owned; NULL unless a multipart body is in progress */
+    struct h1req *x;         /* owned; NULL while an idle connection's buffers are given back */
     struct buf hbuf;         /* the request head's bytes: target, names, values */
     struct hdr_off *hdrs;    /* owned */
     struct req_header *view; /* owned, spans built at headers-complete */
@@ -51,10 +60,9 @@ struct h1conn {
     size_t line_len;
     uint64_t body_len;
     struct buf pending; /* input held back while a response is being written */
-    struct request req;
-    int err_status;  /* chosen by a callback that stopped the parser */
-    bool in_request; /* bytes of a request arrived; its response is not queued yet */
-    bool in_header;  /* between the start of a field name and the end of its value */
+    int err_status;     /* chosen by a callback that stopped the parser */
+    bool in_request;    /* bytes of a request arrived; its response is not queued yet */
+    bool in_header;     /* between the start of a field name and the end of its value */
     bool head_done;
     bool expect_continue;
     bool stop;               /* no more requests on this connection */
@@ -71,7 +79,6 @@ struct h1conn {
     bool to_app;           /* the request in progress goes to the app */
     bool app_keep;         /* the connection may stay open after the app's response */
     struct wsgi_task *app; /* the app's response in progress (one reference) */
-    struct body body;      /* the request body, read whole for the app */
     bool app_resume;       /* --threads 0: the connection's task will produce more */
     bool app_dispatched;   /* this request went to the app (maybe while its body streams) */
     bool app_started;      /* the app's status line is out */
@@ -82,9 +89,32 @@ struct h1conn {
 
 static const llhttp_settings_t settings;
 
+/* Give h its per-request part if it has none (false: out of memory). */
+static bool h1req_ensure(struct h1conn *h)
+{
+    if (h->x)
+        return true;
+    h->x = calloc(1, sizeof *h->x);
+    if (!h->x)
+        return false;
+    llhttp_init(&h->x->parser, HTTP_REQUEST, &settings);
+    h->x->parser.data = h;
+    body_init(&h->x->body);
+    return true;
+}
+
+static void h1req_free(struct h1conn *h)
+{
+    if (!h->x)
+        return;
+    body_free(&h->x->body);
+    free(h->x);
+    h->x = NULL;
+}
+
 static inline struct h1conn *from_parser(llhttp_t *p)
 {
-    return container_of(p, struct h1conn, parser);
+    return p->data;
 }
 
 static size_t head_max(const struct server *s)
@@ -125,7 +155,7 @@ static int on_message_begin(llhttp_t *p)
     h->expect_continue = false;
     h->app_dispatched = false;
     h->busy_status = 0;
-    memset(&h->req, 0, sizeof h->req);
+    memset(&h->x->req, 0, sizeof h->x->req);
     if (h->completed_in_parse) /* pipelined: a new total deadline for this head */
         conn_set_timer(&h->c, CONN_T_HEADER);
     return 0;
@@ -259,10 +289,10 @@ static int on_header_value_complete(llhttp_t *p)
     return 0;
 }
 
-/* Fill h->req with spans into hbuf (which no longer moves for this request). */
+/* Fill h->x->req with spans into hbuf (which no longer moves for this request). */
 static int build_request(struct h1conn *h)
 {
-    struct request *r = &h->req;
+    struct request *r = &h->x->req;
     const char *base = h->hbuf.p;
     free(h->view);
     h->view = malloc((h->nhdrs ? h->nhdrs : 1) * sizeof *h->view);
@@ -272,11 +302,11 @@ static int build_request(struct h1conn *h)
         h->view[i].name = (struct span){base + h->hdrs[i].name, h->hdrs[i].name_len};
         h->view[i].value = span_trim((struct span){base + h->hdrs[i].value, h->hdrs[i].value_len});
     }
-    const char *m = llhttp_method_name((llhttp_method_t)h->parser.method);
+    const char *m = llhttp_method_name((llhttp_method_t)h->x->parser.method);
     r->method = (struct span){m, strlen(m)};
-    r->is_get = h->parser.method == HTTP_GET;
-    r->is_head = h->parser.method == HTTP_HEAD;
-    r->version_minor = h->parser.http_minor;
+    r->is_get = h->x->parser.method == HTTP_GET;
+    r->is_head = h->x->parser.method == HTTP_HEAD;
+    r->version_minor = h->x->parser.http_minor;
     r->headers = h->view;
     r->nheaders = h->nhdrs;
     r->target = (struct span){base + h->target_off, h->target_len};
@@ -343,14 +373,14 @@ static void resume_input(struct h1conn *h);
 static bool may_keep_alive(struct h1conn *h)
 {
     const struct server *s = h->c.srv;
-    return llhttp_should_keep_alive(&h->parser) && !s->draining && s->cfg->keep_alive_ms > 0 &&
-           !(h->parser.flags & F_CONNECTION_UPGRADE) && !h->parser.upgrade;
+    return llhttp_should_keep_alive(&h->x->parser) && !s->draining && s->cfg->keep_alive_ms > 0 &&
+           !(h->x->parser.flags & F_CONNECTION_UPGRADE) && !h->x->parser.upgrade;
 }
 
 static int on_headers_complete(llhttp_t *p)
 {
     struct h1conn *h = from_parser(p);
-    struct request *r = &h->req;
+    struct request *r = &h->x->req;
     const struct cfg *cfg = h->c.srv->cfg;
     if (build_request(h))
         return fail(h, 503);
@@ -459,7 +489,7 @@ static int on_body(llhttp_t *p, const char *at, size_t n)
             return HPE_PAUSED;
         }
     } else if (h->to_app) {
-        int e = body_append(&h->body, at, n);
+        int e = body_append(&h->x->body, at, n);
         if (e < 0) {
             log_error("#%llu cannot buffer the request body: %s", (unsigned long long)h->c.id,
                       strerror(-e));
@@ -484,7 +514,7 @@ static void log_access(struct h1conn *h, int status, int64_t bytes)
         return;
     char peer[64];
     conn_peer_str(&h->c, peer, sizeof peer);
-    struct request *r = &h->req;
+    struct request *r = &h->x->req;
     struct span none = {NULL, 0};
     struct span target = r->method.p ? r->target : none;
     accesslog_write(al, peer, r->method, target, r->version_minor, status, bytes,
@@ -599,12 +629,12 @@ static int append_head_start(struct buf *out, const struct response *res)
     return 0;
 }
 
-/* Serialise res for h->req (or for a request that could not be parsed: h->req.method.p NULL).
+/* Serialise res for h->x->req (or for a request that could not be parsed: h->x->req.method.p NULL).
  * Returns 0 or -1 (out of memory: the connection is aborted). */
 static int send_response(struct h1conn *h, struct response *res, bool keep_alive)
 {
     struct conn *c = &h->c;
-    struct request *r = &h->req;
+    struct request *r = &h->x->req;
     bool head = r->is_head;
     bool bodyless = head || res->status == 204 || res->status == 304;
     int e = append_head_start(&c->out, res);
@@ -720,7 +750,7 @@ static int on_message_complete(llhttp_t *p)
         if (!response_add_header(&res, "Retry-After", "1"))
             log_error("cannot add Retry-After");
     } else {
-        router_handle(&s->router, &h->req, &res);
+        router_handle(&s->router, &h->x->req, &res);
     }
     bool keep = may_keep && !res.close && res.status != 400;
     h->in_request = false;
@@ -849,14 +879,14 @@ static int app_submit(struct h1conn *h, bool keep, bool streaming)
         inet_ntop(AF_INET6, &c->peer.in6.sin6_addr, remote, sizeof remote);
         remote_port = ntohs(c->peer.in6.sin6_port);
     }
-    if (!h->req.host.n) /* SERVER_NAME falls back to the listener's address: one syscall */
+    if (!h->x->req.host.n) /* SERVER_NAME falls back to the listener's address: one syscall */
         local_addr(c, local, sizeof local, &local_port);
     struct wsgi_req_info info = {
-        .req = &h->req,
-        .body = &h->body,
-        .chunked = (h->parser.flags & F_CHUNKED) != 0,
+        .req = &h->x->req,
+        .body = &h->x->body,
+        .chunked = (h->x->parser.flags & F_CHUNKED) != 0,
         .streaming = streaming,
-        .content_length = streaming ? h->parser.content_length : 0,
+        .content_length = streaming ? h->x->parser.content_length : 0,
         .keep_alive = keep,
         .https = c->tls != NULL,
         .remote_addr = remote,
@@ -866,11 +896,12 @@ static int app_submit(struct h1conn *h, bool keep, bool streaming)
         .conn_id = c->id,
     };
     int e = wsgi_submit(&info, app_notify, h, &h->app);
-    body_free(&h->body);
+    body_free(&h->x->body);
     if (e < 0) {
         if (e == -EBUSY)
             log_warn("#%llu every app thread is busy and %zu requests wait: 503 for %.*s",
-                     (unsigned long long)c->id, cfg->max_queue, (int)h->req.path.n, h->req.path.p);
+                     (unsigned long long)c->id, cfg->max_queue, (int)h->x->req.path.n,
+                     h->x->req.path.p);
         return 503;
     }
     h->app_dispatched = true;
@@ -889,7 +920,8 @@ static int status_for(struct h1conn *h, llhttp_errno_t e)
     switch (e) {
     case HPE_INVALID_VERSION:
         /* well-formed digits llhttp does not know (HTTP/4.0) vs. a broken request line */
-        return strcmp(llhttp_get_error_reason(&h->parser), "Invalid HTTP version") == 0 ? 505 : 400;
+        return strcmp(llhttp_get_error_reason(&h->x->parser), "Invalid HTTP version") == 0 ? 505
+                                                                                           : 400;
     case HPE_INVALID_TRANSFER_ENCODING: return 501;
     default: return 400;
     }
@@ -905,7 +937,7 @@ static void parse(struct h1conn *h, const char *data, size_t n)
         reject(h, 400);
         return;
     }
-    llhttp_errno_t e = llhttp_execute(&h->parser, data, n);
+    llhttp_errno_t e = llhttp_execute(&h->x->parser, data, n);
     size_t k = n;
     while (k > 0 && (data[k - 1] == ' ' || data[k - 1] == '\t'))
         k--;
@@ -913,11 +945,11 @@ static void parse(struct h1conn *h, const char *data, size_t n)
     if (e == HPE_OK)
         return;
     if (e == HPE_PAUSED || e == HPE_PAUSED_UPGRADE) {
-        const char *pos = llhttp_get_error_pos(&h->parser);
+        const char *pos = llhttp_get_error_pos(&h->x->parser);
         if (e == HPE_PAUSED)
-            llhttp_resume(&h->parser);
+            llhttp_resume(&h->x->parser);
         else
-            llhttp_resume_after_upgrade(&h->parser);
+            llhttp_resume_after_upgrade(&h->x->parser);
         if (h->stop || h->c.closing)
             return;
         size_t rest = (size_t)(data + n - pos);
@@ -934,7 +966,7 @@ static void parse(struct h1conn *h, const char *data, size_t n)
         return;
     int status = status_for(h, e);
     log_debug("#%llu parse error %s (%s) → %d", (unsigned long long)h->c.id, llhttp_errno_name(e),
-              llhttp_get_error_reason(&h->parser), status);
+              llhttp_get_error_reason(&h->x->parser), status);
     reject(h, status);
 }
 
@@ -943,6 +975,10 @@ static void h1_on_data(struct conn *c, const char *data, size_t n)
     struct h1conn *h = (struct h1conn *)c;
     if (h->stop)
         return;
+    if (!h1req_ensure(h)) {
+        conn_abort(c, "out of memory");
+        return;
+    }
     if (!h->in_request && c->timer_kind != CONN_T_HEADER)
         conn_set_timer(c, CONN_T_HEADER); /* the first bytes of a request: its deadline */
     else if (h->head_done && h->in_request)
@@ -1037,8 +1073,9 @@ static void h1_on_timeout(struct conn *c, enum conn_timer which)
             return;
         log_error("#%llu the app did not start its response to %.*s %.*s within --timeout "
                   "%.3gs: 504",
-                  (unsigned long long)c->id, (int)h->req.method.n, h->req.method.p,
-                  (int)h->req.path.n, h->req.path.p, (double)c->srv->cfg->app_timeout_ms / 1000);
+                  (unsigned long long)c->id, (int)h->x->req.method.n, h->x->req.method.p,
+                  (int)h->x->req.path.n, h->x->req.path.p,
+                  (double)c->srv->cfg->app_timeout_ms / 1000);
         wsgi_task_release(h->app); /* its output is discarded; close() still runs */
         h->app = NULL;
         reject(h, 504);
@@ -1058,6 +1095,8 @@ static void h1_on_trim(struct conn *c)
     h->hdrs = NULL;
     h->view = NULL;
     h->hdrs_cap = h->nhdrs = 0;
+    if (!h->mp && !conn_has_output(c))
+        h1req_free(h);
 }
 
 static void h1_on_free(struct conn *c)
@@ -1066,7 +1105,7 @@ static void h1_on_free(struct conn *c)
     if (h->app) /* the client went away mid-response: the app is abandoned, close() runs */
         wsgi_task_release(h->app);
     h->app = NULL;
-    body_free(&h->body);
+    h1req_free(h);
     if (h->mp) {
         close(h->mp->fd);
         free(h->mp);
@@ -1107,12 +1146,15 @@ int http1_accept(struct server *srv, int fd, struct tls_conn *tls, const void *p
     struct h1conn *h = calloc(1, sizeof *h);
     if (!h)
         return -ENOMEM;
-    llhttp_init(&h->parser, HTTP_REQUEST, &settings);
-    body_init(&h->body);
+    if (!h1req_ensure(h)) {
+        free(h);
+        return -ENOMEM;
+    }
     if (peer_len && peer_len <= sizeof h->c.peer)
         memcpy(&h->c.peer, peer, peer_len);
     int e = conn_init(&h->c, srv, fd, tls, &h1_proto);
     if (e < 0) {
+        h1req_free(h);
         free(h);
         return e;
     }
@@ -1147,14 +1189,12 @@ int http1_fuzz_parse(const char *data, size_t n)
         ready = true;
     }
     struct h1conn *h = calloc(1, sizeof *h);
-    if (!h)
+    if (!h || !h1req_ensure(h))
         abort();
-    llhttp_init(&h->parser, HTTP_REQUEST, &settings);
     h->c.srv = &srv;
     h->c.proto = &h1_proto;
     h->c.io.fd = -1;
     h->c.file_fd = -1;
-    body_init(&h->body);
     /* Two pieces, split where the first byte says, to exercise spans across reads. */
     size_t cut = n ? (unsigned char)data[0] % (n + 1) : 0;
     const char *piece[2] = {data, data + cut};

@@ -614,7 +614,7 @@ def test_progress_line_only_on_a_terminal(nginx):
     import pty
     master, slave = pty.openpty()
     try:
-        p = subprocess.run([LOAD, "-p", "1", "-c", "2", "-d", "2.2s", nginx.url("/ok")],
+        p = subprocess.run([LOAD, "-p", "1", "-c", "2", "-d", "2.6s", nginx.url("/ok")],
                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=slave,
                            timeout=30)
         os.close(slave)
@@ -635,7 +635,10 @@ def test_progress_line_only_on_a_terminal(nginx):
     assert p.returncode == 0
     lines = re.findall(rb"\[\s*([\d.]+)s\] (\d+) requests done", seen)
     assert len(lines) >= 2, seen
-    assert [float(t) for t, _ in lines][:2] == [1.0, 2.0], lines
+    # one line per second boundary, stamped with the time it was really printed: a busy machine
+    # (the whole suite on 2 cores) may wake the parent a little late
+    ticks = [float(t) for t, _ in lines][:2]
+    assert abs(ticks[0] - 1.0) <= 0.3 and abs(ticks[1] - 2.0) <= 0.3, lines
     assert b"Requests:" in p.stdout
     # not a terminal, or --quiet: nothing on stderr
     q, _ = run_load(["-p", 1, "-c", 2, "-d", "0.3s", nginx.url("/ok")])
