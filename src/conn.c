@@ -322,8 +322,11 @@ void conn_read(struct conn *c)
         /* A short read means the socket is empty now, and a new edge will come with new data.
          * TLS reads ahead whole socket buffers (a record is smaller than OpenSSL's buffer), so
          * nothing left buffered after a short read means the same there. This saves the
-         * extra recv that would only return EAGAIN. */
-        if ((size_t)n < sizeof s->rbuf && (!c->tls || !tls_has_pending(c->tls)))
+         * extra recv that would only return EAGAIN. Not once the peer's FIN was reported:
+         * no edge comes after it, so the EOF must be read now (a client that sends a request
+         * and closes at once would otherwise hold the connection, and the app's slot, until
+         * a timeout). */
+        if ((size_t)n < sizeof s->rbuf && (!c->tls || !tls_has_pending(c->tls)) && !c->rd_hup)
             c->readable = false;
         if (c->lingering) {
             c->linger_bytes += (size_t)n;
@@ -372,6 +375,8 @@ static void conn_on_io(struct loop_io *io, uint32_t events)
         return;
     if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
         c->readable = true;
+    if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+        c->rd_hup = true;
     if (c->handshaking) {
         handshake(c);
         if (c->handshaking || c->closing)

@@ -67,7 +67,8 @@ struct conn {
     bool handshaking;
     bool readable;    /* edge-triggered: the socket may hold unread bytes */
     bool read_paused; /* the protocol does not want input now (backpressure) */
-    bool rd_eof;      /* peer closed its side */
+    bool rd_eof;      /* peer closed its side (read returned 0) */
+    bool rd_hup;      /* epoll reported the peer's FIN (EPOLLRDHUP): read on to the EOF */
     bool close_after_flush;
     bool lingering;
     bool closing; /* freed after the current batch; nothing may use it then */

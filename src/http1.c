@@ -367,6 +367,35 @@ static bool is_valid_host(struct span h)
     return true;
 }
 
+/* RFC 9112 §3.2: the request-target is origin-form ("/path?query"), absolute-form
+ * ("http://authority/path?query", no userinfo: RFC 9110 §4.2.4) or "*" for OPTIONS alone
+ * (authority-form is CONNECT's, refused elsewhere). No fragment: '#' is in none of them, and a
+ * front proxy that drops it would see another path than the app. "%00" would put a NUL into
+ * PATH_INFO. 0 when acceptable, else the status to answer. */
+static int check_target(const struct request *r, bool is_options)
+{
+    struct span t = r->target;
+    if (t.n == 1 && t.p[0] == '*')
+        return is_options ? 0 : 400;
+    if (memchr(t.p, '#', t.n))
+        return 400;
+    size_t skip = 0;
+    if (t.n >= 7 && span_eq_lower((struct span){t.p, 7}, "http://"))
+        skip = 7;
+    else if (t.n >= 8 && span_eq_lower((struct span){t.p, 8}, "https://"))
+        skip = 8;
+    if (skip) { /* absolute-form: build_request took the authority as r->host */
+        if (r->host.n == 0 || memchr(r->host.p, '@', r->host.n) || !is_valid_host(r->host))
+            return 400;
+    } else if (t.n == 0 || t.p[0] != '/') {
+        return 400;
+    }
+    for (const char *q = t.p, *end = t.p + t.n; (q = memchr(q, '%', (size_t)(end - q))); q++)
+        if (end - q >= 3 && q[1] == '0' && q[2] == '0')
+            return 400;
+    return 0;
+}
+
 static int app_submit(struct h1conn *h, bool keep, bool streaming);
 static void resume_input(struct h1conn *h);
 
@@ -404,6 +433,9 @@ static int on_headers_complete(llhttp_t *p)
             h->expect_continue = true;
         }
     }
+    int ts = check_target(r, p->method == HTTP_OPTIONS);
+    if (ts)
+        return fail(h, ts);
     /* RFC 9112 §3.2: exactly one Host on 1.1, at most one on 1.0. */
     if (hosts > 1 || (hosts == 0 && p->http_minor == 1) ||
         (hosts == 1 && !is_valid_host(request_header(r, "host"))))
@@ -462,6 +494,10 @@ static bool check_chunk_crlf(struct h1conn *h, const char *pos)
 static int on_chunk_header(llhttp_t *p)
 {
     struct h1conn *h = from_parser(p);
+    /* A chunk that would take the body past --limit-request-body: 413 now, not after reading
+     * it (a size like ffffffffffffffff would otherwise keep the connection reading forever). */
+    if (p->content_length > h->c.srv->cfg->limit_request_body - h->body_len)
+        return fail(h, 413);
     h->chunk_left = p->content_length;
     return 0;
 }
@@ -913,6 +949,21 @@ static int app_submit(struct h1conn *h, bool keep, bool streaming)
     return c->closing ? -1 : 0;
 }
 
+/* llhttp stopped in the method: is it a well-formed token llhttp does not know ("QUERY",
+ * "-BLARGH": 501, RFC 9110 §9.1) rather than garbage (400)? The token runs from where llhttp
+ * stopped to a SP in this buffer; what llhttp already matched before it were token
+ * characters too (they matched a known method's prefix). */
+static bool is_unknown_method(struct h1conn *h)
+{
+    const char *q = llhttp_get_error_pos(&h->x->parser);
+    if (!q || q < h->exec_start || q >= h->exec_end)
+        return false;
+    for (; q < h->exec_end && *q != ' '; q++)
+        if (!is_tchar((unsigned char)*q))
+            return false;
+    return q < h->exec_end;
+}
+
 static int status_for(struct h1conn *h, llhttp_errno_t e)
 {
     if (h->err_status) /* set by our callback, whatever code llhttp wrapped it in */
@@ -923,6 +974,7 @@ static int status_for(struct h1conn *h, llhttp_errno_t e)
         return strcmp(llhttp_get_error_reason(&h->x->parser), "Invalid HTTP version") == 0 ? 505
                                                                                            : 400;
     case HPE_INVALID_TRANSFER_ENCODING: return 501;
+    case HPE_INVALID_METHOD: return is_unknown_method(h) ? 501 : 400;
     default: return 400;
     }
 }
