@@ -5,6 +5,7 @@
 
 #include "buf.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -22,8 +23,19 @@ static inline void body_init(struct body *b)
     b->fd = -1;
     b->len = 0;
 }
+/* The budget of every body together (all threads): bytes in memory, then bytes in temporary
+ * files. A body that would take memory past its budget goes to a file at once; one that would
+ * take the files past theirs fails with -ENOSPC (the request gets 503). Unlimited until set.
+ * Main thread, before serving. */
+void body_set_budget(uint64_t mem_max, uint64_t disk_max);
+/* Whether a body of len bytes could be held now (a hint for Content-Length: the budget may be
+ * spent by others while it arrives). */
+bool body_budget_fits(uint64_t len);
+/* Bytes currently held by all bodies, in memory and in files. */
+void body_usage(uint64_t *mem, uint64_t *disk);
 /* Append n bytes (moving everything to a temporary file in $TMPDIR or /tmp once the body
- * outgrows BODY_MEM_MAX). 0 or -errno. */
+ * outgrows BODY_MEM_MAX or the memory budget). 0 or -errno (-ENOSPC: the disk budget is
+ * spent). */
 int body_append(struct body *b, const char *data, size_t n) __attribute__((warn_unused_result));
 /* Read up to n bytes at off into dst; the count, or -errno. Thread-safe (pread). */
 ssize_t body_read(const struct body *b, uint64_t off, char *dst, size_t n);

@@ -30,6 +30,15 @@ const char cfg_usage[] =
     "      --timeout SECONDS      an app that has not started its response by then: 504,\n"
     "                             0 = off [30]\n"
     "      --max-queue N          requests waiting for an app thread before 503 [64]\n"
+    "      --no-request-buffering stream request bodies over 64 KiB into the running app\n"
+    "                             instead of reading them whole first (an app thread then\n"
+    "                             waits on the client)\n"
+    "      --buffer-memory SIZE   request bodies held in memory, all connections together;\n"
+    "                             beyond it they go to temporary files [256m]\n"
+    "      --buffer-disk SIZE     request bodies held in temporary files, all together;\n"
+    "                             beyond it: 503 [4g]\n"
+    "      --min-rate BYTES       a request body or response that moves slower than this\n"
+    "                             many bytes/s over 10 s is cut; 0 = off [500]\n"
     "      --chdir DIR            change to DIR before loading the app (first on sys.path)\n"
     "      --pythonpath DIR[:DIR] put these directories first on sys.path\n"
     "      --virtualenv DIR       use this virtual environment [$VIRTUAL_ENV]\n"
@@ -73,6 +82,10 @@ enum {
     OPT_CHDIR,
     OPT_PYTHONPATH,
     OPT_VIRTUALENV,
+    OPT_NO_BUFFERING,
+    OPT_MIN_RATE,
+    OPT_BUF_MEM,
+    OPT_BUF_DISK,
 };
 
 static const struct option long_opts[] = {
@@ -100,6 +113,10 @@ static const struct option long_opts[] = {
     {"chdir", required_argument, NULL, OPT_CHDIR},
     {"pythonpath", required_argument, NULL, OPT_PYTHONPATH},
     {"virtualenv", required_argument, NULL, OPT_VIRTUALENV},
+    {"no-request-buffering", no_argument, NULL, OPT_NO_BUFFERING},
+    {"min-rate", required_argument, NULL, OPT_MIN_RATE},
+    {"buffer-memory", required_argument, NULL, OPT_BUF_MEM},
+    {"buffer-disk", required_argument, NULL, OPT_BUF_DISK},
     {"version", no_argument, NULL, OPT_VERSION},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -337,6 +354,10 @@ int cfg_parse(struct cfg *c, int argc, char **argv, char *err, size_t errlen)
     c->threads = 4;
     c->app_timeout_ms = 30000;
     c->max_queue = 64;
+    c->request_buffering = true;
+    c->min_rate = 500;
+    c->buffer_memory = 256ULL << 20;
+    c->buffer_disk = 4ULL << 30;
     err[0] = 0;
 
     optind = 0; /* glibc: full re-initialisation, so cfg_parse can run more than once */
@@ -398,6 +419,10 @@ int cfg_parse(struct cfg *c, int argc, char **argv, char *err, size_t errlen)
         case OPT_CHDIR: c->chdir = a; break;
         case OPT_PYTHONPATH: c->pythonpath = a; break;
         case OPT_VIRTUALENV: c->virtualenv = a; break;
+        case OPT_NO_BUFFERING: c->request_buffering = false; break;
+        case OPT_MIN_RATE: r = cfg_parse_size(a, &c->min_rate); break;
+        case OPT_BUF_MEM: r = cfg_parse_size(a, &c->buffer_memory); break;
+        case OPT_BUF_DISK: r = cfg_parse_size(a, &c->buffer_disk); break;
         case OPT_VERSION: c->version = true; break;
         case 'h': c->help = true; break;
         case ':':

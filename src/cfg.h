@@ -39,6 +39,9 @@ struct cfg {
     size_t threads;         /* --threads: app threads, 0 = on the loop thread */
     int64_t app_timeout_ms; /* --timeout: 504 when the app has not started by then; 0 = off */
     size_t max_queue;       /* --max-queue: requests waiting for a thread before 503 */
+    bool request_buffering; /* read a request body whole before the app runs (default) */
+    uint64_t min_rate;      /* --min-rate: bytes/s a transfer must keep up; 0 = off */
+    uint64_t buffer_memory, buffer_disk; /* --buffer-memory/-disk: all request bodies held */
     const char *chdir, *pythonpath, *virtualenv; /* borrowed from argv; NULL = not given */
     bool help, version;
 };

@@ -25,6 +25,7 @@ static void conn_on_io(struct loop_io *io, uint32_t events);
 static void conn_on_timer(struct timer *t);
 static void conn_on_task(struct loop_task *t);
 static void handshake(struct conn *c);
+static void conn_reset(struct conn *c, const char *why);
 
 int conn_init(struct conn *c, struct server *srv, int fd, struct tls_conn *tls,
               const struct conn_proto *proto)
@@ -50,11 +51,31 @@ int conn_init(struct conn *c, struct server *srv, int fd, struct tls_conn *tls,
 
 void conn_set_timer(struct conn *c, enum conn_timer which)
 {
+    if (which == CONN_T_IO && c->timer_kind != CONN_T_IO) { /* waiting on the client: */
+        c->rate_since = c->srv->loop.now;                   /* a new --min-rate window */
+        c->rate_bytes = 0;
+    }
     c->timer_kind = which;
     if (which == CONN_T_NONE)
         timer_cancel(&c->timer);
     else
         loop_timer_arm(&c->srv->loop, &c->timer, c->srv->tl[which]);
+}
+
+void conn_check_rate(struct conn *c, uint64_t min_rate)
+{
+    int64_t elapsed = c->srv->loop.now - c->rate_since;
+    if (c->closing || c->timer_kind != CONN_T_IO || elapsed < CONN_RATE_WINDOW_MS)
+        return;
+    if (c->rate_bytes * 1000 < min_rate * (uint64_t)elapsed) {
+        log_info("#%llu cut: %llu bytes in %.1f s, under --min-rate %llu bytes/s",
+                 (unsigned long long)c->id, (unsigned long long)c->rate_bytes,
+                 (double)elapsed / 1000, (unsigned long long)min_rate);
+        conn_reset(c, NULL);
+        return;
+    }
+    c->rate_since = c->srv->loop.now;
+    c->rate_bytes = 0;
 }
 
 void conn_peer_str(const struct conn *c, char *out, size_t n)
@@ -93,6 +114,15 @@ void conn_abort(struct conn *c, const char *why)
     if (c->task.queued) /* a continuation is queued: it sees closing and frees */
         return;
     loop_defer(&c->srv->loop, &c->task);
+}
+
+/* Close with a reset: what the kernel still holds for a client that stopped reading (up to
+ * the socket's send buffer, megabytes) is dropped at once instead of waiting for it. */
+static void conn_reset(struct conn *c, const char *why)
+{
+    struct linger lg = {.l_onoff = 1, .l_linger = 0};
+    (void)setsockopt(c->io.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    conn_abort(c, why);
 }
 
 static void conn_on_task(struct loop_task *t)
@@ -190,6 +220,7 @@ static int send_file_part(struct conn *c, size_t *budget)
                 return -1;
             c->file_off += r;
             c->file_left -= r;
+            c->rate_bytes += (uint64_t)r;
             *budget -= (size_t)r;
             continue;
         }
@@ -224,6 +255,7 @@ static int send_file_part(struct conn *c, size_t *budget)
             return -1;
         }
         c->file_left -= r;
+        c->rate_bytes += (uint64_t)r;
         *budget -= (size_t)r;
     }
     close(c->file_fd);
@@ -248,6 +280,7 @@ void conn_flush(struct conn *c)
                 return;
             }
             buf_consume(&c->out, (size_t)r);
+            c->rate_bytes += (uint64_t)r;
             progress = true;
             continue;
         }
@@ -328,6 +361,7 @@ void conn_read(struct conn *c)
          * a timeout). */
         if ((size_t)n < sizeof s->rbuf && (!c->tls || !tls_has_pending(c->tls)) && !c->rd_hup)
             c->readable = false;
+        c->rate_bytes += (uint64_t)n;
         if (c->lingering) {
             c->linger_bytes += (size_t)n;
             if (c->linger_bytes > LINGER_READ_MAX)
@@ -396,7 +430,7 @@ static void conn_on_timer(struct timer *t)
     case CONN_T_HANDSHAKE: conn_abort(c, "TLS handshake timeout"); break;
     case CONN_T_IO:
         log_info("#%llu no progress for --io-timeout: closed", (unsigned long long)c->id);
-        conn_abort(c, NULL);
+        conn_reset(c, NULL);
         break;
     case CONN_T_LINGER: conn_abort(c, "linger timeout"); break;
     case CONN_T_HEADER:

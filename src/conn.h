@@ -73,7 +73,13 @@ struct conn {
     bool lingering;
     bool closing; /* freed after the current batch; nothing may use it then */
     uint32_t linger_bytes;
+    /* --min-rate: bytes moved since rate_since (loop ms), while the connection waits on the
+     * client (its timer on CONN_T_IO); judged every CONN_RATE_WINDOW_MS. */
+    int64_t rate_since;
+    uint64_t rate_bytes;
 };
+
+#define CONN_RATE_WINDOW_MS 10000
 
 /* Set up c (already allocated by the protocol, zeroed) on an accepted socket fd and register it
  * with the loop. tls may be NULL. 0 or -errno (on error the caller closes fd and frees c). */
@@ -103,6 +109,9 @@ void conn_close_after_flush(struct conn *c);
 void conn_abort(struct conn *c, const char *why);
 /* Free c at once: only outside any callback of c (server shutdown). */
 void conn_destroy(struct conn *c);
+/* --min-rate: cut c if it moved fewer than min_rate bytes/s over the last window while it
+ * waited on the client. Called once a second for each connection on the CONN_T_IO list. */
+void conn_check_rate(struct conn *c, uint64_t min_rate);
 /* Format the peer address ("127.0.0.1", "::1", "unix") into out. */
 void conn_peer_str(const struct conn *c, char *out, size_t n);
 

@@ -461,9 +461,18 @@ static int on_headers_complete(llhttp_t *p)
                 return fail(h, 503);
         }
     }
-    /* A large upload streams into the app as it arrives (thread mode): the app starts now and
-     * wsgi.input waits for the bytes. Chunked bodies are read whole first (below). */
-    if (h->to_app && wsgi_threaded() && (p->flags & F_CONTENT_LENGTH) &&
+    /* With --no-request-buffering a large upload streams into the app as it arrives (thread
+     * mode): the app starts now and wsgi.input waits for the bytes. By default, and for
+     * chunked bodies always, the body is read whole first (on_body), so that an app thread
+     * never waits on a slow client. */
+    if (h->to_app && cfg->request_buffering && (p->flags & F_CONTENT_LENGTH) &&
+        !body_budget_fits(p->content_length)) {
+        log_warn("#%llu request bodies in memory and temporary files are at --buffer-memory + "
+                 "--buffer-disk: 503",
+                 (unsigned long long)h->c.id);
+        return fail(h, 503);
+    }
+    if (h->to_app && !cfg->request_buffering && wsgi_threaded() && (p->flags & F_CONTENT_LENGTH) &&
         p->content_length > WSGI_STREAM_MIN) {
         h->stream_len = p->content_length;
         int e = app_submit(h, may_keep_alive(h), true);
@@ -526,6 +535,11 @@ static int on_body(llhttp_t *p, const char *at, size_t n)
         }
     } else if (h->to_app) {
         int e = body_append(&h->x->body, at, n);
+        if (e == -ENOSPC) {
+            log_warn("#%llu request bodies in temporary files are at --buffer-disk: 503",
+                     (unsigned long long)h->c.id);
+            return fail(h, 503);
+        }
         if (e < 0) {
             log_error("#%llu cannot buffer the request body: %s", (unsigned long long)h->c.id,
                       strerror(-e));
@@ -729,6 +743,8 @@ static void reject(struct h1conn *h, int status)
     struct response res;
     response_init(&res);
     response_error(&res, status);
+    if (status == 503 && !response_add_header(&res, "Retry-After", "1"))
+        log_error("cannot add Retry-After");
     h->stop = true;
     h->in_request = false;
     h->c.read_paused = true;

@@ -1,6 +1,7 @@
 #include "server.h"
 
 #include "accesslog.h"
+#include "body.h"
 #include "conn.h"
 #include "http1.h"
 #include "log.h"
@@ -155,6 +156,14 @@ static void on_trim(struct timer *t)
             break;
         conn_idle(container_of(it, struct conn, timer));
     }
+    /* --min-rate: connections waiting on the client (reading a body, writing a response). */
+    if (s->cfg->min_rate) {
+        struct timer_list *io = &s->loop.lists[s->tl[CONN_T_IO]];
+        for (struct timer *it = io->head.next, *next; it != &io->head; it = next) {
+            next = it->next; /* a cut connection leaves the list */
+            conn_check_rate(container_of(it, struct conn, timer), s->cfg->min_rate);
+        }
+    }
     loop_timer_arm(&s->loop, &s->trim, s->tl_trim);
 }
 
@@ -217,6 +226,7 @@ int server_init(struct server *s, const struct cfg *cfg, char *err, size_t errle
         return e;
     }
     s->max_conns = raise_nofile();
+    body_set_budget(cfg->buffer_memory, cfg->buffer_disk);
     struct loop *l = &s->loop;
     s->tl[CONN_T_HANDSHAKE] = loop_timer_list(l, cfg->handshake_timeout_ms);
     s->tl[CONN_T_HEADER] = loop_timer_list(l, cfg->header_timeout_ms);

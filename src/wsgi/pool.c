@@ -3,7 +3,19 @@
  * app on the loop thread.
  *
  * Locking: one mutex guards the queue, the ready list and every task's shared fields. The
- * GIL is never held while waiting for that mutex's conditions. */
+ * GIL is never held while waiting for that mutex's conditions.
+ *
+ * Parking: an app thread never waits on a client while a request needs a thread. A response
+ * whose client does not read fills its output (OUT_HIGH_WATER); its thread then waits for
+ * room only as long as no other request is queued. When one is, the waiting thread leaves
+ * the response's iterable where it is ("parked": t->parked, no thread, its Python objects
+ * untouched) and takes the queued request. When the loop takes the parked response's output
+ * (the client read) or releases it (client gone, 504), the task goes back on the queue, and
+ * whichever thread takes it continues the iterable (or calls its close()). Each response runs
+ * in its own contextvars.Context, entered on whichever thread advances it, so context-local
+ * state (Flask's request context, for one) follows the response across threads. The legacy
+ * write() callable and blocking wsgi.input reads cannot park: the app's own stack is waiting
+ * there. */
 #include "py.h"
 
 #include "cfg.h"
@@ -26,6 +38,7 @@ static struct pool {
     struct wsgi_task *qhead, **qtail; /* waiting for a thread */
     size_t qlen, idle, max_queue;
     struct wsgi_task *ready, **ready_tail; /* with news for the loop */
+    struct wsgi_task *waiters;             /* threads waiting for room they could park */
     struct loop_io io;                     /* the eventfd */
     struct loop *loop;
     pthread_t *tids;
@@ -91,14 +104,42 @@ static void wake_loop_locked(struct wsgi_task *t)
     }
 }
 
-bool pool_publish(struct wsgi_task *t)
+/* Ask one thread that waits for output room to park its response, so that its thread takes
+ * the request just queued (mutex held). */
+static void ask_to_park_locked(void)
+{
+    if (P.idle == 0 && P.waiters)
+        pthread_cond_signal(&P.waiters->room);
+}
+
+static void waiters_link_locked(struct wsgi_task *t)
+{
+    t->wprev = NULL;
+    t->wnext = P.waiters;
+    if (P.waiters)
+        P.waiters->wprev = t;
+    P.waiters = t;
+}
+
+static void waiters_unlink_locked(struct wsgi_task *t)
+{
+    if (t->wprev)
+        t->wprev->wnext = t->wnext;
+    else
+        P.waiters = t->wnext;
+    if (t->wnext)
+        t->wnext->wprev = t->wprev;
+    t->wprev = t->wnext = NULL;
+}
+
+enum pool_pub pool_publish(struct wsgi_task *t, bool may_park)
 {
     struct resp *r = &t->r;
     pthread_mutex_lock(&P.mu);
     if (t->released) {
         pthread_mutex_unlock(&P.mu);
         buf_reset(&r->stage);
-        return false;
+        return PUB_RELEASED;
     }
     int e = 0;
     if (buf_size(&r->stage)) {
@@ -132,36 +173,122 @@ bool pool_publish(struct wsgi_task *t)
     }
     wake_loop_locked(t);
     bool wait = P.nthreads > 0 && !t->done && buf_size(&t->out) >= OUT_HIGH_WATER;
+    if (wait && may_park && P.qhead) { /* a request waits for a thread: park at once */
+        pthread_mutex_unlock(&P.mu);
+        return PUB_PARK;
+    }
     pthread_mutex_unlock(&P.mu);
     if (e)
-        return false;
+        return PUB_RELEASED;
     if (!wait)
-        return true;
+        return PUB_OK;
     /* Backpressure: the client reads slower than the app writes. Wait without the GIL. */
     PyThreadState *ts = PyEval_SaveThread();
     pthread_mutex_lock(&P.mu);
+    bool park = false;
+    if (may_park)
+        waiters_link_locked(t);
     while (!t->released && buf_size(&t->out) >= OUT_HIGH_WATER) {
+        if (may_park && P.qhead) {
+            park = true;
+            break;
+        }
         t->waiting = true;
         pthread_cond_wait(&t->room, &P.mu);
     }
     t->waiting = false;
+    if (may_park)
+        waiters_unlink_locked(t);
     bool released = t->released;
     pthread_mutex_unlock(&P.mu);
     PyEval_RestoreThread(ts);
-    return !released;
+    return released ? PUB_RELEASED : park ? PUB_PARK : PUB_OK;
 }
 
-/* Run one task to its end on this thread (GIL held). */
-static void run_task(struct wsgi_task *t)
+/* Put t on the queue (mutex held): a new request (counted against --max-queue) or a parked
+ * response to continue (not counted: it was accepted already). */
+static void enqueue_locked(struct wsgi_task *t, bool resumed)
 {
-    response_start(t);
+    t->resumed = resumed;
+    t->qnext = NULL;
+    *P.qtail = t;
+    P.qtail = &t->qnext;
+    if (!resumed)
+        P.qlen++;
+    if (P.idle) /* busy threads look at the queue before they wait */
+        pthread_cond_signal(&P.work);
+    else
+        ask_to_park_locked();
+}
+
+/* A parked response can go on (its client read, or it was released): queue it for a thread
+ * (mutex held). */
+static void unpark_locked(struct wsgi_task *t)
+{
+    if (!t->parked)
+        return;
+    t->parked = false;
+    enqueue_locked(t, true);
+}
+
+/* After run_task was told PUB_PARK and left the task's context: park t, unless room came or
+ * it was released meanwhile (then the caller goes on with it). */
+static bool park(struct wsgi_task *t)
+{
+    pthread_mutex_lock(&P.mu);
+    bool parked = !t->released && buf_size(&t->out) >= OUT_HIGH_WATER;
+    t->parked = parked;
+    pthread_mutex_unlock(&P.mu);
+    return parked;
+}
+
+/* Enter / leave the response's own contextvars.Context (GIL held). */
+static void ctx_enter(struct wsgi_task *t)
+{
+    struct resp *r = &t->r;
+    if (!r->ctx && !(r->ctx = PyContext_CopyCurrent())) {
+        PyErr_Clear(); /* out of memory: run in the thread's context */
+        return;
+    }
+    if (PyContext_Enter(r->ctx) < 0) {
+        PyErr_Clear();
+        Py_CLEAR(r->ctx);
+    }
+}
+
+static void ctx_exit(struct wsgi_task *t, bool done)
+{
+    struct resp *r = &t->r;
+    if (!r->ctx)
+        return;
+    if (PyContext_Exit(r->ctx) < 0)
+        PyErr_Clear();
+    if (done)
+        Py_CLEAR(r->ctx);
+}
+
+/* Run t on this thread (GIL held) until its response is complete, it is released, or it
+ * parks. True when it parked: the app thread's reference stays with the task, and whoever
+ * unparks it queues it again. */
+static bool run_task(struct wsgi_task *t)
+{
+    ctx_enter(t);
+    if (!t->r.started_app)
+        response_start(t);
     for (;;) {
-        bool ok = pool_publish(t);
+        enum pool_pub pub = pool_publish(t, true);
         if (t->r.finished)
             break;
-        if (!ok) { /* released: the client went away or got a 504 */
+        if (pub == PUB_RELEASED) { /* the client went away or got a 504 */
             response_abandon(t);
             break;
+        }
+        if (pub == PUB_PARK) {
+            ctx_exit(t, false); /* nothing of this thread may stay in the task */
+            if (park(t))
+                return true;
+            ctx_enter(t); /* room came meanwhile: go on here */
+            continue;
         }
         /* One item at a time: a slow generator's chunks must reach the client as they come
          * (and start the response before --timeout), not when 64 KiB have piled up. The
@@ -170,6 +297,8 @@ static void run_task(struct wsgi_task *t)
     }
     if (t->r.finished)
         response_abandon(t); /* frees the staging buffer; close() was called already */
+    ctx_exit(t, true);
+    return false;
 }
 
 /* Take the next task off the queue (mutex held); NULL when there is none. */
@@ -178,11 +307,12 @@ static struct wsgi_task *pop_locked(void)
     struct wsgi_task *t = P.qhead;
     if (!t)
         return NULL;
-    P.qhead = t->next;
+    P.qhead = t->qnext;
     if (!P.qhead)
         P.qtail = &P.qhead;
-    P.qlen--;
-    t->next = NULL;
+    if (!t->resumed)
+        P.qlen--;
+    t->qnext = NULL;
     return t;
 }
 
@@ -206,11 +336,10 @@ static void *thread_main(void *arg)
         while (t) {
             bool skip; /* gone before it started: the app is not called at all */
             pthread_mutex_lock(&P.mu);
-            skip = t->released;
+            skip = t->released && !t->resumed;
             pthread_mutex_unlock(&P.mu);
-            if (!skip)
-                run_task(t);
-            unref(t);
+            if (skip || !run_task(t))
+                unref(t);
             pthread_mutex_lock(&P.mu);
             t = pop_locked();
             pthread_mutex_unlock(&P.mu);
@@ -406,11 +535,7 @@ int wsgi_submit(const struct wsgi_req_info *info, wsgi_notify_cb notify, void *a
             return -EBUSY;
         }
         t->refs++;
-        *P.qtail = t;
-        P.qtail = &t->next;
-        P.qlen++;
-        if (P.idle) /* busy threads look at the queue before they wait */
-            pthread_cond_signal(&P.work);
+        enqueue_locked(t, false);
         pthread_mutex_unlock(&P.mu);
     }
     *out = t;
@@ -422,13 +547,15 @@ int wsgi_task_take(struct wsgi_task *t, struct buf *out, size_t max_out, int *fi
 {
     if (P.nthreads == 0 && !t->done && buf_size(&t->out) < max_out) {
         PyEval_RestoreThread(W.main_ts);
+        ctx_enter(t); /* responses interleave on this thread: each in its own context */
         if (!t->r.started_app)
             response_start(t);
         if (!t->r.finished)
             response_produce(t, max_out);
-        pool_publish(t);
+        (void)pool_publish(t, false); /* no threads: never waits */
         if (t->r.finished)
             response_abandon(t); /* frees the staging buffer */
+        ctx_exit(t, t->r.finished);
         W.main_ts = PyEval_SaveThread();
     }
     int e = 0;
@@ -453,6 +580,8 @@ int wsgi_task_take(struct wsgi_task *t, struct buf *out, size_t max_out, int *fi
     }
     if (t->waiting)
         pthread_cond_signal(&t->room);
+    if (buf_size(&t->out) < OUT_HIGH_WATER)
+        unpark_locked(t);
     p->started = t->started;
     p->status = t->status;
     p->body_bytes = t->body_bytes;
@@ -568,7 +697,9 @@ void wsgi_task_release(struct wsgi_task *t)
 {
     if (P.nthreads == 0 && t->r.started_app && !t->r.finished) {
         PyEval_RestoreThread(W.main_ts);
+        ctx_enter(t);
         response_abandon(t); /* close() on this thread, now */
+        ctx_exit(t, true);
         W.main_ts = PyEval_SaveThread();
     }
     bool last;
@@ -577,6 +708,7 @@ void wsgi_task_release(struct wsgi_task *t)
     t->notify = NULL;
     if (t->waiting)
         pthread_cond_signal(&t->room);
+    unpark_locked(t); /* a thread calls its close() */
     unref_locked(t, &last);
     pthread_mutex_unlock(&P.mu);
     if (last)

@@ -22,6 +22,7 @@ struct resp {
     PyObject *sr;     /* the StartResponse object handed to the app */
     PyObject *result; /* what the app returned; its close() is called exactly once */
     PyObject *iter;   /* iter(result), while iterating */
+    PyObject *ctx;    /* the contextvars.Context the app runs in, on whichever thread */
     struct buf stage; /* framed output not yet published to the loop */
     struct buf head;  /* status line + headers from start_response, sent with the first bytes */
     int status;
@@ -61,6 +62,9 @@ struct wsgi_task {
     bool released; /* the loop dropped the request (client gone, 504): discard output */
     bool in_ready; /* on the pool's ready list */
     bool waiting;  /* the app thread waits on room (for output room or for input) */
+    bool parked;   /* its iterable waits for room with no thread: resumed by take/release */
+    bool resumed;  /* on the queue to continue a parked response (not counted in qlen) */
+    struct wsgi_task *wprev, *wnext; /* P.waiters: a thread waits for room it could park */
     /* A streamed request body (thread mode): bytes the loop has read and the app not yet. */
     struct buf in;
     bool streaming;      /* the body arrives while the app runs (else it is all in body) */
@@ -72,7 +76,8 @@ struct wsgi_task {
     uint64_t body_bytes;
     int refs;
     pthread_cond_t room;
-    struct wsgi_task *next; /* work queue or ready list */
+    struct wsgi_task *next;  /* the ready list */
+    struct wsgi_task *qnext; /* the work queue (a resumed task may be on both at once) */
     /* App side (GIL). */
     struct resp r;
 };
@@ -115,9 +120,12 @@ void response_produce(struct wsgi_task *t, size_t budget);
 /* The request was abandoned: call close() and drop every Python reference. */
 void response_abandon(struct wsgi_task *t);
 
-/* pool.c: publish t's staged output to the loop (thread mode: may wait, GIL released, while
- * the connection has OUT_HIGH_WATER unsent). Returns false when the request was released. */
-bool pool_publish(struct wsgi_task *t);
+/* pool.c: publish t's staged output to the loop. In thread mode, while the connection has
+ * OUT_HIGH_WATER unsent, wait for room (GIL released); with may_park the wait ends as soon as
+ * another request needs a thread: PUB_PARK then asks the caller to leave the task (see
+ * pool.c, "Parking"). PUB_RELEASED: the request was released (client gone, 504). */
+enum pool_pub { PUB_OK, PUB_RELEASED, PUB_PARK };
+enum pool_pub pool_publish(struct wsgi_task *t, bool may_park);
 
 /* Start --threads app threads and the eventfd on loop (0, or -1 with err); stop them at exit
  * (true when every thread ended, so Python can be finalised). */

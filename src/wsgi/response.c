@@ -244,7 +244,7 @@ static PyObject *sr_write(PyObject *self, PyObject *data)
         return NULL;
     /* write() is the old imperative API: push out what was written, as a server must before
      * write() returns (PEP 3333), with backpressure. */
-    if (!pool_publish(t)) {
+    if (pool_publish(t, false) == PUB_RELEASED) {
         PyErr_SetString(PyExc_OSError, "client disconnected");
         return NULL;
     }

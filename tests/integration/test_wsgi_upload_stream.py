@@ -47,7 +47,7 @@ def head(n):
 
 @pytest.mark.parametrize("bind", [HTTP, HTTPS], ids=["http", "https"])
 def test_app_answers_before_the_body_is_complete(httpsd, bind):
-    srv = start(httpsd, APP, binds=(bind,))
+    srv = start(httpsd, APP, "--no-request-buffering", binds=(bind,))
     body = os.urandom(300 * 1024)
     with connect(srv) as c:
         c.send(build_request("POST", "/first", headers=[("Content-Length", str(len(body)))])
@@ -64,7 +64,7 @@ def test_app_answers_before_the_body_is_complete(httpsd, bind):
 
 def test_large_upload_memory_bounded(httpsd):
     """200 MiB through a slow app: the server stops reading instead of buffering."""
-    srv = start(httpsd, APP, binds=(HTTP,), env=no_quarantine_env())
+    srv = start(httpsd, APP, "--no-request-buffering", binds=(HTTP,), env=no_quarantine_env())
     n = 200 * 1024 * 1024
     chunk = os.urandom(1 << 20)
     h = hashlib.sha256()
@@ -85,7 +85,7 @@ def test_large_upload_memory_bounded(httpsd):
 def test_slow_app_reader_backpressure(httpsd):
     """The app reads 32 KiB a millisecond: the client's sends block (the server stopped
     reading) rather than the server's memory growing; everything arrives intact."""
-    srv = start(httpsd, APP, binds=(HTTP,), env=no_quarantine_env())
+    srv = start(httpsd, APP, "--no-request-buffering", binds=(HTTP,), env=no_quarantine_env())
     body = os.urandom(32 * 1024 * 1024)
     rss0 = vmrss_kib(srv.pid)
     with connect(srv, timeout=60) as c:
@@ -99,7 +99,7 @@ def test_slow_app_reader_backpressure(httpsd):
 
 
 def test_readline_iteration_over_streamed_body(httpsd):
-    srv = start(httpsd, APP, binds=(HTTP,))
+    srv = start(httpsd, APP, "--no-request-buffering", binds=(HTTP,))
     body = b"".join(b"line %d %s\n" % (i, b"x" * (i % 300)) for i in range(20000))
     assert len(body) > 64 * 1024
     with connect(srv) as c:
@@ -111,7 +111,7 @@ def test_readline_iteration_over_streamed_body(httpsd):
 def test_app_ignores_body_then_pipelined_request(httpsd):
     """The app answers without reading 1 MB: the rest is read and dropped, the connection
     stays usable for the next (pipelined) request."""
-    srv = start(httpsd, APP, binds=(HTTP,))
+    srv = start(httpsd, APP, "--no-request-buffering", binds=(HTTP,))
     big = os.urandom(1000 * 1000)
     with connect(srv) as c:
         c.send(build_request("POST", "/ignore", headers=[("Content-Length", str(len(big)))])
@@ -124,7 +124,7 @@ def test_app_ignores_body_then_pipelined_request(httpsd):
 def test_client_vanishes_mid_upload(httpsd, markers):  # noqa: F811
     """read() in the app raises instead of waiting forever; close() still runs; the server
     keeps serving."""
-    srv = start(httpsd, APP, binds=(HTTP,), marker_dir=markers)
+    srv = start(httpsd, APP, "--no-request-buffering", binds=(HTTP,), marker_dir=markers)
     c = connect(srv)
     c.send(build_request("POST", "/read-fails", headers=[("Content-Length", str(10 << 20))])
            + os.urandom(200 * 1024))
@@ -139,7 +139,7 @@ def test_client_vanishes_mid_upload(httpsd, markers):  # noqa: F811
 
 
 def test_oversized_streamed_body_is_413_before_the_app(httpsd, markers):  # noqa: F811
-    srv = start(httpsd, APP, "--limit-request-body", "100k", binds=(HTTP,), marker_dir=markers)
+    srv = start(httpsd, APP, "--no-request-buffering", "--limit-request-body", "100k", binds=(HTTP,), marker_dir=markers)
     with connect(srv) as c:
         c.send(build_request("POST", "/read-fails", headers=[("Content-Length", str(200 * 1024))]))
         r = c.read_response()
@@ -150,7 +150,7 @@ def test_oversized_streamed_body_is_413_before_the_app(httpsd, markers):  # noqa
 @pytest.mark.parametrize("threads", [0, 1])
 def test_streamed_and_buffered_modes_agree(httpsd, threads):
     """--threads 0 reads the body whole first (no streaming); the app sees the same bytes."""
-    srv = start(httpsd, APP, binds=(HTTP,), threads=threads)
+    srv = start(httpsd, APP, "--no-request-buffering", binds=(HTTP,), threads=threads)
     body = os.urandom(3 * 1024 * 1024 + 7)
     with connect(srv, timeout=30) as c:
         c.send(build_request("POST", "/first", headers=[("Content-Length", str(len(body)))]) + body)

@@ -568,7 +568,32 @@ def r_info(environ, start_response, qs):
     return respond_json(start_response, info)
 
 
+REQUEST_TAG = __import__("contextvars").ContextVar("request_tag", default=None)
+
+
+def r_ctxstream(environ, start_response, qs):
+    """n chunks of size bytes; a ContextVar set when the app is called must keep this
+    request's value on every step, whichever thread advances the generator. Each chunk starts
+    with the thread that produced it; the last line says whether the value held throughout."""
+    tag = qget(qs, "tag", "none")
+    REQUEST_TAG.set(tag)
+    n, size = qint(qs, "n", 64), qint(qs, "size", 65536)
+    start_response("200 OK", [("Content-Type", "application/octet-stream")])
+
+    def gen():
+        ok = True
+        threads = set()
+        for i in range(n):
+            ok = ok and REQUEST_TAG.get() == tag
+            threads.add(threading.current_thread().name)
+            yield chunk_bytes(i, size)
+        yield ("\nctx %s threads %d\n" % ("ok" if ok else "LOST", len(threads))).encode()
+        marker(qget(qs, "marker"), "done %s\n" % ("ok" if ok else "LOST"))
+    return gen()
+
+
 ROUTES = {
+    "ctxstream": r_ctxstream,
     "env": r_env, "echo": r_echo, "echo-raw": r_echo_raw, "lazy-echo": r_lazy_echo, "hash": r_hash, "stream": r_stream, "big": r_big,
     "list": r_list, "empty-chunks": r_empty_chunks, "status": r_status, "raise": r_raise,
     "record": r_record, "close": r_close, "sleep": r_sleep, "sleep-after-start": r_sleep_after_start,
