@@ -12,6 +12,7 @@
 
 struct accesslog {
     int fd;
+    char *path; /* owned; NULL for stdout */
     struct buf b;
     time_t stamp_time;
     char stamp[40];
@@ -27,14 +28,29 @@ struct accesslog *accesslog_open(const char *path)
         l->fd = 1;
         return l;
     }
-    l->fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    l->path = strdup(path);
+    l->fd = l->path ? open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644) : -1;
     if (l->fd < 0) {
-        int e = errno;
+        int e = l->path ? errno : ENOMEM;
+        free(l->path);
         free(l);
         errno = e;
         return NULL;
     }
     return l;
+}
+
+int accesslog_reopen(struct accesslog *l)
+{
+    accesslog_flush(l); /* what was logged before the rename belongs in the old file */
+    if (!l->path)
+        return 0;
+    int fd = open(l->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -errno;
+    close(l->fd);
+    l->fd = fd;
+    return 0;
 }
 
 /* Client-controlled text goes into the log escaped: no way to forge a line or a field. */
@@ -115,8 +131,9 @@ void accesslog_close(struct accesslog *l)
     if (!l)
         return;
     accesslog_flush(l);
-    if (l->fd > 2)
+    if (l->path)
         close(l->fd);
+    free(l->path);
     buf_free(&l->b);
     free(l);
 }

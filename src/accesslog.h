@@ -14,6 +14,9 @@ struct accesslog *accesslog_open(const char *path);
 void accesslog_write(struct accesslog *l, const char *peer, struct span method, struct span target,
                      int version_minor, int status, int64_t bytes, struct span referer,
                      struct span agent);
+/* Write out what is buffered, then open the file again by its name (after logrotate renamed
+ * it): later lines go to a new file. A no-op for stdout. 0, or -errno with the old file kept. */
+int accesslog_reopen(struct accesslog *l) __attribute__((warn_unused_result));
 /* Write out what is buffered (called once per loop turn and at exit). */
 void accesslog_flush(struct accesslog *l);
 void accesslog_close(struct accesslog *l);

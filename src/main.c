@@ -74,7 +74,15 @@ int main(int argc, char **argv)
     }
     int code = server_run(&srv);
     server_deinit(&srv);
+    if (srv.quit) {
+        /* SIGQUIT: no waiting for app threads still in a request, no Python finalisation
+         * (the app's atexit handlers do not run). */
+        log_flush_suppressed(true);
+        log_info("stopped (SIGQUIT)");
+        _exit(code);
+    }
     bool clean = wsgi_deinit();
+    log_flush_suppressed(true);
     log_info("stopped");
     cfg_free(&cfg);
     if (!clean)

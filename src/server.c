@@ -124,12 +124,12 @@ static void on_accept(struct loop_io *io, uint32_t events)
     }
 }
 
-static void start_drain(struct server *s)
+static void start_drain(struct server *s, const char *why)
 {
     if (s->draining)
         return;
     s->draining = true;
-    log_info("shutting down: draining %zu connections (up to %.1f s)", s->nconns,
+    log_info("%s: shutting down: draining %zu connections (up to %.1f s)", why, s->nconns,
              (double)s->cfg->graceful_timeout_ms / 1000);
     for (size_t i = 0; i < s->nlisteners; i++)
         if (s->listeners[i].io.fd >= 0)
@@ -174,18 +174,95 @@ static void on_graceful_timeout(struct timer *t)
     s->loop.stop = true;
 }
 
+/* Once a second, draining or not: the count lines of flood control (log.h). */
+static void on_logtick(struct timer *t)
+{
+    struct server *s = container_of(t, struct server, logtick);
+    log_flush_suppressed(false);
+    loop_timer_arm(&s->loop, &s->logtick, s->tl_trim);
+}
+
+/* Every signal that would otherwise end the process (or stop it, for TTIN/TTOU) and that is
+ * not a fault: blocked in every thread and read from a signalfd by the loop, so none can kill
+ * the server silently and none interrupts an app thread. Faults (SEGV, BUS, FPE, ILL, ABRT,
+ * SYS, TRAP), resource limits (XCPU, XFSZ), real-time signals and job control (TSTP, STOP,
+ * CONT) keep their usual actions. */
+static const int server_signals[] = {
+    SIGHUP,  SIGINT,  SIGQUIT, SIGTERM, SIGUSR1,   SIGUSR2,   SIGALRM,
+    SIGTTIN, SIGTTOU, SIGIO,   SIGPWR,  SIGSTKFLT, SIGVTALRM, SIGPROF,
+};
+
+static void server_sigset(sigset_t *set)
+{
+    sigemptyset(set);
+    for (size_t i = 0; i < sizeof server_signals / sizeof server_signals[0]; i++)
+        sigaddset(set, server_signals[i]);
+}
+
+/* SIGUSR1, for logrotate: both log files are opened again by name. */
+static void reopen_logs(struct server *s, unsigned from)
+{
+    log_info("SIGUSR1 (from pid %u): reopening the log files", from);
+    log_flush_suppressed(true); /* counts of lines before the rotation go with them */
+    int e = log_reopen();
+    if (e < 0)
+        log_error("cannot reopen the error log %s: %s; still writing to the old file",
+                  s->cfg->error_log, strerror(-e));
+    if (s->alog && (e = accesslog_reopen(s->alog)) < 0)
+        log_error("cannot reopen the access log %s: %s; still writing to the old file",
+                  s->cfg->access_log, strerror(-e));
+    log_info("log files reopened");
+}
+
 static void on_signal(struct loop_io *io, uint32_t events)
 {
     (void)events;
     struct server *s = container_of(io, struct server, sig_io);
     struct signalfd_siginfo si;
     while (read(io->fd, &si, sizeof si) == (ssize_t)sizeof si) {
-        if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
-            if (s->draining && si.ssi_signo == SIGINT) {
+        unsigned from = si.ssi_pid;
+        switch (si.ssi_signo) {
+        case SIGTERM: start_drain(s, "SIGTERM"); break;
+        case SIGINT:
+            if (s->draining) {
                 log_warn("second SIGINT: exiting now");
                 s->loop.stop = true;
             }
-            start_drain(s);
+            start_drain(s, "SIGINT");
+            break;
+        case SIGQUIT:
+            /* DESIGN.md: QUIT is the immediate stop (TERM and INT are the graceful one). */
+            log_info("SIGQUIT (from pid %u): stopping now, without draining %zu connections", from,
+                     s->nconns);
+            s->quit = true;
+            s->loop.stop = true;
+            break;
+        case SIGUSR1: reopen_logs(s, from); break;
+        case SIGHUP:
+            log_warn("SIGHUP (from pid %u): reloading needs worker processes, which httpsd does "
+                     "not have yet: ignored (restart to load a new certificate or app code)",
+                     from);
+            break;
+        case SIGTTIN:
+            log_warn("SIGTTIN (from pid %u): adding a worker needs worker processes, which "
+                     "httpsd does not have yet: ignored",
+                     from);
+            break;
+        case SIGTTOU:
+            log_warn("SIGTTOU (from pid %u): removing a worker needs worker processes, which "
+                     "httpsd does not have yet: ignored",
+                     from);
+            break;
+        case SIGUSR2:
+            log_warn("SIGUSR2 (from pid %u): it has no meaning for httpsd: ignored", from);
+            break;
+        case SIGALRM:
+            log_warn("SIGALRM (from pid %u): it has no meaning for httpsd: ignored", from);
+            break;
+        default:
+            log_warn("SIG%s (from pid %u): it has no meaning for httpsd: ignored",
+                     sigabbrev_np((int)si.ssi_signo), from);
+            break;
         }
     }
 }
@@ -220,6 +297,12 @@ int server_init(struct server *s, const struct cfg *cfg, char *err, size_t errle
     memset(s, 0, sizeof *s);
     s->cfg = cfg;
     s->sig_io.fd = -1;
+    /* First of all, before any thread exists (app threads start in wsgi_init and inherit this
+     * mask): a signal that arrives during start-up waits for the loop instead of killing. */
+    sigset_t set;
+    server_sigset(&set);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
     int e = loop_init(&s->loop);
     if (e < 0) {
         snprintf(err, errlen, "epoll: %s", strerror(-e));
@@ -239,6 +322,8 @@ int server_init(struct server *s, const struct cfg *cfg, char *err, size_t errle
     s->tl_trim = loop_timer_list(l, TRIM_AFTER_MS);
     s->trim.cb = on_trim;
     loop_timer_arm(l, &s->trim, s->tl_trim);
+    s->logtick.cb = on_logtick;
+    loop_timer_arm(l, &s->logtick, s->tl_trim);
     s->accept_retry.cb = on_accept_retry;
     s->graceful.cb = on_graceful_timeout;
     l->on_turn = on_turn;
@@ -267,12 +352,6 @@ int server_init(struct server *s, const struct cfg *cfg, char *err, size_t errle
             goto fail;
         }
     }
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    sigprocmask(SIG_BLOCK, &set, NULL);
-    signal(SIGPIPE, SIG_IGN);
     s->sig_io.fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
     s->sig_io.cb = on_signal;
     if (s->sig_io.fd < 0 || (e = loop_add(l, &s->sig_io, EPOLLIN)) < 0) {
@@ -287,7 +366,7 @@ int server_init(struct server *s, const struct cfg *cfg, char *err, size_t errle
         goto fail;
     }
     for (size_t i = 0; i < s->nlisteners; i++)
-        log_info("listening on %s", s->listeners[i].url);
+        log_msg_always(LOG_INFO, "listening on %s", s->listeners[i].url);
     return 0;
 fail:
     server_deinit(s);

@@ -31,9 +31,10 @@ struct server {
     uint64_t next_id;
     int tl[8]; /* timer list per enum conn_timer */
     int tl_accept_retry, tl_graceful, tl_trim;
-    struct timer accept_retry, graceful, trim;
+    struct timer accept_retry, graceful, trim, logtick;
     struct loop_io sig_io;
     bool draining;
+    bool quit; /* SIGQUIT: stopped at once; main exits without waiting for app threads */
     bool accept_paused;
     int exit_code;
     char rbuf[SERVER_READ_BUF]; /* shared read buffer: idle connections hold none */

@@ -198,3 +198,79 @@ def test_error_logfile(httpsd, site, tmp_path):
     for l in content.splitlines():
         if l.strip():
             assert ERRLOG.match(l), l
+
+
+# -- flood control (issue 14): repeated lines collapse into one a second with a count ----------
+
+SUPPRESSED = re.compile(r"\[(WARNING|INFO|ERROR)\] (\d+) similar messages? suppressed in the last "
+                        r"(\d+\.\d) s: (.*)$")
+
+
+def test_503_flood_collapses_with_exact_counts(httpsd, tmp_path):
+    """Every app thread busy and no queue: each request is a 503 and a warning. Hundreds of them
+    make a handful of lines, and the count lines add up to every 503 sent."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from conftest import build_request
+    from wsgihelp import start, wait_marker
+
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    srv = start(httpsd, "wsgi_basic:app", "--max-queue", "0", threads=1, marker_dir=markers)
+    slow = connect(srv, timeout=30)
+    slow.send(build_request("GET", "/sleep?s=4&started=busy"))
+    assert wait_marker(markers, "busy", timeout=10), "the slow request never reached the app"
+    start_lines = len(srv.lines)
+    stop = time.monotonic() + 2.0
+    statuses = []
+
+    def flood(i):
+        n = []
+        while time.monotonic() < stop:
+            n.append(get(srv, "/flood/%d/%d" % (i, len(n)), timeout=10).status)
+        return n
+
+    with ThreadPoolExecutor(16) as ex:
+        for n in ex.map(flood, range(16)):
+            statuses += n
+    n503 = statuses.count(503)
+    assert n503 >= 200, "only %d 503s (statuses %r)" % (n503, set(statuses))
+    assert slow.read_response(timeout=30).status == 200
+    slow.close()
+    stop_ok(srv)  # the last window's count line is written at exit
+    lines = srv.lines[start_lines:]
+    busy = [l for l in lines if "every app thread is busy" in l]
+    written = [l for l in busy if not SUPPRESSED.search(l)]
+    counted = [SUPPRESSED.search(l) for l in busy if SUPPRESSED.search(l)]
+    assert counted, "no 'suppressed' count line:\n" + "\n".join(lines)
+    assert len(written) + sum(int(m.group(2)) for m in counted) == n503, \
+        "%d 503s, but %d lines + counts %r:\n%s" % (n503, len(written), [m.group(2) for m in counted],
+                                                    "\n".join(lines))
+    # about two lines a second (one written, one count) for the ~2 s of flood, not one per 503
+    assert len(busy) <= 8, "\n".join(busy)
+    assert len(lines) <= 16, "%d error-log lines for %d 503s:\n%s" % (len(lines), n503,
+                                                                      "\n".join(lines))
+    for m in counted:
+        assert m.group(1) == "WARNING"
+        assert re.match(r"#\d+ every app thread is busy and 0 requests wait: 503 for /flood/",
+                        m.group(4)), m.group(0)
+        assert 0 < float(m.group(3)) < 5
+    for l in lines:
+        assert ERRLOG.match(l), l
+
+
+def test_flood_control_does_not_hold_back_app_output(httpsd):
+    """What the app writes to wsgi.errors is the app's log (Flask's logger writes there): every
+    line is kept, however many, as the app's own stderr would keep them."""
+    from wsgihelp import start
+
+    srv = start(httpsd, "wsgi_basic:app", threads=2)
+    tokens = [os.urandom(4).hex() for _ in range(30)]
+    for t in tokens:
+        assert get(srv, "/errors?token=" + t).status == 200
+    stop_ok(srv)
+    text = srv.stderr
+    for t in tokens:
+        for what in ("write", "writelines-a", "writelines-b"):
+            assert "wsgi-errors-%s-%s" % (what, t) in text, (what, t)
+    assert "suppressed" not in text, text
