@@ -38,24 +38,13 @@ void log_flush_suppressed(bool all);
 /* Tests: the monotonic clock flood control uses, in ms (NULL: CLOCK_MONOTONIC_COARSE). */
 void log_set_clock(int64_t (*now_ms)(void));
 
-/* What the WSGI bridge logs is the app's doing: its tracebacks, its wsgi.errors lines (Flask's
- * logger writes there), its framing mistakes. One call site there carries every different
- * message of the app, so keying it would hide distinct messages: they are written in full, as
- * the app's own stderr is. The files of src/wsgi/ include wsgi/py.h first; that is how this
- * header knows it is compiled into one of them. */
-#ifdef HTTPSD_WSGI_PY_H
-#define LOG_MSG_ log_msg_always
-#else
-#define LOG_MSG_ log_msg
-#endif
-
 #define log_debug(...)                                                                             \
     do {                                                                                           \
         if (log_enabled(LOG_DEBUG))                                                                \
             log_msg(LOG_DEBUG, __VA_ARGS__);                                                       \
     } while (0)
-#define log_info(...) LOG_MSG_(LOG_INFO, __VA_ARGS__)
-#define log_warn(...) LOG_MSG_(LOG_WARNING, __VA_ARGS__)
-#define log_error(...) LOG_MSG_(LOG_ERROR, __VA_ARGS__)
+#define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)
+#define log_warn(...) log_msg(LOG_WARNING, __VA_ARGS__)
+#define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)
 
 #endif

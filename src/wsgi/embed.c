@@ -41,7 +41,7 @@ void py_log_exception(const char *what, uint64_t conn_id)
     PyObject *type, *value, *tb;
     PyErr_Fetch(&type, &value, &tb);
     if (!type) {
-        log_error("#%llu %s", (unsigned long long)conn_id, what);
+        log_msg_always(LOG_ERROR, "#%llu %s", (unsigned long long)conn_id, what);
         return;
     }
     PyErr_NormalizeException(&type, &value, &tb);
@@ -62,9 +62,10 @@ void py_log_exception(const char *what, uint64_t conn_id)
     while (n && text[n - 1] == '\n')
         n--;
     if (conn_id)
-        log_error("#%llu %s\n%.*s", (unsigned long long)conn_id, what, (int)n, text ? text : "");
+        log_msg_always(LOG_ERROR, "#%llu %s\n%.*s", (unsigned long long)conn_id, what, (int)n,
+                       text ? text : "");
     else
-        log_error("%s\n%.*s", what, (int)n, text ? text : "");
+        log_msg_always(LOG_ERROR, "%s\n%.*s", what, (int)n, text ? text : "");
     Py_XDECREF(joined);
     Py_XDECREF(sep);
     Py_XDECREF(lines);
