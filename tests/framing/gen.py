@@ -137,7 +137,8 @@ def cases():
         out.append(("cl-%s" % label, b"POST /l HTTP/1.1\r\nHost: x\r\nContent-Length: " + v +
                     b"\r\n\r\n" + CL_BODY + TAIL))
     for label, size in CHUNK_SIZES:
-        out.append(("chunk-size-%s" % label, CHUNKED_HEAD + size + b"\r\nhello\r\n0\r\n\r\n" + TAIL))
+        out.append(("chunk-size-%s" % label,
+                    CHUNKED_HEAD + size + b"\r\nhello\r\n0\r\n\r\n" + TAIL))
     for label, c in NAME_CHARS:
         out.append(("header-name-%s" % label,
                     b"GET /n HTTP/1.1\r\nHost: x\r\nX-A" + c + b"b: v\r\n\r\n" + TAIL))

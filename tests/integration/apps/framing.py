@@ -2,10 +2,10 @@
 show how the request was framed, in the same form as the test's upstream behind nginx.
 
 The facts are the method, the request target (absolute form reduced to path and query, as
-nginx's $request_uri has it), the protocol and the body as the app read it from wsgi.input
-(length and a digest), so a smuggled request, a body that swallows the next request or a
-mis-sized body changes them. They go in an X-Facts header (HEAD responses have no body) and,
-one line, in the body.
+nginx's $request_uri has it), the protocol (1.0 or 1.x) and the body as the app read it from
+wsgi.input (length, first bytes and a digest), so a smuggled request, a body that swallows
+the next request or a mis-sized body changes them. They go in an X-Facts header (HEAD
+responses have no body) and, one line, in the body.
 """
 
 import hashlib
@@ -40,11 +40,19 @@ def _short(data, keep):
     return "%s...%d:%s" % (escape(data[:keep]), len(data), hashlib.sha256(data).hexdigest()[:12])
 
 
+def normal_protocol(protocol):
+    """HTTP/1.x for x >= 1 as HTTP/1.1: framed alike, and a server may answer 1.2 as 1.1
+    (RFC 9110 §6.2) while nginx reports the version as sent."""
+    m = re.match(rb"^HTTP/1\.(\d+)$", protocol)
+    return b"HTTP/1.1" if m and int(m.group(1)) >= 1 else protocol
+
+
 def facts(method, target, protocol, body):
     """One line: m=METHOD;t=TARGET;v=PROTOCOL;n=BODYLEN;b=BODY-PREFIX;h=SHA256-PREFIX.
     Every argument is bytes."""
     return "m=%s;t=%s;v=%s;n=%d;b=%s;h=%s" % (
-        _short(method, 32), _short(normal_target(target), 48), escape(protocol), len(body),
+        _short(method, 32), _short(normal_target(target), 48),
+        escape(normal_protocol(protocol)), len(body),
         escape(body[:24]), hashlib.sha256(body).hexdigest()[:16])
 
 
