@@ -18,7 +18,7 @@
 
 #include <llhttp.h>
 
-#define HEAD_MAX_MIN (64 * 1024) /* the whole request head, at least */
+#define HEAD_MAX_MIN (32 * 1024) /* the whole request head, at least (nginx: 4 x 8 KiB) */
 #define OUT_HIGH_WATER (64 * 1024)
 #define INLINE_FILE_MAX (16 * 1024) /* smaller files go out in the same write as the head */
 #define TRIM_AT_ONCE_ABOVE 256      /* connections; see h1_on_drain */
@@ -75,6 +75,7 @@ struct h1conn {
     const char *exec_start, *exec_end; /* the buffer llhttp is running over */
     bool value_ended_inside;           /* the last value span stopped before exec_end */
     bool prev_tail_lf;                 /* the previous buffer ended in LF [SP/HT]* */
+    bool prev_tail_tab;                /* ... and that whitespace held a tab */
     /* WSGI */
     bool to_app;           /* the request in progress goes to the app */
     bool app_keep;         /* the connection may stay open after the app's response */
@@ -248,12 +249,34 @@ static bool is_obs_fold(struct h1conn *h, const char *at, bool first_span)
     return h->prev_tail_lf;
 }
 
+/* Was there a tab in the whitespace llhttp skipped before this value? */
+static bool tab_before(struct h1conn *h, const char *at)
+{
+    const char *q = at;
+    bool tab = false;
+    while (q > h->exec_start && (q[-1] == ' ' || q[-1] == '\t'))
+        tab |= *--q == '\t';
+    return tab || (q == h->exec_start && h->prev_tail_tab);
+}
+
+/* Is the header being parsed Content-Length or Transfer-Encoding? A tab before their value is
+ * valid whitespace to RFC 9110 but not to every proxy (nginx keeps it as part of the value and
+ * refuses the request): a front end and httpsd could frame the body differently. Refused. */
+static bool is_framing_header(struct h1conn *h)
+{
+    struct span name = {h->hbuf.p + h->cur.name, h->cur.name_len};
+    return span_eq_lower(name, "content-length") || span_eq_lower(name, "transfer-encoding");
+}
+
 static int on_header_value(llhttp_t *p, const char *at, size_t n)
 {
     struct h1conn *h = from_parser(p);
     if (n == 0) /* llhttp reports empty values as empty spans: nothing to check or keep */
         return 0;
-    if (is_obs_fold(h, at, h->cur.value_len == 0 && !h->value_ended_inside))
+    bool first_span = h->cur.value_len == 0 && !h->value_ended_inside;
+    if (is_obs_fold(h, at, first_span))
+        return fail(h, 400);
+    if (first_span && tab_before(h, at) && is_framing_header(h))
         return fail(h, 400);
     h->value_ended_inside = at + n != h->exec_end;
     /* RFC 9110 §5.5: field values are visible characters, spaces and tabs (obs-text allowed).
@@ -335,7 +358,7 @@ static int build_request(struct h1conn *h)
     return 0;
 }
 
-/* RFC 9112 §3.2 / RFC 3986 §3.2.2: Host = uri-host [ ":" port ]; empty is allowed. */
+/* RFC 9112 §3.2 / RFC 3986 §3.2.2: Host = uri-host [ ":" port ]. */
 static bool is_valid_host(struct span h)
 {
     size_t i = 0;
@@ -350,6 +373,10 @@ static bool is_valid_host(struct span h)
             return false;
         i++;
     } else {
+        /* An empty name, one starting with '.' or holding ".." names no host (and ".." could
+         * walk a path an app builds from SERVER_NAME). */
+        if (h.n == 0 || h.p[0] == '.' || h.p[0] == ':' || memmem(h.p, h.n, "..", 2))
+            return false;
         for (; i < h.n && h.p[i] != ':'; i++) {
             unsigned char c = (unsigned char)h.p[i];
             if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
@@ -365,6 +392,47 @@ static bool is_valid_host(struct span h)
         if (h.p[i] < '0' || h.p[i] > '9')
             return false;
     return true;
+}
+
+static bool is_hex(char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+/* Does a dot-segment ("..", also written "%2e%2e") lead above "/"? Such a path means nothing
+ * in a URL (RFC 3986 §5.2.4 drops it) and only serves to probe for traversal bugs: 400, as
+ * nginx answers. Within the root ("/a/../b") it is left to the app as sent. */
+static bool climbs_above_root(struct span path)
+{
+    int depth = 0;
+    size_t i = 0;
+    while (i < path.n) {
+        while (i < path.n && path.p[i] == '/')
+            i++;
+        size_t start = i, dots = 0, other = 0;
+        while (i < path.n && path.p[i] != '/') {
+            if (path.p[i] == '.') {
+                dots++;
+                i++;
+            } else if (path.n - i >= 3 && path.p[i] == '%' && path.p[i + 1] == '2' &&
+                       (path.p[i + 2] == 'e' || path.p[i + 2] == 'E')) {
+                dots++;
+                i += 3;
+            } else {
+                other++;
+                i++;
+            }
+        }
+        if (i == start || (dots == 1 && !other))
+            continue; /* "" or "." */
+        if (dots == 2 && !other) {
+            if (--depth < 0)
+                return true;
+        } else {
+            depth++;
+        }
+    }
+    return false;
 }
 
 /* RFC 9112 §3.2: the request-target is origin-form ("/path?query"), absolute-form
@@ -385,15 +453,18 @@ static int check_target(const struct request *r, bool is_options)
     else if (t.n >= 8 && span_eq_lower((struct span){t.p, 8}, "https://"))
         skip = 8;
     if (skip) { /* absolute-form: build_request took the authority as r->host */
-        if (r->host.n == 0 || memchr(r->host.p, '@', r->host.n) || !is_valid_host(r->host))
+        if (r->host.n == 0 || memchr(r->host.p, '@', r->host.n) ||
+            memchr(r->host.p, '_', r->host.n) || !is_valid_host(r->host))
             return 400;
     } else if (t.n == 0 || t.p[0] != '/') {
         return 400;
     }
-    for (const char *q = t.p, *end = t.p + t.n; (q = memchr(q, '%', (size_t)(end - q))); q++)
-        if (end - q >= 3 && q[1] == '0' && q[2] == '0')
+    /* RFC 3986 §2.1: '%' starts two hex digits; "%00" would be a NUL in PATH_INFO. */
+    for (const char *q = t.p, *end = t.p + t.n; (q = memchr(q, '%', (size_t)(end - q))); q++) {
+        if (end - q < 3 || !is_hex(q[1]) || !is_hex(q[2]) || (q[1] == '0' && q[2] == '0'))
             return 400;
-    return 0;
+    }
+    return climbs_above_root(r->path) ? 400 : 0;
 }
 
 static int app_submit(struct h1conn *h, bool keep, bool streaming);
@@ -428,6 +499,8 @@ static int on_headers_complete(llhttp_t *p)
             encodings++;
             te_ok = te_ok && span_eq_lower(v, "chunked");
         } else if (span_eq_lower(name, "expect")) {
+            if (h->expect_continue) /* twice: nginx refuses it too */
+                return fail(h, 400);
             if (!span_eq_lower(v, "100-continue"))
                 return fail(h, 417);
             h->expect_continue = true;
@@ -447,7 +520,9 @@ static int on_headers_complete(llhttp_t *p)
         return fail(h, 400);
     if (encodings && (encodings > 1 || !te_ok))
         return fail(h, 501);
-    if (p->method == HTTP_CONNECT)
+    /* CONNECT: no proxying here. TRACE would echo the request, cookies included, to script
+     * that can send it (cross-site tracing); nginx refuses it as well. */
+    if (p->method == HTTP_CONNECT || p->method == HTTP_TRACE)
         return fail(h, 405);
     bool has_body = (p->flags & F_CHUNKED) || ((p->flags & F_CONTENT_LENGTH) && p->content_length);
     if ((p->flags & F_CONTENT_LENGTH) && p->content_length > cfg->limit_request_body)
@@ -1010,6 +1085,7 @@ static void parse(struct h1conn *h, const char *data, size_t n)
     while (k > 0 && (data[k - 1] == ' ' || data[k - 1] == '\t'))
         k--;
     h->prev_tail_lf = k > 0 ? data[k - 1] == '\n' : (h->prev_tail_lf && n > 0);
+    h->prev_tail_tab = memchr(data + k, '\t', n - k) || (k == 0 && h->prev_tail_tab);
     if (e == HPE_OK)
         return;
     if (e == HPE_PAUSED || e == HPE_PAUSED_UPGRADE) {

@@ -584,6 +584,7 @@ def test_differential_framing(servers):
     hs.assert_alive()
 
     laxer, stricter, agree, selfcheck, harness, flaky, table = [], [], [], [], [], [], []
+    rfc = []  # @rfc cases: nginx departs from the RFC, httpsd follows it
     status_pairs = {}
     waits = []
     for c, (n, h, verdict, reason) in zip(cases, outcomes):
@@ -600,7 +601,14 @@ def test_differential_framing(servers):
         line = "%s\n      bytes:  %s\n      nginx:  %s\n      httpsd: %s\n      why:    %s" % (
             c.name, esc(c.data), n.short(), h.short(), reason)
         table.append("%s %s\n" % (verdict, line))
-        if verdict == LAXER:
+        if verdict == LAXER and c.rfc_count is not None:
+            acc = [r for r in h.results[:h.n_before_blob] if r.accepted and r.facts]
+            if len(acc) == c.rfc_count and len(acc) == h.n_before_blob:
+                rfc.append("%s (nginx: %s; httpsd: %s)" % (c.name, n.short(), h.short()))
+            else:
+                laxer.append(line + "\n      (@rfc=%d: httpsd must accept exactly that many)"
+                             % c.rfc_count)
+        elif verdict == LAXER:
             laxer.append(line)
         elif verdict == STRICTER:
             stricter.append("%s: %s (nginx: %s; httpsd: %s)" % (c.name, reason, n.short(),
@@ -646,6 +654,8 @@ def test_differential_framing(servers):
         summary += ["   " + s for s in flaky]
     summary.append("-- httpsd stricter (%d):" % len(stricter))
     summary += ["   " + s for s in stricter]
+    summary.append("-- nginx departs from the RFC, httpsd follows it (@rfc, %d):" % len(rfc))
+    summary += ["   " + s for s in rfc]
     summary.append("-- httpsd LAXER than nginx (%d):" % len(laxer))
     summary += ["   " + s for s in laxer]
     text = "\n".join(summary)

@@ -121,6 +121,27 @@ REJECT = {
     "unknown-method-lowercase": (req(b"/env", method=b"get"), 501),
     "method-with-ctl": (req(b"/env", method=b"G\x01T"), 400),
     "method-with-paren": (req(b"/env", method=b"G(T"), 400),
+    "bad-escape": (req(b"/env/a%zzb"), 400),
+    "truncated-escape": (req(b"/env/a%b"), 400),
+    "truncated-escape-at-end": (req(b"/env/a%2"), 400),
+    "dot-segments-above-root": (req(b"/../../etc/passwd"), 400),
+    "dot-segments-above-root-later": (req(b"/env/../../etc/passwd"), 400),
+    "encoded-dot-segments-above-root": (req(b"/%2e%2e/%2E%2e/etc"), 400),
+    "dot-segments-above-root-static": (req(b"/static/../../etc/passwd"), 400),
+    "host-empty": (b"GET /env HTTP/1.1\r\nHost:\r\n\r\n", 400),
+    "host-spaces": (b"GET /env HTTP/1.1\r\nHost:   \r\n\r\n", 400),
+    "host-dot": (b"GET /env HTTP/1.1\r\nHost: .\r\n\r\n", 400),
+    "host-dot-dot": (b"GET /env HTTP/1.1\r\nHost: a..b\r\n\r\n", 400),
+    "host-port-only": (b"GET /env HTTP/1.1\r\nHost: :80\r\n\r\n", 400),
+    "absolute-underscore-host": (req(b"http://a_b/env"), 400),
+    "trace": (req(b"/env", method=b"TRACE"), 405),
+    "two-expects": (req(b"/echo", b"POST", b"Expect: 100-continue\r\nExpect: 100-continue\r\n"
+                        b"Content-Length: 5\r\n", b"hello"), 400),
+    "tab-before-te": (req(b"/echo", b"POST", b"Transfer-Encoding:\tchunked\r\n",
+                          b"5\r\nhello\r\n0\r\n\r\n"), 400),
+    "tab-before-cl": (req(b"/echo", b"POST", b"Content-Length: \t5\r\n", b"hello"), 400),
+    "head-over-32k": (req(b"/env", extra=b"".join(b"X-H%d: %s\r\n" % (i, b"w" * 4000)
+                                                   for i in range(10))), 431),
     "chunk-size-2^64-1": (req(b"/echo", b"POST", b"Transfer-Encoding: chunked\r\n",
                               b"ffffffffffffffff\r\nhello\r\n0\r\n\r\n"), 413),
     "chunk-size-over-limit": (req(b"/echo", b"POST", b"Transfer-Encoding: chunked\r\n",
@@ -156,6 +177,21 @@ def test_absolute_form_authority_is_server_name(srv, lst):
     env = json.loads(r.body)
     assert (env["SERVER_NAME"], env["SERVER_PORT"]) == ("other.example", "81")
     assert (env["PATH_INFO"], env["QUERY_STRING"]) == ("/env", "q=1")
+
+
+def test_dot_segments_within_the_root_reach_the_app(srv, lst):
+    env = env_of(lst, "/env/a/../b")
+    assert env["PATH_INFO"] == "/env/a/../b"
+
+
+def test_tab_after_colon_of_other_headers_is_fine(srv, lst):
+    c = connect(lst)
+    try:
+        c.send(b"GET /env HTTP/1.1\r\nHost: x\r\nX-Tab:\tvalue\r\n\r\n")
+        r = c.read_response()
+    finally:
+        c.close()
+    assert r.status == 200, r
 
 
 def test_escaped_percent_zero_zero_is_not_nul(srv, lst):
