@@ -312,8 +312,7 @@ struct errors {
 
 static void errors_emit(struct errors *e, const char *p, size_t n)
 {
-    log_msg_always(LOG_ERROR, "#%llu wsgi.errors: %.*s", (unsigned long long)e->conn_id, (int)n,
-                   p);
+    log_msg_always(LOG_ERROR, "#%llu wsgi.errors: %.*s", (unsigned long long)e->conn_id, (int)n, p);
 }
 
 static void errors_flush_partial(struct errors *e)
