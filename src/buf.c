@@ -135,3 +135,25 @@ struct span span_trim(struct span s)
         s.n--;
     return s;
 }
+
+void buf_shrink(struct buf *b)
+{
+    size_t used = b->len - b->off;
+    if (used == 0) {
+        buf_free(b);
+        return;
+    }
+    if (b->off) {
+        memmove(b->p, b->p + b->off, used);
+        b->off = 0;
+        b->len = used;
+    }
+    size_t cap = (used + 4095) & ~(size_t)4095;
+    if (cap >= b->cap)
+        return;
+    char *p = realloc(b->p, cap);
+    if (p) {
+        b->p = p;
+        b->cap = cap;
+    }
+}

@@ -34,6 +34,9 @@ static inline const char *buf_data(const struct buf *b)
 /* Make room for n more bytes; returns a pointer to write them, or NULL on ENOMEM or when the
  * buffer would exceed max bytes (0 = no cap). Compacts consumed space first. */
 char *buf_reserve(struct buf *b, size_t n, size_t max) WUR;
+/* Give back unused capacity: move the bytes to the front and fit the allocation to them
+ * (a multiple of 4 KiB); free it when empty. */
+void buf_shrink(struct buf *b);
 /* Account for n bytes written into the space returned by buf_reserve. */
 static inline void buf_commit(struct buf *b, size_t n)
 {

@@ -18,6 +18,7 @@
 #define READS_PER_TURN 16
 #define FILE_BYTES_PER_TURN (1 << 20)
 #define TLS_CHUNK (64 * 1024) /* pread per step: four records, one batch */
+#define TLS_CHUNK_BLOCKED (16 * 1024)
 #define KTLS_MIN (64 * 1024)  /* smaller bodies: pread + SSL_write is cheaper than the setup */
 #define LINGER_READ_MAX (256 * 1024)
 
@@ -225,8 +226,11 @@ static int send_file_part(struct conn *c, size_t *budget)
             continue;
         }
         if (c->tls) {
-            if (want > TLS_CHUNK)
-                want = TLS_CHUNK;
+            /* A full socket: read a record's worth, not a batch, so a slow reader does not
+             * pin 64 KiB of plaintext here on top of the ciphertext waiting in the batch. */
+            size_t chunk = tls_is_blocked(c->tls) ? TLS_CHUNK_BLOCKED : TLS_CHUNK;
+            if (want > chunk)
+                want = chunk;
             char *w = buf_reserve(&c->out, want, 0);
             if (!w)
                 return -1;
@@ -374,6 +378,15 @@ void conn_read(struct conn *c)
     }
     if (!c->closing && c->readable && !c->read_paused)
         loop_defer(&s->loop, &c->task); /* budget spent: continue next turn */
+}
+
+void conn_shrink(struct conn *c)
+{
+    if (c->closing)
+        return;
+    buf_shrink(&c->out);
+    if (c->tls)
+        tls_shrink(c->tls);
 }
 
 void conn_idle(struct conn *c)

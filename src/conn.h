@@ -100,6 +100,10 @@ void conn_read(struct conn *c);
  * output, TLS records) so an idle keep-alive connection costs well under a KiB plus OpenSSL's
  * session. Busy connections keep them: no allocation churn per request. */
 void conn_idle(struct conn *c);
+/* The connection waits on a client that does not read (or send): keep only the bytes that
+ * wait — an empty output buffer is freed, the TLS batch shrunk to its unsent records and
+ * OpenSSL's record buffers released. Called once a second for connections on CONN_T_IO. */
+void conn_shrink(struct conn *c);
 /* Arm the connection's single deadline. */
 void conn_set_timer(struct conn *c, enum conn_timer which);
 /* Close once the output is written; lingering: half-close and drain the peer's leftovers for a

@@ -1220,7 +1220,8 @@ static void h1_on_timeout(struct conn *c, enum conn_timer which)
                   (unsigned long long)c->id, (int)h->x->req.method.n, h->x->req.method.p,
                   (int)h->x->req.path.n, h->x->req.path.p,
                   (double)c->srv->cfg->app_timeout_ms / 1000);
-        wsgi_task_release(h->app); /* its output is discarded; close() still runs */
+        wsgi_task_interrupt(h->app); /* RequestTimeout in its thread, best effort */
+        wsgi_task_release(h->app);   /* its output is discarded; close() still runs */
         h->app = NULL;
         reject(h, 504);
         return;

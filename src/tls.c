@@ -31,9 +31,13 @@ struct tls_conn {
     int fd;
     char *w; /* owned; NULL when empty and released; bytes to send are w[woff..wlen) */
     size_t woff, wlen, wcap;
+    bool blocked; /* the last flush left bytes the socket would not take */
 };
 
 #define TLS_BATCH (64 * 1024)
+/* While the socket is full, the batch takes only this much more: a client that reads slowly
+ * (or not at all) pins a record or so of ciphertext here, not a whole batch. */
+#define TLS_BATCH_BLOCKED (16 * 1024)
 
 /* Write out what the batch holds. 1 when empty, 0 with errno = EAGAIN, -1 on error. */
 static int batch_flush(struct tls_conn *t)
@@ -43,11 +47,13 @@ static int batch_flush(struct tls_conn *t)
         if (n < 0) {
             if (errno == EINTR)
                 continue;
+            t->blocked = errno == EAGAIN;
             return errno == EAGAIN ? 0 : -1;
         }
         t->woff += (size_t)n;
     }
     t->woff = t->wlen = 0;
+    t->blocked = false;
     return 1;
 }
 
@@ -55,11 +61,12 @@ static int bio_write(BIO *b, const char *data, int len)
 {
     struct tls_conn *t = BIO_get_data(b);
     BIO_clear_retry_flags(b);
-    if (t->wlen - t->woff >= TLS_BATCH) {
+    size_t limit = t->blocked ? TLS_BATCH_BLOCKED : TLS_BATCH;
+    if (t->wlen - t->woff >= limit) {
         int r = batch_flush(t);
         if (r < 0)
             return -1;
-        if (r == 0 && t->wlen - t->woff >= TLS_BATCH) {
+        if (r == 0 && t->wlen - t->woff >= TLS_BATCH_BLOCKED) {
             BIO_set_retry_write(b);
             return -1;
         }
@@ -71,9 +78,7 @@ static int bio_write(BIO *b, const char *data, int len)
     }
     size_t need = t->wlen + (size_t)len;
     if (need > t->wcap) {
-        size_t cap = t->wcap ? t->wcap : 4096;
-        while (cap < need)
-            cap *= 2;
+        size_t cap = (need + 16383) & ~(size_t)16383; /* a batch and a record at most */
         char *w = realloc(t->w, cap);
         if (!w)
             return -1;
@@ -480,6 +485,37 @@ ssize_t tls_sendfile(struct tls_conn *t, int fd, off_t off, size_t n)
         return (ssize_t)r;
     int e = result(ssl, (int)r);
     return e == 0 ? -ECONNRESET : e;
+}
+
+bool tls_is_blocked(const struct tls_conn *t)
+{
+    return t->blocked && t->wlen > t->woff;
+}
+
+void tls_shrink(struct tls_conn *t)
+{
+    size_t unsent = t->wlen - t->woff;
+    if (t->w && t->woff) {
+        memmove(t->w, t->w + t->woff, unsent);
+        t->wlen = unsent;
+        t->woff = 0;
+    }
+    size_t cap = (unsent + 16383) & ~(size_t)16383;
+    if (unsent == 0) {
+        free(t->w);
+        t->w = NULL;
+        t->wcap = t->wlen = 0;
+    } else if (cap < t->wcap) {
+        char *w = realloc(t->w, cap);
+        if (w) {
+            t->w = w;
+            t->wcap = cap;
+        }
+    }
+    /* OpenSSL's record buffers: it allocates them again on the next read or write. */
+    if (!SSL_has_pending(t->ssl))
+        (void)SSL_free_buffers(t->ssl);
+    ERR_clear_error();
 }
 
 void tls_release_buffers(struct tls_conn *t)

@@ -37,6 +37,11 @@ ssize_t tls_write(struct tls_conn *t, const void *buf, size_t n)
 void tls_release_buffers(struct tls_conn *t);
 /* Records wait in the batch for the socket. */
 bool tls_has_unsent(const struct tls_conn *t);
+/* The socket would not take the last batch: ciphertext waits for the client. */
+bool tls_is_blocked(const struct tls_conn *t);
+/* A connection waiting on a slow client: hold no more memory than the unsent ciphertext
+ * (the batch shrinks to it, OpenSSL's record buffers are freed until the next read/write). */
+void tls_shrink(struct tls_conn *t);
 /* Write out the records batched for the socket: 0 done, -EAGAIN (wait for EPOLLOUT, then call
  * again), or another negative error. Call when the plaintext queue is empty. */
 int tls_flush(struct tls_conn *t) __attribute__((warn_unused_result));

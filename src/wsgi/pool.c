@@ -45,9 +45,16 @@ static struct pool {
     size_t nthreads, running;
     bool stop;
     PyInterpreterState *interp;
+    /* The reaper: raises RequestTimeout in app threads for the loop, which must not wait for
+     * the GIL itself. */
+    pthread_t reaper;
+    bool reaper_started;
+    pthread_cond_t reap;
+    struct wsgi_task *reap_head;
 } P = {
     .mu = PTHREAD_MUTEX_INITIALIZER,
     .work = PTHREAD_COND_INITIALIZER,
+    .reap = PTHREAD_COND_INITIALIZER,
     .io = {.fd = -1},
 };
 
@@ -270,8 +277,22 @@ static void ctx_exit(struct wsgi_task *t, bool done)
 /* Run t on this thread (GIL held) until its response is complete, it is released, or it
  * parks. True when it parked: the app thread's reference stays with the task, and whoever
  * unparks it queues it again. */
+/* Say which thread advances t (GIL held, so the reaper sees either this or none). */
+static void set_running(struct wsgi_task *t, bool on)
+{
+    pthread_mutex_lock(&P.mu);
+    t->running_on = on ? PyThread_get_thread_ident() : 0;
+    bool interrupted = t->interrupted;
+    pthread_mutex_unlock(&P.mu);
+    /* A RequestTimeout raised for t but not delivered (t ended in C code) must not hit the
+     * next request this thread runs. */
+    if (!on && interrupted)
+        PyThreadState_SetAsyncExc(PyThread_get_thread_ident(), NULL);
+}
+
 static bool run_task(struct wsgi_task *t)
 {
+    set_running(t, true);
     ctx_enter(t);
     if (!t->r.started_app)
         response_start(t);
@@ -285,8 +306,10 @@ static bool run_task(struct wsgi_task *t)
         }
         if (pub == PUB_PARK) {
             ctx_exit(t, false); /* nothing of this thread may stay in the task */
+            set_running(t, false);
             if (park(t))
                 return true;
+            set_running(t, true);
             ctx_enter(t); /* room came meanwhile: go on here */
             continue;
         }
@@ -298,7 +321,53 @@ static bool run_task(struct wsgi_task *t)
     if (t->r.finished)
         response_abandon(t); /* frees the staging buffer; close() was called already */
     ctx_exit(t, true);
+    set_running(t, false);
     return false;
+}
+
+static void *reaper_main(void *arg)
+{
+    (void)arg;
+    PyThreadState *ts = PyThreadState_New(P.interp);
+    pthread_mutex_lock(&P.mu);
+    for (;;) {
+        while (!P.reap_head && !P.stop)
+            pthread_cond_wait(&P.reap, &P.mu);
+        struct wsgi_task *t = P.reap_head;
+        if (!t)
+            break;
+        P.reap_head = t->rnext;
+        pthread_mutex_unlock(&P.mu);
+        PyEval_RestoreThread(ts); /* the app thread is between bytecodes now, or not in t */
+        pthread_mutex_lock(&P.mu);
+        if (t->running_on && !t->done) {
+            t->interrupted = true;
+            PyThreadState_SetAsyncExc(t->running_on, W.timeout_exc);
+        }
+        pthread_mutex_unlock(&P.mu);
+        ts = PyEval_SaveThread();
+        unref(t);
+        pthread_mutex_lock(&P.mu);
+    }
+    pthread_mutex_unlock(&P.mu);
+    PyEval_RestoreThread(ts);
+    PyThreadState_Clear(ts);
+    PyThreadState_DeleteCurrent();
+    return NULL;
+}
+
+void wsgi_task_interrupt(struct wsgi_task *t)
+{
+    if (!P.reaper_started)
+        return;
+    pthread_mutex_lock(&P.mu);
+    if (t->running_on && !t->done) {
+        t->refs++; /* the reaper's, until it is done with t */
+        t->rnext = P.reap_head;
+        P.reap_head = t;
+        pthread_cond_signal(&P.reap);
+    }
+    pthread_mutex_unlock(&P.mu);
 }
 
 /* Take the next task off the queue (mutex held); NULL when there is none. */
@@ -431,6 +500,15 @@ int pool_start(const struct cfg *cfg, struct loop *loop, char *err, size_t errle
         P.nthreads++;
         P.running++;
     }
+    if (cfg->app_timeout_ms > 0) { /* --timeout: the reaper raises RequestTimeout */
+        int e = pthread_create(&P.reaper, &attr, reaper_main, NULL);
+        if (e) {
+            snprintf(err, errlen, "cannot start a thread: %s", strerror(e));
+            pthread_attr_destroy(&attr);
+            return -1;
+        }
+        P.reaper_started = true;
+    }
     pthread_attr_destroy(&attr);
     return 0;
 }
@@ -440,6 +518,7 @@ bool pool_stop(void)
     pthread_mutex_lock(&P.mu);
     P.stop = true;
     pthread_cond_broadcast(&P.work);
+    pthread_cond_broadcast(&P.reap);
     pthread_mutex_unlock(&P.mu);
     /* Threads still inside the app (a request cut by the graceful timeout) are given a
      * moment; past it they are left behind and Python is not finalised. */
@@ -450,6 +529,9 @@ bool pool_stop(void)
     for (size_t i = 0; i < P.nthreads; i++)
         if (pthread_timedjoin_np(P.tids[i], NULL, &until) != 0)
             all = false;
+    if (P.reaper_started && pthread_timedjoin_np(P.reaper, NULL, &until) != 0)
+        all = false;
+    P.reaper_started = false;
     free(P.tids);
     P.tids = NULL;
     if (P.io.fd >= 0) {

@@ -65,6 +65,9 @@ struct wsgi_task {
     bool parked;   /* its iterable waits for room with no thread: resumed by take/release */
     bool resumed;  /* on the queue to continue a parked response (not counted in qlen) */
     struct wsgi_task *wprev, *wnext; /* P.waiters: a thread waits for room it could park */
+    unsigned long running_on;        /* the app thread advancing it (Python's ident), or 0 */
+    bool interrupted;                /* RequestTimeout was raised in that thread for it */
+    struct wsgi_task *rnext;         /* the reaper's queue */
     /* A streamed request body (thread mode): bytes the loop has read and the app not yet. */
     struct buf in;
     bool streaming;      /* the body arrives while the app runs (else it is all in body) */
@@ -93,6 +96,7 @@ struct wsgi_globals {
     PyObject *s_http, *s_https, *s_empty, *s_proto10, *s_proto11, *s_80, *s_443;
     PyObject *s_close, *s_read, *s_fileno, *s_tell, *s_write;
     PyThreadState *main_ts; /* the loop thread's, while it does not hold the GIL */
+    PyObject *timeout_exc;  /* httpsd.RequestTimeout */
 };
 extern struct wsgi_globals W;
 

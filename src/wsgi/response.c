@@ -348,7 +348,14 @@ int response_setup(void)
     W.s_close = PyUnicode_InternFromString("close");
     W.s_fileno = PyUnicode_InternFromString("fileno");
     W.s_tell = PyUnicode_InternFromString("tell");
-    return W.s_close && W.s_fileno && W.s_tell ? 0 : -1;
+    /* Raised inside an app thread whose request got --timeout's 504 (pool.c, the reaper). An
+     * Exception, so the app's and its framework's error handling (a transaction rolled back,
+     * say) still run; its output goes nowhere. */
+    W.timeout_exc = PyErr_NewExceptionWithDoc(
+        "httpsd.RequestTimeout",
+        "The request was answered 504 by httpsd after --timeout: stop working on it.",
+        PyExc_Exception, NULL);
+    return W.s_close && W.s_fileno && W.s_tell && W.timeout_exc ? 0 : -1;
 }
 
 /* ---- framing ----------------------------------------------------------------------------- */

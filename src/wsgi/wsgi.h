@@ -91,6 +91,11 @@ bool wsgi_task_input_room(struct wsgi_task *t);
  * and chunked ones, are read whole first. */
 #define WSGI_STREAM_MIN (64 * 1024)
 
+/* --timeout's 504: besides releasing t, raise httpsd.RequestTimeout in the app thread that is
+ * running it, if one is (best effort: it takes effect at the thread's next Python bytecode, not
+ * inside a blocking C call such as time.sleep). Loop thread; never blocks (a reaper thread
+ * takes the GIL for it). Call before wsgi_task_release. */
+void wsgi_task_interrupt(struct wsgi_task *t);
 /* Drop the caller's reference. If the response is not complete the app is abandoned: its
  * output is discarded and its iterable's close() is still called. Loop thread. */
 void wsgi_task_release(struct wsgi_task *t);

@@ -330,3 +330,41 @@ def test_min_rate_cuts_trickling_uploads_and_readers(httpsd):
     for s in (up, down, ok):
         s.close()
     assert srv.wait_log(r"under --min-rate 2000 bytes/s", timeout=1)
+
+
+# ---------------------------------------------------------------------------
+# --timeout stops the app thread (best effort)
+# ---------------------------------------------------------------------------
+
+def test_timeout_raises_in_the_app_thread_and_frees_it(httpsd, markers):
+    """A request computing in pure Python past --timeout gets its 504, and the thread running
+    it gets httpsd.RequestTimeout at once (the app's `except` sees it), so the one thread is
+    free for the next request long before the computation would have ended."""
+    srv = start(httpsd, "wsgi_basic:app", "--timeout", "1", threads=1, marker_dir=markers)
+    lst = srv.listener("http")
+    t0 = time.monotonic()
+    c = connect(lst, timeout=10)
+    c.send(b"GET /spin?s=30&marker=spin HTTP/1.1\r\nHost: x\r\n\r\n")
+    r = c.read_response()
+    c.close()
+    assert r.status == 504, r
+    assert wait_marker(markers, "spin", timeout=5) == ["interrupted httpsd.RequestTimeout"]
+    assert env_of(lst)["REQUEST_METHOD"] == "GET"  # the only thread is free again
+    assert time.monotonic() - t0 < 10
+    assert srv.wait_log(r"RequestTimeout", timeout=5)  # the traceback is logged
+
+
+def test_timeout_exception_does_not_hit_the_next_request(httpsd, markers):
+    """The app ends by itself right as the 504 fires: the exception, if not delivered, must
+    not land in the next request on that thread."""
+    srv = start(httpsd, "wsgi_basic:app", "--timeout", "1", threads=1, marker_dir=markers)
+    lst = srv.listener("http")
+    for i in range(5):
+        c = connect(lst, timeout=10)
+        c.send(b"GET /spin?s=%.2f&marker=edge%d HTTP/1.1\r\nHost: x\r\n\r\n"
+               % (0.97 + 0.01 * i, i))
+        r = c.read_response()
+        c.close()
+        assert r.status in (200, 504), r
+        for _ in range(3):
+            assert env_of(lst)["REQUEST_METHOD"] == "GET"

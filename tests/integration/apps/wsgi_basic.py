@@ -592,7 +592,24 @@ def r_ctxstream(environ, start_response, qs):
     return gen()
 
 
+def r_spin(environ, start_response, qs):
+    """Compute (pure Python) for s seconds; leaves marker 'interrupted <exception>' when
+    something is raised inside the loop (--timeout's RequestTimeout), 'finished' otherwise."""
+    end = time.monotonic() + float(qget(qs, "s", "5"))
+    name = qget(qs, "marker")
+    try:
+        n = 0
+        while time.monotonic() < end:
+            n += 1
+    except BaseException as e:
+        marker(name, "interrupted %s.%s\n" % (type(e).__module__, type(e).__name__))
+        raise
+    marker(name, "finished\n")
+    return respond(start_response, "spun %d" % n)
+
+
 ROUTES = {
+    "spin": r_spin,
     "ctxstream": r_ctxstream,
     "env": r_env, "echo": r_echo, "echo-raw": r_echo_raw, "lazy-echo": r_lazy_echo, "hash": r_hash, "stream": r_stream, "big": r_big,
     "list": r_list, "empty-chunks": r_empty_chunks, "status": r_status, "raise": r_raise,
