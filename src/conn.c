@@ -19,7 +19,7 @@
 #define FILE_BYTES_PER_TURN (1 << 20)
 #define TLS_CHUNK (64 * 1024) /* pread per step: four records, one batch */
 #define TLS_CHUNK_BLOCKED (16 * 1024)
-#define KTLS_MIN (64 * 1024)  /* smaller bodies: pread + SSL_write is cheaper than the setup */
+#define KTLS_MIN (64 * 1024) /* smaller bodies: pread + SSL_write is cheaper than the setup */
 #define LINGER_READ_MAX (256 * 1024)
 
 static void conn_on_io(struct loop_io *io, uint32_t events);

@@ -28,7 +28,7 @@ struct server {
     struct conn *conns;     /* every live connection */
     size_t nconns;
     size_t peak_conns, peak_waiting; /* since memory was last given back (server.c) */
-    size_t max_conns; /* from RLIMIT_NOFILE, leaving descriptors for files */
+    size_t max_conns;                /* from RLIMIT_NOFILE, leaving descriptors for files */
     uint64_t next_id;
     int tl[8]; /* timer list per enum conn_timer */
     int tl_accept_retry, tl_graceful, tl_trim;
