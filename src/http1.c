@@ -1,6 +1,7 @@
 #include "http1.h"
 
 #include "accesslog.h"
+#include "chunked.h"
 #include "conn.h"
 #include "httpdate.h"
 #include "log.h"
@@ -44,7 +45,8 @@ struct multipart {
 struct h1req {
     llhttp_t parser; /* data = the struct h1conn */
     struct request req;
-    struct body body; /* the request body, read whole for the app */
+    struct body body;  /* the request body, read whole for the app */
+    struct chunked ck; /* a chunked body being decoded (h->ck_active) */
 };
 
 struct h1conn {
@@ -69,8 +71,11 @@ struct h1conn {
     bool completed_in_parse; /* a request ended in this parse() call: the next one is new */
     unsigned nrequests;
     bool close_after_body; /* Connection: close once the multipart body is out */
-    uint64_t chunk_left;   /* bytes of the current chunk not yet seen */
-    uint8_t crlf_due;      /* bytes of the CRLF after chunk data still to check (2, 1, 0) */
+    /* A chunked body is decoded by chunked.c, not llhttp (RFC 9112 §7.1 in full, BWS in chunk
+     * extensions included; llhttp 8.1 refuses it and skips the CRLF after chunk data unseen):
+     * on_headers_complete tells llhttp there is no body, on_message_complete pauses it, and
+     * parse() feeds the following bytes to x->ck until the body ends. */
+    bool ck_active;
     /* obs-fold detection (llhttp accepts folded lines; RFC 9112 §5.2 lets us refuse them) */
     const char *exec_start, *exec_end; /* the buffer llhttp is running over */
     bool value_ended_inside;           /* the last value span stopped before exec_end */
@@ -154,6 +159,7 @@ static int on_message_begin(llhttp_t *p)
     h->in_header = false;
     h->head_done = false;
     h->expect_continue = false;
+    h->ck_active = false;
     h->app_dispatched = false;
     h->busy_status = 0;
     memset(&h->x->req, 0, sizeof h->x->req);
@@ -558,38 +564,19 @@ static int on_headers_complete(llhttp_t *p)
             h->busy_status = e;
         }
     }
-    return 0;
-}
-
-/* llhttp 8.1 skips the two bytes after chunk data without looking at them (a smuggling
- * vector fixed in later llhttp): check that they are CRLF, across reads too. Returns false
- * on anything else. */
-static bool check_chunk_crlf(struct h1conn *h, const char *pos)
-{
-    while (h->crlf_due && pos < h->exec_end) {
-        char want = h->crlf_due == 2 ? '\r' : '\n';
-        if (*pos++ != want)
-            return false;
-        h->crlf_due--;
+    if (p->flags & F_CHUNKED) { /* chunked.c decodes it; llhttp sees a message without body */
+        chunked_init(&h->x->ck, cfg->limit_request_body, (uint32_t)cfg->limit_request_field_size,
+                     (uint32_t)cfg->limit_request_fields);
+        h->ck_active = true;
+        return 1;
     }
-    return true;
-}
-
-static int on_chunk_header(llhttp_t *p)
-{
-    struct h1conn *h = from_parser(p);
-    /* A chunk that would take the body past --limit-request-body: 413 now, not after reading
-     * it (a size like ffffffffffffffff would otherwise keep the connection reading forever). */
-    if (p->content_length > h->c.srv->cfg->limit_request_body - h->body_len)
-        return fail(h, 413);
-    h->chunk_left = p->content_length;
     return 0;
 }
 
-static int on_body(llhttp_t *p, const char *at, size_t n)
+/* Body bytes, from llhttp (Content-Length) or chunked.c: kept for the app, streamed into it,
+ * or (static handlers) dropped. 0, HPE_PAUSED (the app's input is full) or HPE_USER. */
+static int body_data(struct h1conn *h, const char *at, size_t n)
 {
-    /* kept for the app; static handlers read and drop it */
-    struct h1conn *h = from_parser(p);
     h->body_len += n;
     if (h->body_len > h->c.srv->cfg->limit_request_body)
         return fail(h, 413);
@@ -621,15 +608,12 @@ static int on_body(llhttp_t *p, const char *at, size_t n)
             return fail(h, e == -ENOMEM ? 503 : 500);
         }
     }
-    if (p->flags & F_CHUNKED) {
-        h->chunk_left -= n < h->chunk_left ? n : h->chunk_left;
-        if (h->chunk_left == 0) {
-            h->crlf_due = 2;
-            if (!check_chunk_crlf(h, at + n))
-                return fail(h, 400);
-        }
-    }
     return 0;
+}
+
+static int on_body(llhttp_t *p, const char *at, size_t n)
+{
+    return body_data(from_parser(p), at, n);
 }
 
 static void log_access(struct h1conn *h, int status, int64_t bytes)
@@ -838,6 +822,8 @@ static void reject(struct h1conn *h, int status)
 static int on_message_complete(llhttp_t *p)
 {
     struct h1conn *h = from_parser(p);
+    if (h->ck_active)      /* the head of a chunked request: parse() decodes its body, then calls */
+        return HPE_PAUSED; /* this again */
     struct server *s = h->c.srv;
     bool may_keep = may_keep_alive(h);
     struct response res;
@@ -1070,48 +1056,104 @@ static int status_for(struct h1conn *h, llhttp_errno_t e)
     }
 }
 
+/* Keep input that must wait (a response is being written) and stop reading. */
+static void hold(struct h1conn *h, const char *p, size_t n)
+{
+    if (n && buf_append(&h->pending, p, n)) {
+        conn_abort(&h->c, "out of memory");
+        return;
+    }
+    h->c.read_paused = true;
+}
+
+/* Feed a chunked body's bytes to chunked.c. Returns how much of data it took: all of it when
+ * the body goes on, up to its end when it ended (the request is then complete: on to
+ * on_message_complete), or -1 when the connection stops here (rejected, aborted or paused
+ * with the rest held). */
+static ssize_t parse_chunked(struct h1conn *h, const char *data, size_t n)
+{
+    size_t off = 0;
+    for (;;) {
+        const char *at;
+        size_t len, used;
+        int r = chunked_parse(&h->x->ck, data + off, n - off, &used, &at, &len);
+        if (r < 0) {
+            log_debug("#%llu bad chunked body: %d", (unsigned long long)h->c.id, -r);
+            reject(h, -r);
+            return -1;
+        }
+        off += used;
+        if (r == CHUNKED_MORE)
+            return (ssize_t)off;
+        if (r == CHUNKED_DATA) {
+            if (body_data(h, at, len) != 0) { /* chunked bodies never stream: a failure */
+                if (!h->c.closing)
+                    reject(h, h->err_status ? h->err_status : 400);
+                return -1;
+            }
+            continue;
+        }
+        h->ck_active = false; /* CHUNKED_DONE */
+        int e = on_message_complete(&h->x->parser);
+        if (h->stop || h->c.closing)
+            return -1;
+        if (e == HPE_PAUSED) {
+            hold(h, data + off, n - off);
+            return -1;
+        }
+        return (ssize_t)off;
+    }
+}
+
 /* Run the parser over data; keeps what it must not parse yet in h->pending. */
 static void parse(struct h1conn *h, const char *data, size_t n)
 {
     h->completed_in_parse = false;
-    h->exec_start = data;
-    h->exec_end = data + n;
-    if (h->crlf_due && !check_chunk_crlf(h, data)) {
-        reject(h, 400);
-        return;
-    }
-    llhttp_errno_t e = llhttp_execute(&h->x->parser, data, n);
-    size_t k = n;
-    while (k > 0 && (data[k - 1] == ' ' || data[k - 1] == '\t'))
-        k--;
-    h->prev_tail_lf = k > 0 ? data[k - 1] == '\n' : (h->prev_tail_lf && n > 0);
-    h->prev_tail_tab = memchr(data + k, '\t', n - k) || (k == 0 && h->prev_tail_tab);
-    if (e == HPE_OK)
-        return;
-    if (e == HPE_PAUSED || e == HPE_PAUSED_UPGRADE) {
-        const char *pos = llhttp_get_error_pos(&h->x->parser);
-        if (e == HPE_PAUSED)
-            llhttp_resume(&h->x->parser);
-        else
-            llhttp_resume_after_upgrade(&h->x->parser);
-        if (h->stop || h->c.closing)
-            return;
-        size_t rest = (size_t)(data + n - pos);
-        if (rest) {
-            if (buf_append(&h->pending, pos, rest)) {
-                conn_abort(&h->c, "out of memory");
+    while (!h->stop && !h->c.closing) {
+        if (h->ck_active) {
+            ssize_t took = parse_chunked(h, data, n);
+            if (took < 0 || h->ck_active)
                 return;
-            }
+            data += took;
+            n -= (size_t)took;
+            if (n == 0)
+                return;
         }
-        h->c.read_paused = true;
+        h->exec_start = data;
+        h->exec_end = data + n;
+        llhttp_errno_t e = llhttp_execute(&h->x->parser, data, n);
+        size_t k = n;
+        while (k > 0 && (data[k - 1] == ' ' || data[k - 1] == '\t'))
+            k--;
+        h->prev_tail_lf = k > 0 ? data[k - 1] == '\n' : (h->prev_tail_lf && n > 0);
+        h->prev_tail_tab = memchr(data + k, '\t', n - k) || (k == 0 && h->prev_tail_tab);
+        if (e == HPE_OK)
+            return;
+        if (e == HPE_PAUSED || e == HPE_PAUSED_UPGRADE) {
+            const char *pos = llhttp_get_error_pos(&h->x->parser);
+            if (e == HPE_PAUSED)
+                llhttp_resume(&h->x->parser);
+            else
+                llhttp_resume_after_upgrade(&h->x->parser);
+            if (h->stop || h->c.closing)
+                return;
+            size_t rest = (size_t)(data + n - pos);
+            if (h->ck_active) { /* a chunked request's head ended: its body follows */
+                data = pos;
+                n = rest;
+                continue;
+            }
+            hold(h, pos, rest);
+            return;
+        }
+        if (h->c.closing)
+            return;
+        int status = status_for(h, e);
+        log_debug("#%llu parse error %s (%s) → %d", (unsigned long long)h->c.id,
+                  llhttp_errno_name(e), llhttp_get_error_reason(&h->x->parser), status);
+        reject(h, status);
         return;
     }
-    if (h->c.closing)
-        return;
-    int status = status_for(h, e);
-    log_debug("#%llu parse error %s (%s) → %d", (unsigned long long)h->c.id, llhttp_errno_name(e),
-              llhttp_get_error_reason(&h->x->parser), status);
-    reject(h, status);
 }
 
 static void h1_on_data(struct conn *c, const char *data, size_t n)
@@ -1280,7 +1322,6 @@ static const llhttp_settings_t settings = {
     .on_header_value = on_header_value,
     .on_header_value_complete = on_header_value_complete,
     .on_headers_complete = on_headers_complete,
-    .on_chunk_header = on_chunk_header,
     .on_body = on_body,
     .on_message_complete = on_message_complete,
 };
