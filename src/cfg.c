@@ -5,9 +5,11 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 const char cfg_usage[] =
     "usage: httpsd [OPTIONS] [APP]\n"
@@ -26,6 +28,12 @@ const char cfg_usage[] =
     "      --static PREFIX=DIR    serve DIR's files under URL PREFIX (repeatable)\n"
     "      --static-max-age SECONDS  send Cache-Control: public, max-age=SECONDS [off]\n"
     "      --static-dotfiles      serve files and directories whose name starts with '.'\n"
+    "  -w, --workers N            worker processes under a supervising master; 'auto' = one\n"
+    "                             per CPU; 0 = a single process without a master [1]\n"
+    "      --worker-timeout SECONDS  a worker whose event loop is stuck this long is\n"
+    "                             killed and replaced [30]\n"
+    "      --max-requests N       recycle a worker after N requests, gracefully; 0 = never [0]\n"
+    "      --max-requests-jitter N  add 0..N to --max-requests, per worker [0]\n"
     "      --threads N            WSGI app threads; 0 = run the app on the event loop [4]\n"
     "      --timeout SECONDS      an app that has not started its response by then: 504,\n"
     "                             0 = off [30]\n"
@@ -86,10 +94,17 @@ enum {
     OPT_MIN_RATE,
     OPT_BUF_MEM,
     OPT_BUF_DISK,
+    OPT_WORKER_TO,
+    OPT_MAX_REQ,
+    OPT_MAX_REQ_JITTER,
 };
 
 static const struct option long_opts[] = {
     {"bind", required_argument, NULL, 'b'},
+    {"workers", required_argument, NULL, 'w'},
+    {"worker-timeout", required_argument, NULL, OPT_WORKER_TO},
+    {"max-requests", required_argument, NULL, OPT_MAX_REQ},
+    {"max-requests-jitter", required_argument, NULL, OPT_MAX_REQ_JITTER},
     {"certfile", required_argument, NULL, OPT_CERT},
     {"keyfile", required_argument, NULL, OPT_KEY},
     {"static", required_argument, NULL, OPT_STATIC},
@@ -320,6 +335,16 @@ static int parse_count(const char *s, size_t min, size_t max, size_t *out)
     return 0;
 }
 
+/* The CPUs this process may run on (its affinity mask, as taskset or a cgroup set it). */
+static size_t cpus_available(void)
+{
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
+        return (size_t)CPU_COUNT(&set);
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (size_t)n : 1;
+}
+
 static const char *opt_name(int val)
 {
     for (const struct option *o = long_opts; o->name; o++)
@@ -354,6 +379,8 @@ int cfg_parse(struct cfg *c, int argc, char **argv, char *err, size_t errlen)
     c->threads = 4;
     c->app_timeout_ms = 30000;
     c->max_queue = 64;
+    c->workers = 1;
+    c->worker_timeout_ms = 30000;
     c->request_buffering = true;
     c->min_rate = 500;
     c->buffer_memory = 256ULL << 20;
@@ -363,7 +390,7 @@ int cfg_parse(struct cfg *c, int argc, char **argv, char *err, size_t errlen)
     optind = 0; /* glibc: full re-initialisation, so cfg_parse can run more than once */
     opterr = 0;
     int opt, idx;
-    while ((opt = getopt_long(argc, argv, ":b:h", long_opts, &idx)) != -1) {
+    while ((opt = getopt_long(argc, argv, ":b:w:h", long_opts, &idx)) != -1) {
         const char *a = optarg;
         int r = 0;
         int64_t *secs = NULL;
@@ -419,6 +446,15 @@ int cfg_parse(struct cfg *c, int argc, char **argv, char *err, size_t errlen)
         case OPT_CHDIR: c->chdir = a; break;
         case OPT_PYTHONPATH: c->pythonpath = a; break;
         case OPT_VIRTUALENV: c->virtualenv = a; break;
+        case 'w':
+            if (strcmp(a, "auto") == 0)
+                c->workers = cpus_available();
+            else
+                r = parse_count(a, 0, 256, &c->workers);
+            break;
+        case OPT_WORKER_TO: secs = &c->worker_timeout_ms; break;
+        case OPT_MAX_REQ: r = cfg_parse_size(a, &c->max_requests); break;
+        case OPT_MAX_REQ_JITTER: r = cfg_parse_size(a, &c->max_requests_jitter); break;
         case OPT_NO_BUFFERING: c->request_buffering = false; break;
         case OPT_MIN_RATE: r = cfg_parse_size(a, &c->min_rate); break;
         case OPT_BUF_MEM: r = cfg_parse_size(a, &c->buffer_memory); break;

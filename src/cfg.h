@@ -33,12 +33,15 @@ struct cfg {
     uint64_t limit_request_body;
     int64_t keep_alive_ms, header_timeout_ms, handshake_timeout_ms, io_timeout_ms,
         graceful_timeout_ms;
-    int64_t static_max_age; /* seconds for Cache-Control; -1 = no header */
-    bool static_dotfiles;   /* serve names starting with '.' */
-    const char *app;        /* MODULE:CALLABLE, borrowed */
-    size_t threads;         /* --threads: app threads, 0 = on the loop thread */
-    int64_t app_timeout_ms; /* --timeout: 504 when the app has not started by then; 0 = off */
-    size_t max_queue;       /* --max-queue: requests waiting for a thread before 503 */
+    int64_t static_max_age;    /* seconds for Cache-Control; -1 = no header */
+    bool static_dotfiles;      /* serve names starting with '.' */
+    const char *app;           /* MODULE:CALLABLE, borrowed */
+    size_t threads;            /* --threads: app threads, 0 = on the loop thread */
+    int64_t app_timeout_ms;    /* --timeout: 504 when the app has not started by then; 0 = off */
+    size_t max_queue;          /* --max-queue: requests waiting for a thread before 503 */
+    size_t workers;            /* -w: worker processes under a master; 0 = one process, no master */
+    int64_t worker_timeout_ms; /* a worker whose loop is silent this long is killed */
+    uint64_t max_requests, max_requests_jitter; /* recycle a worker after so many; 0 = never */
     bool request_buffering; /* read a request body whole before the app runs (default) */
     uint64_t min_rate;      /* --min-rate: bytes/s a transfer must keep up; 0 = off */
     uint64_t buffer_memory, buffer_disk; /* --buffer-memory/-disk: all request bodies held */

@@ -449,6 +449,7 @@ static void conn_on_timer(struct timer *t)
     case CONN_T_HEADER:
     case CONN_T_IDLE:
     case CONN_T_APP:
+    case CONN_T_DRAIN:
         c->proto->on_timeout(c, which);
         if (!c->closing && conn_has_output(c))
             conn_flush(c);

@@ -25,6 +25,7 @@ enum conn_timer {
     CONN_T_IO,        /* --io-timeout, reset on progress */
     CONN_T_LINGER,    /* lingering close after the last response */
     CONN_T_APP,       /* --timeout: the WSGI app must start its response by then */
+    CONN_T_DRAIN,     /* draining: an idle connection may still carry a request on its way */
 };
 
 /* What the protocol layer does with transport events. */
@@ -36,7 +37,7 @@ struct conn_proto {
     void (*on_drain)(struct conn *c);
     /* The peer closed its side. */
     void (*on_eof)(struct conn *c);
-    /* A CONN_T_HEADER or CONN_T_IDLE deadline passed. */
+    /* A CONN_T_HEADER, CONN_T_IDLE, CONN_T_APP or CONN_T_DRAIN deadline passed. */
     void (*on_timeout)(struct conn *c, enum conn_timer which);
     /* The connection has been idle a while: release per-request memory. */
     void (*on_trim)(struct conn *c);

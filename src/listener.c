@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -82,18 +83,47 @@ fail:
     return e;
 }
 
-static int open_inet(const struct bind_spec *b, const struct addrinfo *ai, struct listener *l,
-                     char *err, size_t errlen)
+/* A listening TCP socket on addr; with reuseport, one of an SO_REUSEPORT group (every socket
+ * of the group sets it before bind). -1 with errno. */
+static int listen_inet(const struct sockaddr *addr, socklen_t len, bool reuseport)
 {
     int one = 1;
-    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int fd = socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (reuseport)
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+    if (addr->sa_family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    if (bind(fd, addr, len) < 0 || listen(fd, SOMAXCONN) < 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    return fd;
+}
+
+static int open_inet(const struct bind_spec *b, const struct addrinfo *ai, struct listener *l,
+                     bool reuseport, char *err, size_t errlen)
+{
+    int fd = listen_inet(ai->ai_addr, ai->ai_addrlen, false);
     if (fd < 0)
         goto fail;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (ai->ai_family == AF_INET6)
-        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-    if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, SOMAXCONN) < 0)
-        goto fail;
+    if (reuseport) {
+        /* Bound without SO_REUSEPORT first, so that a port another server holds is "in use"
+         * (two reuseport groups of one user would silently share it); then the group's first
+         * socket on the same address (the port chosen for port 0 included). */
+        struct sockaddr_storage got;
+        socklen_t gl = sizeof got;
+        if (getsockname(fd, (struct sockaddr *)&got, &gl) < 0)
+            goto fail;
+        close(fd);
+        fd = listen_inet((struct sockaddr *)&got, gl, true);
+        if (fd < 0)
+            goto fail;
+    }
     struct sockaddr_storage ss;
     socklen_t sl = sizeof ss;
     if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0)
@@ -112,8 +142,8 @@ fail:;
     return e;
 }
 
-int listener_open_all(const struct bind_spec *specs, size_t n, struct listener **out, size_t *nout,
-                      char *err, size_t errlen)
+int listener_open_all(const struct bind_spec *specs, size_t n, bool reuseport,
+                      struct listener **out, size_t *nout, char *err, size_t errlen)
 {
     struct listener *ls = NULL;
     size_t count = 0;
@@ -146,7 +176,7 @@ int listener_open_all(const struct bind_spec *specs, size_t n, struct listener *
             ls = nl;
             memset(&ls[count], 0, sizeof ls[count]);
             e = b->kind == BIND_UNIX ? open_unix(b, &ls[count], err, errlen)
-                                     : open_inet(b, ai, &ls[count], err, errlen);
+                                     : open_inet(b, ai, &ls[count], reuseport, err, errlen);
             if (e < 0) {
                 if (res)
                     freeaddrinfo(res);
@@ -173,9 +203,41 @@ void listener_close_all(struct listener *ls, size_t n)
     for (size_t i = 0; i < n; i++) {
         if (ls[i].io.fd >= 0) {
             close(ls[i].io.fd);
-            if (ls[i].is_unix)
+            if (ls[i].is_unix && ls[i].path[0]) /* a worker's copy has no path: not its own */
                 unlink(ls[i].path);
         }
         ls[i].io.fd = -1;
     }
+}
+
+int listener_clone_all(const struct listener *src, size_t n, struct listener **out, char *err,
+                       size_t errlen)
+{
+    struct listener *ls = calloc(n ? n : 1, sizeof *ls);
+    if (!ls) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        ls[i] = src[i];
+        ls[i].path[0] = 0; /* the original's to unlink */
+        if (src[i].is_unix) {
+            ls[i].io.fd = fcntl(src[i].io.fd, F_DUPFD_CLOEXEC, 0);
+        } else {
+            struct sockaddr_storage ss;
+            socklen_t sl = sizeof ss;
+            ls[i].io.fd = getsockname(src[i].io.fd, (struct sockaddr *)&ss, &sl) < 0
+                              ? -1
+                              : listen_inet((struct sockaddr *)&ss, sl, true);
+        }
+        if (ls[i].io.fd < 0) {
+            int e = -errno;
+            snprintf(err, errlen, "cannot listen on %s once more: %s", src[i].url, strerror(-e));
+            listener_close_all(ls, i);
+            free(ls);
+            return e;
+        }
+    }
+    *out = ls;
+    return 0;
 }

@@ -17,10 +17,17 @@ struct listener {
     char url[320];  /* "https://127.0.0.1:8443" as printed */
 };
 
-/* Bind every spec (a host name may resolve to several addresses, one listener each).
+/* Bind every spec (a host name may resolve to several addresses, one listener each); with
+ * reuseport, TCP sockets start an SO_REUSEPORT group (a port in use is still refused).
  * *out is an owned array. 0, or negative with the reason in err (nothing left open). */
-int listener_open_all(const struct bind_spec *specs, size_t n, struct listener **out, size_t *nout,
-                      char *err, size_t errlen) __attribute__((warn_unused_result));
+int listener_open_all(const struct bind_spec *specs, size_t n, bool reuseport,
+                      struct listener **out, size_t *nout, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+/* Another set of the listeners src (opened with reuseport): a new socket in each TCP one's
+ * SO_REUSEPORT group, the same socket (a duplicate descriptor) for UNIX ones. *out is owned;
+ * its UNIX paths are not unlinked on close. 0, or negative with the reason in err. */
+int listener_clone_all(const struct listener *src, size_t n, struct listener **out, char *err,
+                       size_t errlen) __attribute__((warn_unused_result));
 /* Close the sockets (UNIX paths are unlinked); idempotent. */
 void listener_close_all(struct listener *ls, size_t n);
 

@@ -1,6 +1,7 @@
 /* httpsd: the command line entry point. */
 #include "cfg.h"
 #include "log.h"
+#include "master.h"
 #include "server.h"
 #include "wsgi/wsgi.h"
 
@@ -64,8 +65,13 @@ int main(int argc, char **argv)
         cfg_free(&cfg);
         return 1;
     }
+    if (cfg.workers > 0) { /* a master and its workers (master.c) */
+        int code = master_run(&cfg);
+        cfg_free(&cfg);
+        return code;
+    }
     static struct server srv; /* large (read buffer): not on the stack */
-    if (server_init(&srv, &cfg, err, sizeof err) < 0) {
+    if (server_init(&srv, &cfg, NULL, err, sizeof err) < 0) {
         log_msg(LOG_CRITICAL, "%s", err);
         cfg_free(&cfg);
         if (!wsgi_deinit())

@@ -5,10 +5,12 @@
 #include "conn.h"
 #include "http1.h"
 #include "log.h"
+#include "master.h"
 #include "tls.h"
 #include "wsgi/wsgi.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <malloc.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -26,6 +28,7 @@
 #define ACCEPT_RETRY_MS 100
 #define LINGER_MS 2000
 #define TRIM_AFTER_MS 1000
+#define DRAIN_IDLE_MS 1000 /* see http1_drain */
 #define GIVE_BACK_AFTER 64 /* connections gone (or no longer waiting) since the last look */
 
 static void pause_accept(struct server *s, bool pause);
@@ -56,12 +59,28 @@ void server_conn_removed(struct server *s, struct conn *c)
         pause_accept(s, false);
 }
 
+/* A worker's TCP listeners are its own sockets of an SO_REUSEPORT group (the kernel spreads
+ * connections over the workers; see ARCHITECTURE.md); a UNIX socket is shared by all, and
+ * EPOLLEXCLUSIVE wakes one worker per connection instead of all. EPOLLEXCLUSIVE cannot be
+ * changed with EPOLL_CTL_MOD, so pausing removes the socket and resuming adds it again. */
+static uint32_t listen_events(const struct server *s, const struct listener *l)
+{
+    return s->link && l->is_unix ? EPOLLIN | EPOLLEXCLUSIVE : EPOLLIN;
+}
+
 static void pause_accept(struct server *s, bool pause)
 {
-    for (size_t i = 0; i < s->nlisteners; i++)
-        if (s->listeners[i].io.fd >= 0 &&
-            loop_mod(&s->loop, &s->listeners[i].io, pause ? 0 : EPOLLIN) < 0)
-            log_error("cannot %s listener: %s", pause ? "pause" : "resume", strerror(errno));
+    if (pause == s->accept_paused)
+        return;
+    for (size_t i = 0; i < s->nlisteners; i++) {
+        struct loop_io *io = &s->listeners[i].io;
+        if (io->fd < 0)
+            continue;
+        if (pause)
+            loop_del(&s->loop, io);
+        else if (loop_add(&s->loop, io, listen_events(s, &s->listeners[i])) < 0)
+            log_error("cannot resume listener: %s", strerror(errno));
+    }
     s->accept_paused = pause;
 }
 
@@ -77,6 +96,8 @@ static void on_accept(struct loop_io *io, uint32_t events)
     (void)events;
     struct listener *l = container_of(io, struct listener, io);
     struct server *s = l->owner;
+    if (io->fd < 0) /* closed by a drain earlier in this batch of events */
+        return;
     for (int i = 0; i < ACCEPTS_PER_WAKEUP; i++) {
         if (s->nconns >= s->max_conns) {
             /* Keep descriptors for files and logs: stop accepting until a connection ends. */
@@ -133,8 +154,13 @@ static void start_drain(struct server *s, const char *why)
     s->draining = true;
     log_info("%s: shutting down: draining %zu connections (up to %.1f s)", why, s->nconns,
              (double)s->cfg->graceful_timeout_ms / 1000);
-    for (size_t i = 0; i < s->nlisteners; i++)
+    /* Connections the kernel completed but nobody accepted yet would be reset when the last
+     * descriptor of the socket closes: take them (they are answered, with Connection: close). */
+    for (size_t i = 0; i < s->nlisteners && !s->accept_paused; i++)
         if (s->listeners[i].io.fd >= 0)
+            on_accept(&s->listeners[i].io, EPOLLIN);
+    for (size_t i = 0; i < s->nlisteners; i++)
+        if (s->listeners[i].io.fd >= 0 && !s->accept_paused)
             loop_del(&s->loop, &s->listeners[i].io);
     listener_close_all(s->listeners, s->nlisteners);
     timer_cancel(&s->accept_retry);
@@ -198,11 +224,33 @@ static void on_graceful_timeout(struct timer *t)
     s->loop.stop = true;
 }
 
-/* Once a second, draining or not: the count lines of flood control (log.h). */
+void server_request_done(struct server *s)
+{
+    s->requests++;
+    if (!s->link)
+        return;
+    atomic_store_explicit(&s->link->slot->requests, s->requests, memory_order_relaxed);
+    if (s->link->max_requests && s->requests >= s->link->max_requests && !s->draining) {
+        /* Tell the master first: it starts the replacement while this one drains. */
+        char c = 'C';
+        if (write(s->link->fd, &c, 1) != 1)
+            log_error("cannot tell the master: %s", strerror(errno));
+        s->recycling = true;
+        char why[64];
+        snprintf(why, sizeof why, "%llu requests (--max-requests)",
+                 (unsigned long long)s->requests);
+        start_drain(s, why);
+    }
+}
+
+/* Once a second, draining or not: the count lines of flood control (log.h), and the
+ * heartbeat the master watches (--worker-timeout). */
 static void on_logtick(struct timer *t)
 {
     struct server *s = container_of(t, struct server, logtick);
     log_flush_suppressed(false);
+    if (s->link)
+        atomic_store_explicit(&s->link->slot->heartbeat_ms, s->loop.now, memory_order_relaxed);
     loop_timer_arm(&s->loop, &s->logtick, s->tl_trim);
 }
 
@@ -263,19 +311,15 @@ static void on_signal(struct loop_io *io, uint32_t events)
             break;
         case SIGUSR1: reopen_logs(s, from); break;
         case SIGHUP:
-            log_warn("SIGHUP (from pid %u): reloading needs worker processes, which httpsd does "
-                     "not have yet: ignored (restart to load a new certificate or app code)",
-                     from);
-            break;
         case SIGTTIN:
-            log_warn("SIGTTIN (from pid %u): adding a worker needs worker processes, which "
-                     "httpsd does not have yet: ignored",
-                     from);
-            break;
         case SIGTTOU:
-            log_warn("SIGTTOU (from pid %u): removing a worker needs worker processes, which "
-                     "httpsd does not have yet: ignored",
-                     from);
+            if (s->link)
+                log_warn("SIG%s (from pid %u) is for the master (pid %d), not a worker: ignored",
+                         sigabbrev_np((int)si.ssi_signo), from, (int)getppid());
+            else
+                log_warn("SIG%s (from pid %u): reloading and changing the number of workers "
+                         "need the master (-w 1 or more); this is -w 0: ignored",
+                         sigabbrev_np((int)si.ssi_signo), from);
             break;
         case SIGUSR2:
             log_warn("SIGUSR2 (from pid %u): it has no meaning for httpsd: ignored", from);
@@ -316,10 +360,12 @@ static size_t raise_nofile(void)
     return n > reserve + 16 ? n - reserve - 16 : 1;
 }
 
-int server_init(struct server *s, const struct cfg *cfg, char *err, size_t errlen)
+int server_init(struct server *s, const struct cfg *cfg, struct worker_link *link, char *err,
+                size_t errlen)
 {
     memset(s, 0, sizeof *s);
     s->cfg = cfg;
+    s->link = link;
     s->sig_io.fd = -1;
     /* First of all, before any thread exists (app threads start in wsgi_init and inherit this
      * mask): a signal that arrives during start-up waits for the loop instead of killing. */
@@ -341,6 +387,7 @@ int server_init(struct server *s, const struct cfg *cfg, char *err, size_t errle
     s->tl[CONN_T_IO] = loop_timer_list(l, cfg->io_timeout_ms);
     s->tl[CONN_T_LINGER] = loop_timer_list(l, LINGER_MS);
     s->tl[CONN_T_APP] = loop_timer_list(l, cfg->app_timeout_ms);
+    s->tl[CONN_T_DRAIN] = loop_timer_list(l, DRAIN_IDLE_MS);
     s->tl_accept_retry = loop_timer_list(l, ACCEPT_RETRY_MS);
     s->tl_graceful = loop_timer_list(l, cfg->graceful_timeout_ms);
     s->tl_trim = loop_timer_list(l, TRIM_AFTER_MS);
@@ -360,18 +407,28 @@ int server_init(struct server *s, const struct cfg *cfg, char *err, size_t errle
         snprintf(err, errlen, "cannot open access log %s: %s", cfg->access_log, strerror(errno));
         goto fail;
     }
-    bool need_tls = false;
-    for (size_t i = 0; i < cfg->nbinds; i++)
-        need_tls |= cfg->binds[i].kind == BIND_TLS;
-    if (need_tls && (e = tls_ctx_new(&s->tls, cfg->certfile, cfg->keyfile, err, errlen)) < 0)
-        goto fail;
-    if ((e = listener_open_all(cfg->binds, cfg->nbinds, &s->listeners, &s->nlisteners, err,
-                               errlen)) < 0)
-        goto fail;
+    if (link) { /* the master's: this process has its own copies */
+        s->tls = link->tls;
+        s->listeners = link->listeners;
+        s->nlisteners = link->nlisteners;
+        link->tls = NULL;
+        link->listeners = NULL;
+        for (size_t i = 0; i < s->nlisteners; i++)
+            s->listeners[i].path[0] = 0; /* a UNIX socket's path is the master's to unlink */
+    } else {
+        bool need_tls = false;
+        for (size_t i = 0; i < cfg->nbinds; i++)
+            need_tls |= cfg->binds[i].kind == BIND_TLS;
+        if (need_tls && (e = tls_ctx_new(&s->tls, cfg->certfile, cfg->keyfile, err, errlen)) < 0)
+            goto fail;
+        if ((e = listener_open_all(cfg->binds, cfg->nbinds, false, &s->listeners, &s->nlisteners,
+                                   err, errlen)) < 0)
+            goto fail;
+    }
     for (size_t i = 0; i < s->nlisteners; i++) {
         s->listeners[i].io.cb = on_accept;
         s->listeners[i].owner = s;
-        if ((e = loop_add(l, &s->listeners[i].io, EPOLLIN)) < 0) {
+        if ((e = loop_add(l, &s->listeners[i].io, listen_events(s, &s->listeners[i]))) < 0) {
             snprintf(err, errlen, "epoll: %s", strerror(-e));
             goto fail;
         }
@@ -389,8 +446,9 @@ int server_init(struct server *s, const struct cfg *cfg, char *err, size_t errle
         e = -EINVAL;
         goto fail;
     }
-    for (size_t i = 0; i < s->nlisteners; i++)
-        log_msg_always(LOG_INFO, "listening on %s", s->listeners[i].url);
+    if (!link) /* with a master, it says so once every worker is ready */
+        for (size_t i = 0; i < s->nlisteners; i++)
+            log_msg_always(LOG_INFO, "listening on %s", s->listeners[i].url);
     return 0;
 fail:
     server_deinit(s);

@@ -14,6 +14,7 @@
 struct tls_ctx;
 struct accesslog;
 struct conn;
+struct worker_link;
 
 #define SERVER_READ_BUF (16 * 1024)
 
@@ -38,12 +39,19 @@ struct server {
     bool quit; /* SIGQUIT: stopped at once; main exits without waiting for app threads */
     bool accept_paused;
     int exit_code;
+    struct worker_link *link;   /* borrowed; NULL without a master (-w 0) */
+    uint64_t requests;          /* responses completed */
+    bool recycling;             /* --max-requests reached: draining, a new worker takes over */
     char rbuf[SERVER_READ_BUF]; /* shared read buffer: idle connections hold none */
 };
 
-/* Open listeners, TLS, static roots and logs from cfg. 0, or negative with the reason in err. */
-int server_init(struct server *s, const struct cfg *cfg, char *err, size_t errlen)
-    __attribute__((warn_unused_result));
+/* Set up a worker: listeners and TLS from the master (link), or opened here from cfg when
+ * link is NULL (-w 0); static roots, logs, signals and the app. 0, or negative with the reason
+ * in err. */
+int server_init(struct server *s, const struct cfg *cfg, struct worker_link *link, char *err,
+                size_t errlen) __attribute__((warn_unused_result));
+/* A response is complete (for --max-requests and the master's counters). */
+void server_request_done(struct server *s);
 /* Serve until a signal and the drain finish. Returns the exit code. */
 int server_run(struct server *s);
 void server_deinit(struct server *s);

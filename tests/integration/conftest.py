@@ -255,12 +255,34 @@ class Server:
             pytest.fail("httpsd died (rc=%s)\nstderr:\n%s" % (self.proc.returncode, self.stderr[-8000:]))
 
     def cpu_seconds(self):
-        with open("/proc/%d/stat" % self.pid) as f:
-            data = f.read()
-        fields = data[data.rindex(")") + 2:].split()
-        # fields[0] is state (field 3); utime is field 14, stime field 15
-        utime, stime = int(fields[11]), int(fields[12])
-        return (utime + stime) / os.sysconf("SC_CLK_TCK")
+        """CPU time of the master and its workers."""
+        total = 0
+        for pid in [self.pid] + self.worker_pids():
+            try:
+                with open("/proc/%d/stat" % pid) as f:
+                    data = f.read()
+            except FileNotFoundError:
+                continue
+            fields = data[data.rindex(")") + 2:].split()
+            # fields[0] is state (field 3); utime is field 14, stime field 15
+            total += int(fields[11]) + int(fields[12])
+        return total / os.sysconf("SC_CLK_TCK")
+
+    def worker_pids(self):
+        """The worker processes under this master (-w N), in pid order; [] for -w 0."""
+        try:
+            with open("/proc/%d/task/%d/children" % (self.pid, self.pid)) as f:
+                return sorted(int(x) for x in f.read().split())
+        except FileNotFoundError:
+            return []
+
+    @property
+    def worker_pid(self):
+        """The process that serves: the only worker under the master (-w 1, the default), or
+        the server itself with -w 0. What RSS, fd and fault counts must be measured on."""
+        kids = self.worker_pids()
+        assert len(kids) <= 1, "more than one worker: %r" % kids
+        return kids[0] if kids else self.pid
 
     def send_signal(self, sig):
         if self.proc.poll() is None:

@@ -288,15 +288,15 @@ HALF_CLOSE = {
 def test_half_closed_clients_free_their_slots_at_once(small_app, scheme, name):
     lst = small_app.listener(scheme)
     time.sleep(0.3)
-    base = fd_count(small_app.proc.pid)
+    base = fd_count(small_app.worker_pid)
     open_and_half_close(lst, HALF_CLOSE[name], 70)
     # Every one of them is gone within a moment (not at --io-timeout / --header-timeout).
     deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and fd_count(small_app.proc.pid) > base:
+    while time.monotonic() < deadline and fd_count(small_app.worker_pid) > base:
         time.sleep(0.05)
-    assert fd_count(small_app.proc.pid) <= base, \
+    assert fd_count(small_app.worker_pid) <= base, \
         "%d descriptors open, %d before the half-closed clients" % (
-            fd_count(small_app.proc.pid), base)
+            fd_count(small_app.worker_pid), base)
     # and the app serves everyone else: no 503 from slots held by the dead connections
     for _ in range(20):
         assert env_of(lst, "/env")["REQUEST_METHOD"] == "GET"

@@ -1,4 +1,5 @@
-"""Signals: none may kill the server silently (issue 14, item 5).
+"""Signals: none may kill the server silently (issue 14, item 5) — in the single process of
+-w 0 (the master's handling of HUP/TTIN/TTOU/TERM/QUIT/USR1 is in test_workers.py).
 
 TERM/INT graceful stop (see test_robustness), QUIT immediate stop with exit code 0, USR1 reopens
 the log files, HUP/TTIN/TTOU (reload and worker count: need worker processes) and every other
@@ -20,11 +21,11 @@ from wsgihelp import (HTTP, assert_app_serving, log_mark, markers, new_log, star
 
 # signal → what its log line must say besides "SIG<NAME> (from pid <test pid>)"
 IGNORED = {
-    "SIGHUP": r"reload.*worker processes.*ignored",
+    "SIGHUP": r"reloading and changing the number of workers need the master.*ignored",
     "SIGUSR2": r"no meaning for httpsd: ignored",
     "SIGALRM": r"no meaning for httpsd: ignored",
-    "SIGTTIN": r"adding a worker.*worker processes.*ignored",
-    "SIGTTOU": r"removing a worker.*worker processes.*ignored",
+    "SIGTTIN": r"need the master \(-w 1 or more\); this is -w 0: ignored",
+    "SIGTTOU": r"need the master \(-w 1 or more\); this is -w 0: ignored",
 }
 # signals with no meaning whose default action would end the process
 OTHER_TERMINATING = ["SIGIO", "SIGPWR", "SIGSTKFLT", "SIGVTALRM", "SIGPROF"]
@@ -44,7 +45,7 @@ def slow_request(srv, markers, name, seconds):
 
 @pytest.mark.parametrize("name", sorted(IGNORED))
 def test_ignored_signal_logged_and_request_in_flight_completes(httpsd, site, markers, name):
-    srv = start(httpsd, "wsgi_basic:app", *static_args(site), threads=2, marker_dir=markers)
+    srv = start(httpsd, "wsgi_basic:app", "-w", "0", *static_args(site), threads=2, marker_dir=markers)
     c = slow_request(srv, markers, "slow-" + name, 1.5)
     mark = log_mark(srv)
     srv.send_signal(getattr(signal, name))
@@ -63,7 +64,7 @@ def test_ignored_signal_logged_and_request_in_flight_completes(httpsd, site, mar
 def test_other_terminating_signals_ignored(httpsd, site):
     """Signals without a meaning are ignored too; sent together, their lines collapse (one
     call site) into one line plus a count line."""
-    srv = httpsd(*static_args(site), binds=[HTTP])
+    srv = httpsd("-w", "0", *static_args(site), binds=[HTTP])
     mark = log_mark(srv)
     for name in OTHER_TERMINATING:
         srv.send_signal(getattr(signal, name))
@@ -80,7 +81,7 @@ def test_other_terminating_signals_ignored(httpsd, site):
 def test_signal_storm_under_load(httpsd, site, markers):
     """Signals arriving while requests flow: every response is right, and the log stays short
     (the lines of one signal collapse into one a second)."""
-    srv = start(httpsd, "wsgi_basic:app", *static_args(site), threads=2, marker_dir=markers)
+    srv = start(httpsd, "wsgi_basic:app", "-w", "0", *static_args(site), threads=2, marker_dir=markers)
     mark = log_mark(srv)
     stop = time.monotonic() + 1.5
     bad = []
@@ -119,7 +120,7 @@ def test_signal_storm_under_load(httpsd, site, markers):
 
 def test_app_threads_block_every_handled_signal(httpsd, markers):
     """Only the loop's signalfd takes these signals: every thread has them blocked."""
-    srv = start(httpsd, "wsgi_basic:app", threads=3, marker_dir=markers)
+    srv = start(httpsd, "wsgi_basic:app", "-w", "0", threads=3, marker_dir=markers)
     handled = [getattr(signal, n) for n in list(IGNORED) + OTHER_TERMINATING +
                ["SIGTERM", "SIGINT", "SIGQUIT", "SIGUSR1"]]
     tasks = os.listdir("/proc/%d/task" % srv.pid)
@@ -133,7 +134,7 @@ def test_app_threads_block_every_handled_signal(httpsd, markers):
 
 
 def test_sigquit_stops_at_once(httpsd, site, markers):
-    srv = start(httpsd, "wsgi_basic:app", *static_args(site), threads=2, marker_dir=markers)
+    srv = start(httpsd, "wsgi_basic:app", "-w", "0", *static_args(site), threads=2, marker_dir=markers)
     c = slow_request(srv, markers, "quit", 20)
     idle = connect(srv)
     assert idle.request("GET", "/static/hello.txt").status == 200
@@ -154,7 +155,7 @@ def test_sigquit_stops_at_once(httpsd, site, markers):
 
 
 def test_sigquit_static_only(httpsd, site):
-    srv = httpsd(*static_args(site), binds=[HTTP])
+    srv = httpsd("-w", "0", *static_args(site), binds=[HTTP])
     assert get(srv, "/static/hello.txt").status == 200
     t0 = time.monotonic()
     srv.send_signal(signal.SIGQUIT)
@@ -165,7 +166,7 @@ def test_sigquit_static_only(httpsd, site):
 
 
 def test_sigquit_while_draining_stops_at_once(httpsd, markers):
-    srv = start(httpsd, "wsgi_basic:app", "--graceful-timeout", "30", threads=2,
+    srv = start(httpsd, "wsgi_basic:app", "-w", "0", "--graceful-timeout", "30", threads=2,
                 marker_dir=markers)
     c = slow_request(srv, markers, "drainquit", 20)
     srv.send_signal(signal.SIGTERM)
@@ -186,7 +187,7 @@ def read(path):
 
 def start_logged(httpsd, elog, *args):
     """A static-only server whose error log is the file elog (its listening line is there)."""
-    srv = httpsd("--error-logfile", str(elog), *args, binds=[HTTP], wait_listening=False)
+    srv = httpsd("-w", "0", "--error-logfile", str(elog), *args, binds=[HTTP], wait_listening=False)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         m = re.search(r"listening on (\S+)", read(elog) if os.path.exists(elog) else "")
@@ -236,7 +237,7 @@ def test_sigusr1_reopens_both_logs(httpsd, site, tmp_path):
 
 
 def test_sigusr1_with_stderr_and_stdout_logs(httpsd, site):
-    srv = httpsd(*static_args(site), "--access-logfile", "-", binds=[HTTP])
+    srv = httpsd("-w", "0", *static_args(site), "--access-logfile", "-", binds=[HTTP])
     srv.send_signal(signal.SIGUSR1)
     assert srv.wait_log(r"log files reopened", timeout=5), srv.stderr
     assert get(srv, "/static/hello.txt").status == 200

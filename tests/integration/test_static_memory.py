@@ -180,7 +180,7 @@ def test_100_slow_downloads_bounded_rss(sparse_srv, scheme):
     _read_n(c, READ_EACH, time.monotonic() + 30)
     c.close()
     time.sleep(0.3)
-    base = rss_kib(srv.pid)
+    base = rss_kib(srv.worker_pid)
 
     conns = []
     try:
@@ -197,7 +197,7 @@ def test_100_slow_downloads_bounded_rss(sparse_srv, scheme):
         # everyone stalled with a 1 GiB response in flight
         time.sleep(1.0)
         srv.assert_alive()
-        peak = rss_kib(srv.pid)
+        peak = rss_kib(srv.worker_pid)
         growth = peak - base
         assert growth <= RSS_GROWTH_LIMIT_KIB, (
             "server RSS grew by %d KiB (%d -> %d) with %d stalled 1 GiB downloads over %s"
@@ -230,7 +230,7 @@ def test_slow_tls_readers_memory_given_back(sparse_srv):
     with connect(lst) as c:  # warm-up
         assert c.request("GET", "/static/hello.txt").status == 200
     time.sleep(1.5)
-    base = rss_kib(srv.pid)
+    base = rss_kib(srv.worker_pid)
     conns = []
     try:
         for _ in range(n):
@@ -241,14 +241,14 @@ def test_slow_tls_readers_memory_given_back(sparse_srv):
             c._fill(time.monotonic() + 30)  # the response started
         time.sleep(2.5)  # the once-a-second tick shrinks the waiting connections
         srv.assert_alive()
-        per_conn = (rss_kib(srv.pid) - base) / n
+        per_conn = (rss_kib(srv.worker_pid) - base) / n
         if not is_asan_build():
             assert per_conn < 180, "%.0f KiB per stalled TLS download" % per_conn
     finally:
         for c in conns:
             c.close()
     time.sleep(2.5)
-    after = rss_kib(srv.pid)
+    after = rss_kib(srv.worker_pid)
     if not is_asan_build():
         assert after - base < 8 * 1024, "RSS %d KiB after the readers left (%d before)" % (
             after, base)

@@ -220,7 +220,7 @@ def test_close_called_when_client_leaves_before_app_returns(httpsd, markers):
 def test_backpressure_bounded_rss(httpsd, markers):
     srv = start(httpsd, "wsgi_basic:app", marker_dir=markers)
     get(srv, "/big?mb=2", timeout=30)  # warm up: interpreter, buffers
-    base = vmrss_kib(srv.pid)
+    base = vmrss_kib(srv.worker_pid)
     total = 200 * 1024 * 1024
     c = connect(srv, timeout=120, rcvbuf=64 * 1024)
     c.send(build_request("GET", "/big?mb=200&marker=bp"))
@@ -228,7 +228,7 @@ def test_backpressure_bounded_rss(httpsd, markers):
     peak = base
     t_end = time.monotonic() + 1.5
     while time.monotonic() < t_end:
-        peak = max(peak, vmrss_kib(srv.pid))
+        peak = max(peak, vmrss_kib(srv.worker_pid))
         time.sleep(0.1)
     stalled_peak = peak
     state = {"n": 0, "len": 0, "peak": peak}
@@ -242,7 +242,7 @@ def test_backpressure_bounded_rss(httpsd, markers):
         state["len"] += len(data)
         state["n"] += 1
         if state["n"] % 200 == 0:
-            state["peak"] = max(state["peak"], vmrss_kib(srv.pid))
+            state["peak"] = max(state["peak"], vmrss_kib(srv.worker_pid))
         if state["n"] < 200:
             time.sleep(0.001)  # slow at first, then as fast as possible
 
@@ -280,7 +280,7 @@ def test_upload_50mib_rss_bounded(httpsd):
     """The server streams the body to the app instead of buffering 50 MiB first (threads>0)."""
     srv = start(httpsd, "wsgi_basic:app")
     get(srv, "/warm")
-    base = vmrss_kib(srv.pid)
+    base = vmrss_kib(srv.worker_pid)
     c = connect(srv, timeout=120)
     size = 50 * 1024 * 1024
     c.send(build_request("POST", "/hash?bs=65536", headers=[("Content-Length", size)]))
@@ -289,7 +289,7 @@ def test_upload_50mib_rss_bounded(httpsd):
     for i in range(50):
         c.send(block)
         if i % 5 == 0:
-            peak = max(peak, vmrss_kib(srv.pid))
+            peak = max(peak, vmrss_kib(srv.worker_pid))
     r = c.read_response(timeout=120)
     c.close()
     assert json.loads(r.body)["len"] == size
@@ -402,7 +402,7 @@ def test_no_fd_leak_with_file_wrapper_and_aborts(httpsd, markers, tmp_path):
     path.write_bytes(data)
     srv = start(httpsd, "wsgi_basic:app", marker_dir=markers)
     get(srv, "/file?path=%s&offset=%d" % (path, len(data) - 10))
-    base = fd_count(srv.pid)
+    base = fd_count(srv.worker_pid)
     for i in range(20):
         c = connect(srv, timeout=10, rcvbuf=8192)
         c.send(build_request("GET", "/file?path=%s&marker=fd%d" % (path, i)))
@@ -416,9 +416,9 @@ def test_no_fd_leak_with_file_wrapper_and_aborts(httpsd, markers, tmp_path):
     for i in range(20):
         assert wait_marker(markers, "fd%d" % i, timeout=10) == ["closed"], "file %d never closed" % i
     deadline = time.monotonic() + 5
-    while fd_count(srv.pid) > base + 2 and time.monotonic() < deadline:
+    while fd_count(srv.worker_pid) > base + 2 and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert fd_count(srv.pid) <= base + 2, "fds: %d before, %d after" % (base, fd_count(srv.pid))
+    assert fd_count(srv.worker_pid) <= base + 2, "fds: %d before, %d after" % (base, fd_count(srv.worker_pid))
 
 
 @pytest.mark.parametrize("threads", [4, 0])
@@ -437,9 +437,9 @@ def test_no_memory_growth_over_many_requests(httpsd, threads):
                     r = c.read_response(timeout=30)
                     assert r.status == 200
     burst(300)
-    base = vmrss_kib(srv.pid)
+    base = vmrss_kib(srv.worker_pid)
     burst(3000)
-    growth = (vmrss_kib(srv.pid) - base) / 1024
+    growth = (vmrss_kib(srv.worker_pid) - base) / 1024
     assert growth < 25, "RSS grew %.1f MiB over 3000 requests (leak?)" % growth
 
 
@@ -447,7 +447,7 @@ def test_chunked_upload_50mib_streamed_not_buffered(httpsd):
     """A chunked upload is handed to the app as it arrives (bounded RSS, correct hash)."""
     srv = start(httpsd, "wsgi_basic:app")
     get(srv, "/warm")
-    base = vmrss_kib(srv.pid)
+    base = vmrss_kib(srv.worker_pid)
     c = connect(srv, timeout=120)
     c.send(build_request("POST", "/hash?bs=65536", headers=[("Transfer-Encoding", "chunked")]))
     block = os.urandom(1024 * 1024)
@@ -457,7 +457,7 @@ def test_chunked_upload_50mib_streamed_not_buffered(httpsd):
         h.update(block)
         c.send(b"%x\r\n%s\r\n" % (len(block), block))
         if i % 5 == 0:
-            peak = max(peak, vmrss_kib(srv.pid))
+            peak = max(peak, vmrss_kib(srv.worker_pid))
     c.send(b"0\r\n\r\n")
     r = c.read_response(timeout=120)
     c.close()

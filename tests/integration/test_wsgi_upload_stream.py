@@ -68,7 +68,7 @@ def test_large_upload_memory_bounded(httpsd):
     n = 200 * 1024 * 1024
     chunk = os.urandom(1 << 20)
     h = hashlib.sha256()
-    rss0 = vmrss_kib(srv.pid)
+    rss0 = vmrss_kib(srv.worker_pid)
     peak = rss0
     with connect(srv, timeout=60) as c:
         c.send(build_request("POST", "/first", headers=[("Content-Length", str(n))]))
@@ -76,7 +76,7 @@ def test_large_upload_memory_bounded(httpsd):
             c.sock.sendall(chunk)
             h.update(chunk)
             if i % 10 == 0:
-                peak = max(peak, vmrss_kib(srv.pid))
+                peak = max(peak, vmrss_kib(srv.worker_pid))
         data = read_until(c, lambda d: d.endswith(b"0\r\n\r\n"), timeout=60)
     assert b"%d %s\n" % (n, h.hexdigest().encode()) in data, data[-200:]
     assert peak - rss0 < 64 * 1024, "RSS grew by %d KiB for a 200 MiB upload" % (peak - rss0)
@@ -87,11 +87,11 @@ def test_slow_app_reader_backpressure(httpsd):
     reading) rather than the server's memory growing; everything arrives intact."""
     srv = start(httpsd, APP, "--no-request-buffering", binds=(HTTP,), env=no_quarantine_env())
     body = os.urandom(32 * 1024 * 1024)
-    rss0 = vmrss_kib(srv.pid)
+    rss0 = vmrss_kib(srv.worker_pid)
     with connect(srv, timeout=60) as c:
         c.send(build_request("POST", "/slow-reader", headers=[("Content-Length", str(len(body)))]))
         c.sock.sendall(body)
-        rss_mid = vmrss_kib(srv.pid)
+        rss_mid = vmrss_kib(srv.worker_pid)
         r = c.read_response(timeout=60)
     assert r.status == 200
     assert r.body == b"%d %s\n" % (len(body), hashlib.sha256(body).hexdigest().encode())

@@ -721,6 +721,39 @@ static void test_parse_wsgi_options(void)
     CHECK_EQ_INT(c.buffer_disk, 0);
     cfg_free(&c);
     args_free(&a);
+    CHECK_EQ_INT(parse(&c, &a, ARGS("m")), 0);
+    CHECK_EQ_INT(c.workers, 1);
+    CHECK_EQ_INT(c.worker_timeout_ms, 30000);
+    CHECK_EQ_INT(c.max_requests, 0);
+    cfg_free(&c);
+    args_free(&a);
+    CHECK_EQ_INT(parse(&c, &a,
+                       ARGS("-w", "3", "--worker-timeout", "2.5", "--max-requests", "1000",
+                            "--max-requests-jitter", "50", "m")),
+                 0);
+    CHECK_EQ_INT(c.workers, 3);
+    CHECK_EQ_INT(c.worker_timeout_ms, 2500);
+    CHECK_EQ_INT(c.max_requests, 1000);
+    CHECK_EQ_INT(c.max_requests_jitter, 50);
+    cfg_free(&c);
+    args_free(&a);
+    CHECK_EQ_INT(parse(&c, &a, ARGS("--workers", "auto", "m")), 0);
+    CHECK(c.workers >= 1);
+    cfg_free(&c);
+    args_free(&a);
+    CHECK_EQ_INT(parse(&c, &a, ARGS("-w", "0", "m")), 0);
+    CHECK_EQ_INT(c.workers, 0);
+    cfg_free(&c);
+    args_free(&a);
+    CHECK_EQ_INT(parse(&c, &a, ARGS("-w", "257", "m")), -EINVAL);
+    cfg_free(&c);
+    args_free(&a);
+    CHECK_EQ_INT(parse(&c, &a, ARGS("-w", "two", "m")), -EINVAL);
+    cfg_free(&c);
+    args_free(&a);
+    CHECK_EQ_INT(parse(&c, &a, ARGS("--worker-timeout", "0", "m")), -EINVAL);
+    cfg_free(&c);
+    args_free(&a);
     CHECK_EQ_INT(parse(&c, &a, ARGS("--min-rate", "-1", "m")), -EINVAL);
     cfg_free(&c);
     args_free(&a);

@@ -608,7 +608,13 @@ def r_spin(environ, start_response, qs):
     return respond(start_response, "spun %d" % n)
 
 
+def r_exit(environ, start_response, qs):
+    """The worker process ends at once, as a crash would (os._exit)."""
+    os._exit(int(qget(qs, "code", "3")))
+
+
 ROUTES = {
+    "exit": r_exit,
     "spin": r_spin,
     "ctxstream": r_ctxstream,
     "env": r_env, "echo": r_echo, "echo-raw": r_echo_raw, "lazy-echo": r_lazy_echo, "hash": r_hash, "stream": r_stream, "big": r_big,

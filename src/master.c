@@ -1,0 +1,646 @@
+#include "master.h"
+
+#include "listener.h"
+#include "log.h"
+#include "loop.h"
+#include "server.h"
+#include "tls.h"
+#include "wsgi/wsgi.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define TICK_MS 100
+#define MAX_WORKERS 256      /* -w and TTIN stop there */
+#define MAX_SLOTS 1024       /* workers alive at once, reloads included */
+#define BACKOFF_MIN_MS 1000  /* a worker that keeps dying is restarted after 1 s, 2 s, … */
+#define BACKOFF_MAX_MS 30000 /* … up to 30 s */
+#define STABLE_MS 10000      /* crashes closer together than this back off */
+#define QUIT_GRACE_MS 3000   /* SIGQUIT: then SIGKILL */
+#define STOP_EXTRA_MS 5000   /* TERM: --graceful-timeout and this much, then SIGKILL */
+
+enum wstate { W_STARTING, W_READY };
+
+struct worker {
+    struct loop_io io; /* the read end of its pipe; fd -1 once closed */
+    struct worker *next;
+    pid_t pid;
+    unsigned gen; /* the reload generation it belongs to */
+    int slot;     /* its struct worker_slot */
+    size_t index; /* its set of listeners: M.sets[index] */
+    enum wstate state;
+    bool retiring; /* told to stop on purpose (reload, TTOU, recycling): not replaced */
+    bool killed;   /* SIGKILL sent by the heartbeat check */
+    int64_t started_ms;
+};
+
+static struct master {
+    const struct cfg *cfg;
+    struct loop loop;
+    struct loop_io sig;
+    struct timer tick;
+    int tl_tick; /* One set of listening sockets per worker index: TCP ones of an SO_REUSEPORT
+                  * group, so the kernel spreads connections evenly. A worker replacing another
+                  * (crash, reload) gets the same set, whose queue of connections waited for it.
+                  * sets[0] is the original. */
+    struct listener *sets[MAX_WORKERS];
+    size_t nlisteners;
+    struct tls_ctx *tls; /* the current generation's */
+    struct worker *workers;
+    struct worker *dead; /* reaped, freed after the current batch of events */
+    struct loop_task free_dead;
+    struct worker_slot *slots; /* shared memory, MAX_SLOTS of them */
+    bool slot_used[MAX_SLOTS];
+    size_t target; /* workers wanted (TTIN/TTOU change it) */
+    unsigned gen, reload_from;
+    bool started, stopping, reloading;
+    int64_t stop_deadline, next_spawn, backoff_ms, last_crash_ms;
+    int exit_code;
+    pid_t pid;
+} M;
+
+/* Every signal the master handles, or that would otherwise end it (master.c reads them from a
+ * signalfd; the workers inherit the mask and set up their own). */
+static void master_sigset(sigset_t *set)
+{
+    static const int sigs[] = {SIGHUP,  SIGINT,  SIGQUIT,   SIGTERM,   SIGUSR1,
+                               SIGUSR2, SIGALRM, SIGTTIN,   SIGTTOU,   SIGCHLD,
+                               SIGIO,   SIGPWR,  SIGSTKFLT, SIGVTALRM, SIGPROF};
+    sigemptyset(set);
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+        sigaddset(set, sigs[i]);
+}
+
+static int64_t now_ms(void)
+{
+    loop_update_time(&M.loop);
+    return M.loop.now;
+}
+
+static size_t count(unsigned gen, bool ready_only)
+{
+    size_t n = 0;
+    for (struct worker *w = M.workers; w; w = w->next)
+        if (w->gen == gen && !w->retiring && (!ready_only || w->state == W_READY))
+            n++;
+    return n;
+}
+
+static void close_set(size_t i)
+{
+    if (!M.sets[i])
+        return;
+    listener_close_all(M.sets[i], M.nlisteners);
+    free(M.sets[i]);
+    M.sets[i] = NULL;
+}
+
+/* The lowest worker index the current generation does not use (a new or replacing worker
+ * takes it, and its set of listeners). */
+static size_t free_index(void)
+{
+    for (size_t i = 0;; i++) {
+        bool used = false;
+        for (struct worker *w = M.workers; w && !used; w = w->next)
+            used = w->gen == M.gen && !w->retiring && w->index == i;
+        if (!used)
+            return i;
+    }
+}
+
+static void close_pipe(struct worker *w)
+{
+    if (w->io.fd < 0)
+        return;
+    loop_del(&M.loop, &w->io);
+    close(w->io.fd);
+    w->io.fd = -1;
+}
+
+/* ---- the worker's side (after fork) ----------------------------------------------------- */
+
+static void worker_main(int fd, int slot, size_t index, uint64_t max_requests)
+{
+    /* The master's descriptors are not the worker's business (fork, no exec: O_CLOEXEC does
+     * not apply). */
+    close(M.loop.epfd);
+    close(M.sig.fd);
+    for (struct worker *w = M.workers; w; w = w->next)
+        if (w->io.fd >= 0)
+            close(w->io.fd);
+    for (size_t i = 0; i < MAX_WORKERS; i++) /* the other workers' listeners */
+        if (i != index && M.sets[i])
+            for (size_t j = 0; j < M.nlisteners; j++)
+                close(M.sets[i][j].io.fd);
+    /* If the master dies without stopping us, stop (gracefully) rather than linger. */
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != M.pid)
+        _exit(0);
+    sigset_t chld;
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    sigprocmask(SIG_UNBLOCK, &chld, NULL);
+
+    struct worker_link link = {
+        .fd = fd,
+        .slot = &M.slots[slot],
+        .max_requests = max_requests,
+        .listeners = M.sets[index],
+        .nlisteners = M.nlisteners,
+        .tls = M.tls,
+    };
+    static struct server srv; /* large (read buffer): not on the stack */
+    char err[512];
+    if (server_init(&srv, M.cfg, &link, err, sizeof err) < 0) {
+        log_msg(LOG_CRITICAL, "%s", err);
+        log_flush_suppressed(true);
+        _exit(1); /* Python may be half-started: no atexit handlers */
+    }
+    char ready = 'R';
+    if (write(fd, &ready, 1) != 1)
+        _exit(1);
+    int code = server_run(&srv);
+    server_deinit(&srv);
+    bool clean = !srv.quit && wsgi_deinit();
+    log_flush_suppressed(true);
+    if (!clean)
+        _exit(code); /* SIGQUIT, or app threads still busy */
+    exit(code);
+}
+
+/* ---- supervision ----------------------------------------------------------------------- */
+
+static void on_worker_pipe(struct loop_io *io, uint32_t events);
+
+static int alloc_slot(void)
+{
+    for (int i = 0; i < MAX_SLOTS; i++)
+        if (!M.slot_used[i]) {
+            M.slot_used[i] = true;
+            return i;
+        }
+    return -1;
+}
+
+static void spawn(void)
+{
+    size_t index = free_index();
+    if (index >= MAX_WORKERS)
+        return;
+    if (!M.sets[index]) {
+        char err[512];
+        if (listener_clone_all(M.sets[0], M.nlisteners, &M.sets[index], err, sizeof err) < 0) {
+            log_error("cannot start a worker: %s", err);
+            M.next_spawn = now_ms() + BACKOFF_MIN_MS;
+            return;
+        }
+    }
+    int slot = alloc_slot();
+    if (slot < 0) {
+        log_error("cannot start a worker: %d are alive already", MAX_SLOTS);
+        return;
+    }
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) < 0) {
+        log_error("cannot start a worker: pipe: %s", strerror(errno));
+        M.slot_used[slot] = false;
+        return;
+    }
+    struct worker *w = calloc(1, sizeof *w);
+    if (!w) {
+        log_error("cannot start a worker: out of memory");
+        close(p[0]);
+        close(p[1]);
+        M.slot_used[slot] = false;
+        return;
+    }
+    int64_t now = now_ms();
+    atomic_store(&M.slots[slot].heartbeat_ms, now);
+    atomic_store(&M.slots[slot].requests, 0);
+    uint64_t max_requests = M.cfg->max_requests;
+    if (max_requests && M.cfg->max_requests_jitter) /* workers must not all recycle at once */
+        max_requests += (uint64_t)random() % (M.cfg->max_requests_jitter + 1);
+    pid_t pid = fork();
+    if (pid < 0) {
+        log_error("cannot start a worker: fork: %s", strerror(errno));
+        close(p[0]);
+        close(p[1]);
+        free(w);
+        M.slot_used[slot] = false;
+        M.next_spawn = now + BACKOFF_MIN_MS;
+        return;
+    }
+    if (pid == 0) {
+        close(p[0]);
+        worker_main(p[1], slot, index, max_requests);
+    }
+    close(p[1]);
+    w->pid = pid;
+    w->gen = M.gen;
+    w->slot = slot;
+    w->index = index;
+    w->state = W_STARTING;
+    w->started_ms = now;
+    w->io.fd = p[0];
+    w->io.cb = on_worker_pipe;
+    if (loop_add(&M.loop, &w->io, EPOLLIN) < 0) {
+        log_error("epoll: %s", strerror(errno));
+        close(p[0]);
+        w->io.fd = -1;
+    }
+    w->next = M.workers;
+    M.workers = w;
+    log_msg_always(LOG_INFO, "worker %d started (generation %u)", (int)pid, w->gen);
+}
+
+/* Start workers until the current generation has M.target of them (backoff permitting). */
+static void fill(void)
+{
+    if (M.stopping)
+        return;
+    while (count(M.gen, false) < M.target && now_ms() >= M.next_spawn) {
+        size_t before = count(M.gen, false);
+        spawn();
+        if (count(M.gen, false) == before)
+            break; /* could not: retried on a later tick */
+    }
+}
+
+static void retire(struct worker *w, int sig)
+{
+    w->retiring = true;
+    if (kill(w->pid, sig) < 0 && errno != ESRCH)
+        log_error("kill %d: %s", (int)w->pid, strerror(errno));
+}
+
+static void all_ready_check(void)
+{
+    if (!M.started && count(M.gen, true) == M.target) {
+        M.started = true;
+        for (size_t i = 0; i < M.nlisteners; i++)
+            log_msg_always(LOG_INFO, "listening on %s", M.sets[0][i].url);
+        log_msg_always(LOG_INFO, "master %d: %zu worker%s ready", (int)M.pid, M.target,
+                       M.target == 1 ? "" : "s");
+    }
+    if (M.reloading && count(M.gen, true) >= M.target) {
+        M.reloading = false;
+        size_t old = 0;
+        for (struct worker *w = M.workers; w; w = w->next)
+            if (w->gen != M.gen && !w->retiring) {
+                retire(w, SIGTERM);
+                old++;
+            }
+        log_msg_always(LOG_INFO, "SIGHUP: generation %u ready; draining %zu old worker%s", M.gen,
+                       old, old == 1 ? "" : "s");
+    }
+}
+
+static void on_worker_pipe(struct loop_io *io, uint32_t events)
+{
+    (void)events;
+    struct worker *w = container_of(io, struct worker, io);
+    char buf[64];
+    ssize_t n = read(io->fd, buf, sizeof buf);
+    if (n <= 0) {
+        if (n == 0 || (errno != EAGAIN && errno != EINTR))
+            close_pipe(w); /* it exited (SIGCHLD tells the rest) */
+        return;
+    }
+    for (ssize_t i = 0; i < n; i++) {
+        if (buf[i] == 'R' && w->state == W_STARTING) {
+            w->state = W_READY;
+            all_ready_check();
+        } else if (buf[i] == 'C' && !w->retiring) {
+            w->retiring = true; /* it drains and exits by itself; a new one takes its place */
+            log_msg_always(LOG_INFO,
+                           "worker %d is recycling (--max-requests): starting its replacement",
+                           (int)w->pid);
+            fill();
+        }
+    }
+}
+
+static void status_str(int status, char *out, size_t n)
+{
+    if (WIFEXITED(status))
+        snprintf(out, n, "exited with code %d", WEXITSTATUS(status));
+    else if (WIFSIGNALED(status))
+        snprintf(out, n, "killed by SIG%s%s", sigabbrev_np(WTERMSIG(status)),
+                 WCOREDUMP(status) ? " (core dumped)" : "");
+    else
+        snprintf(out, n, "ended (status %d)", status);
+}
+
+static void begin_stop(int sig, int64_t grace_ms);
+
+static void on_free_dead(struct loop_task *t)
+{
+    (void)t;
+    while (M.dead) {
+        struct worker *w = M.dead;
+        M.dead = w->next;
+        free(w);
+    }
+}
+
+static void reload_failed(struct worker *dead, const char *how)
+{
+    log_error("SIGHUP: a new worker %d %s before it was ready: reload abandoned, the old "
+              "workers go on",
+              (int)dead->pid, how);
+    for (struct worker *w = M.workers; w; w = w->next)
+        if (w->gen == M.gen && !w->retiring)
+            retire(w, SIGKILL);
+    M.gen = M.reload_from;
+    M.reloading = false;
+}
+
+static void reaped(struct worker *w, int status)
+{
+    char how[96];
+    status_str(status, how, sizeof how);
+    int64_t now = now_ms();
+    bool expected = M.stopping || w->retiring || w->gen != M.gen;
+    if (!M.started && !M.stopping) {
+        log_msg(LOG_CRITICAL, "worker %d %s while starting: httpsd cannot start", (int)w->pid, how);
+        M.exit_code = 1;
+        begin_stop(SIGKILL, 0);
+        return;
+    }
+    if (expected) {
+        log_msg_always(LOG_INFO, "worker %d %s", (int)w->pid, how);
+        return;
+    }
+    if (w->state == W_STARTING && M.reloading) {
+        reload_failed(w, how);
+        return;
+    } /* A crash: replace it at once, but back off while crashes keep coming (an app that dies
+       * at every start must not make the master fork in a loop). */
+    int64_t lived = now - w->started_ms;
+    if (M.last_crash_ms && now - M.last_crash_ms < STABLE_MS)
+        M.backoff_ms = M.backoff_ms ? M.backoff_ms * 2 : BACKOFF_MIN_MS;
+    else
+        M.backoff_ms = 0;
+    M.last_crash_ms = now;
+    if (M.backoff_ms > BACKOFF_MAX_MS)
+        M.backoff_ms = BACKOFF_MAX_MS;
+    M.next_spawn = now + M.backoff_ms;
+    char when[48] = " now";
+    if (M.backoff_ms)
+        snprintf(when, sizeof when, " in %.0f s (it keeps dying)", (double)M.backoff_ms / 1000);
+    log_msg_always(LOG_ERROR, "worker %d %s%s after %.1f s: replacing it%s", (int)w->pid, how,
+                   w->state == W_STARTING ? " before it was ready" : "", (double)lived / 1000,
+                   when);
+}
+
+static void reap_all(void)
+{
+    for (;;) {
+        int status;
+        pid_t pid = waitpid(-1, &status, WNOHANG);
+        if (pid <= 0)
+            break;
+        struct worker **pp = &M.workers;
+        while (*pp && (*pp)->pid != pid)
+            pp = &(*pp)->next;
+        struct worker *w = *pp;
+        if (!w)
+            continue;
+        *pp = w->next;
+        close_pipe(w);
+        M.slot_used[w->slot] = false;
+        reaped(w, status);
+        /* Not freed here: an event for its pipe may still be in this batch (loop.c). */
+        w->next = M.dead;
+        M.dead = w;
+        loop_defer(&M.loop, &M.free_dead);
+    }
+    if (M.stopping && !M.workers)
+        M.loop.stop = true;
+    fill();
+}
+
+static void begin_stop(int sig, int64_t grace_ms)
+{
+    if (M.stopping && sig == SIGTERM)
+        return;
+    M.stopping = true;
+    M.stop_deadline =
+        now_ms() + grace_ms; /* First the master's copies of the listening sockets, then the signal:
+                              * a worker takes what is queued on its socket before it closes it, and
+                              * the socket is gone with that (new connections are refused instead of
+                              * queued on a socket nobody will accept from). */
+    for (size_t i = 0; i < MAX_WORKERS; i++)
+        close_set(i);
+    for (struct worker *w = M.workers; w; w = w->next)
+        retire(w, sig);
+    if (!M.workers)
+        M.loop.stop = true;
+}
+
+static void reload(unsigned from)
+{
+    if (!M.started || M.stopping) {
+        log_warn("SIGHUP (from pid %u) while %s: ignored", from,
+                 M.stopping ? "stopping" : "starting");
+        return;
+    }
+    if (M.reloading) {
+        log_warn("SIGHUP (from pid %u): a reload is in progress: ignored", from);
+        return;
+    }
+    log_msg_always(LOG_INFO, "SIGHUP (from pid %u): reloading", from);
+    if (M.tls) {
+        struct tls_ctx *fresh;
+        char err[512];
+        if (tls_ctx_new(&fresh, M.cfg->certfile, M.cfg->keyfile, err, sizeof err) < 0) {
+            log_error("SIGHUP: %s: keeping the certificate in use", err);
+        } else {
+            tls_ctx_free(M.tls);
+            M.tls = fresh;
+        }
+    }
+    M.reload_from = M.gen;
+    M.gen++;
+    M.reloading = true;
+    M.next_spawn = 0;
+    fill();
+}
+
+static void on_signal(struct loop_io *io, uint32_t events)
+{
+    (void)events;
+    struct signalfd_siginfo si;
+    while (read(io->fd, &si, sizeof si) == (ssize_t)sizeof si) {
+        unsigned from = si.ssi_pid;
+        int graceful = (int)(M.cfg->graceful_timeout_ms + STOP_EXTRA_MS);
+        switch (si.ssi_signo) {
+        case SIGCHLD: reap_all(); break;
+        case SIGTERM:
+        case SIGINT:
+            if (M.stopping && si.ssi_signo == SIGINT) {
+                log_warn("second SIGINT: stopping the workers now");
+                begin_stop(SIGQUIT, QUIT_GRACE_MS);
+                break;
+            }
+            if (!M.stopping)
+                log_info("SIG%s (from pid %u): stopping %zu workers gracefully (up to %.1f s)",
+                         sigabbrev_np((int)si.ssi_signo), from, count(M.gen, false),
+                         (double)M.cfg->graceful_timeout_ms / 1000);
+            begin_stop(SIGTERM, graceful);
+            break;
+        case SIGQUIT:
+            log_info("SIGQUIT (from pid %u): stopping the workers now", from);
+            begin_stop(SIGQUIT, QUIT_GRACE_MS);
+            break;
+        case SIGHUP: reload(from); break;
+        case SIGUSR1: {
+            log_info("SIGUSR1 (from pid %u): reopening the log files", from);
+            log_flush_suppressed(true);
+            int e = log_reopen();
+            if (e < 0)
+                log_error("cannot reopen the error log: %s", strerror(-e));
+            for (struct worker *w = M.workers; w; w = w->next)
+                kill(w->pid, SIGUSR1);
+            break;
+        }
+        case SIGTTIN:
+            if (M.target >= MAX_WORKERS || M.stopping || M.reloading)
+                break;
+            M.target++;
+            log_msg_always(LOG_INFO, "SIGTTIN (from pid %u): %zu workers", from, M.target);
+            fill();
+            break;
+        case SIGTTOU: {
+            if (M.target <= 1 || M.stopping || M.reloading) {
+                log_info("SIGTTOU (from pid %u): %zu worker%s already: ignored", from, M.target,
+                         M.target == 1 ? "" : "s");
+                break;
+            }
+            M.target--;
+            struct worker *newest = NULL; /* the list is newest first */
+            for (struct worker *w = M.workers; w && !newest; w = w->next)
+                if (w->gen == M.gen && !w->retiring)
+                    newest = w;
+            if (newest) {
+                retire(newest, SIGTERM);
+                if (newest->index > 0) /* it takes what is queued there, then closes it */
+                    close_set(newest->index);
+            }
+            log_msg_always(LOG_INFO, "SIGTTOU (from pid %u): %zu workers", from, M.target);
+            break;
+        }
+        default:
+            log_warn("SIG%s (from pid %u): it has no meaning for httpsd: ignored",
+                     sigabbrev_np((int)si.ssi_signo), from);
+            break;
+        }
+    }
+}
+
+/* Ten times a second: start workers that are due, kill those whose loop stopped ticking, and
+ * those that outlive the stop. */
+static void on_tick(struct timer *t)
+{
+    int64_t now = now_ms();
+    fill();
+    for (struct worker *w = M.workers; w; w = w->next) {
+        int64_t beat = atomic_load(&M.slots[w->slot].heartbeat_ms);
+        int64_t limit = w->state == W_READY ? M.cfg->worker_timeout_ms
+                                            : M.cfg->worker_timeout_ms + 60000; /* importing */
+        if (!w->killed && now - beat > limit) {
+            log_error("worker %d has not answered for %.1f s (--worker-timeout): killing it",
+                      (int)w->pid, (double)(now - beat) / 1000);
+            w->killed = true;
+            kill(w->pid, SIGKILL);
+        }
+        if (M.stopping && now > M.stop_deadline && !w->killed) {
+            log_warn("worker %d is still running: killing it", (int)w->pid);
+            w->killed = true;
+            kill(w->pid, SIGKILL);
+        }
+    }
+    log_flush_suppressed(false);
+    loop_timer_arm(&M.loop, t, M.tl_tick);
+}
+
+int master_run(const struct cfg *cfg)
+{
+    char err[512];
+    M.cfg = cfg;
+    M.target = cfg->workers;
+    M.pid = getpid();
+    M.sig.fd = -1;
+    srandom((unsigned)(M.pid ^ time(NULL)));
+    sigset_t set;
+    master_sigset(&set);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    if (loop_init(&M.loop) < 0) {
+        log_msg(LOG_CRITICAL, "epoll: %s", strerror(errno));
+        return 1;
+    }
+    M.tl_tick = loop_timer_list(&M.loop, TICK_MS);
+    M.tick.cb = on_tick;
+    M.free_dead.cb = on_free_dead;
+    M.sig.fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    M.sig.cb = on_signal;
+    M.slots = mmap(NULL, MAX_SLOTS * sizeof *M.slots, PROT_READ | PROT_WRITE,
+                   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    int code = 1;
+    if (M.sig.fd < 0 || loop_add(&M.loop, &M.sig, EPOLLIN) < 0 || M.slots == MAP_FAILED) {
+        log_msg(LOG_CRITICAL, "cannot set up the master: %s", strerror(errno));
+        goto out;
+    }
+    bool need_tls = false;
+    for (size_t i = 0; i < cfg->nbinds; i++)
+        need_tls |= cfg->binds[i].kind == BIND_TLS;
+    /* The certificate first: a generated one is made once, here, not by every worker. */
+    if (need_tls && tls_ctx_new(&M.tls, cfg->certfile, cfg->keyfile, err, sizeof err) < 0) {
+        log_msg(LOG_CRITICAL, "%s", err);
+        goto out;
+    }
+    if (listener_open_all(cfg->binds, cfg->nbinds, true, &M.sets[0], &M.nlisteners, err,
+                          sizeof err) < 0) {
+        log_msg(LOG_CRITICAL, "%s", err);
+        goto out;
+    }
+    log_msg_always(LOG_INFO, "master %d: starting %zu worker%s", (int)M.pid, M.target,
+                   M.target == 1 ? "" : "s");
+    loop_timer_arm(&M.loop, &M.tick, M.tl_tick);
+    fill();
+    if (loop_run(&M.loop) < 0)
+        log_error("event loop: %s", strerror(errno));
+    code = M.exit_code;
+out:
+    while (M.workers) { /* only after a failed start: they were sent SIGKILL */
+        struct worker *w = M.workers;
+        M.workers = w->next;
+        waitpid(w->pid, NULL, 0);
+        close_pipe(w);
+        free(w);
+    }
+    on_free_dead(NULL);
+    for (size_t i = 0; i < MAX_WORKERS; i++)
+        close_set(i);
+    tls_ctx_free(M.tls);
+    if (M.slots && M.slots != MAP_FAILED)
+        munmap(M.slots, MAX_SLOTS * sizeof *M.slots);
+    if (M.sig.fd >= 0)
+        close(M.sig.fd);
+    loop_deinit(&M.loop);
+    log_flush_suppressed(true);
+    log_info("stopped");
+    return code;
+}

@@ -1,0 +1,36 @@
+/* master: the supervising process of -w N. It binds the listeners and loads the certificate,
+ * forks the workers (each a struct server with its own loop, app and threads), and keeps them:
+ * replaces those that die (backing off when they keep dying), kills those whose loop stops
+ * answering, reloads on SIGHUP without dropping a request, and stops them on TERM/INT/QUIT.
+ * It embeds no Python and serves no request. */
+#ifndef HTTPSD_MASTER_H
+#define HTTPSD_MASTER_H
+
+#include "cfg.h"
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* One worker's page of shared memory: written by the worker without locks, read by the
+ * master. */
+struct worker_slot {
+    _Atomic int64_t heartbeat_ms; /* CLOCK_MONOTONIC ms of the worker's last loop tick */
+    _Atomic uint64_t requests;    /* responses completed */
+};
+
+/* What a forked worker gets from the master (everything inherited across fork). */
+struct worker_link {
+    int fd;                     /* the pipe to the master: 'R' ready, 'C' recycling */
+    struct worker_slot *slot;   /* shared memory */
+    uint64_t max_requests;      /* recycle after this many (0: never), jitter included */
+    struct listener *listeners; /* bound by the master; the worker closes its copies */
+    size_t nlisteners;
+    struct tls_ctx *tls; /* the master's, as it was at fork */
+};
+
+/* Run the master with cfg->workers workers until it stops. Returns the process exit code
+ * (0 after TERM/INT/QUIT, 1 when the workers could not start). Main thread, once. */
+int master_run(const struct cfg *cfg);
+
+#endif

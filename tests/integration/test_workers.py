@@ -1,0 +1,320 @@
+"""Workers under a supervising master (issue 11): -w N, SO_REUSEPORT spreading, supervision
+(crash, backoff, wedged loop), HUP zero-downtime reload (new app code, new certificate, a bad
+certificate kept out), TERM/QUIT, TTIN/TTOU, --max-requests recycling, startup failures.
+
+Load comes from httpsd-load (the real client); "0 failed requests" means no read, write,
+timeout or malformed error: refused connects after the server stopped are not requests."""
+
+import json
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import threading
+import time
+
+import pytest
+
+from conftest import BIN, connect, get, run_cli
+from wsgihelp import APPS, env_of, server_env, start
+
+LOAD = os.environ.get("HTTPSD_LOAD_BIN") or os.path.join(os.path.dirname(BIN), "httpsd-load")
+
+
+def children(pid):
+    try:
+        with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+            return sorted(int(x) for x in f.read().split())
+    except FileNotFoundError:
+        return []
+
+
+def wait_for(pred, timeout=10, step=0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(step)
+    return pred()
+
+
+class Load:
+    """httpsd-load in the background; .result() waits and returns its JSON."""
+
+    def __init__(self, url, seconds, conns=50, extra=()):
+        self.p = subprocess.Popen([LOAD, "-q", "-k", "-p", "1", "-c", str(conns), "-d",
+                                   "%gs" % seconds, "--timeout", "5s", "--json"] + list(extra) +
+                                  [url], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    def result(self, timeout=60):
+        out, err = self.p.communicate(timeout=timeout)
+        assert out, err
+        return json.loads(out)
+
+
+def failed(rep):
+    e = rep["errors"]
+    return e["read"] + e["write"] + e["timeout"] + e["malformed"] + e["tls"]
+
+
+def url(srv, path="/env", scheme="http"):
+    return "%s://%s%s" % (scheme, srv.listener(scheme).hostport, path)
+
+
+def pids_answering(lst, n=200, conns=50):
+    """Which worker answered each of n requests spread over conns connections."""
+    counts = {}
+    socks = [connect(lst, timeout=10) for _ in range(conns)]
+    try:
+        for i in range(n):
+            c = socks[i % conns]
+            c.send(b"GET /counter HTTP/1.1\r\nHost: x\r\n\r\n")
+            pid = json.loads(c.read_response().body)["pid"]
+            counts[pid] = counts.get(pid, 0) + 1
+    finally:
+        for c in socks:
+            c.close()
+    return counts
+
+
+# ---------------------------------------------------------------------------
+
+def test_two_workers_share_the_connections(httpsd):
+    srv = start(httpsd, "wsgi_basic:app", "-w", "2")
+    kids = children(srv.pid)
+    assert len(kids) == 2, kids
+    counts = pids_answering(srv.listener("http"), n=400, conns=100)
+    assert set(counts) == set(kids), (counts, kids)
+    assert min(counts.values()) >= 0.3 * 400, counts  # SO_REUSEPORT spreads them
+
+
+def test_workers_auto_is_one_per_cpu(httpsd):
+    srv = start(httpsd, "wsgi_basic:app", "-w", "auto")
+    assert len(children(srv.pid)) == len(os.sched_getaffinity(0))
+
+
+def test_killed_worker_is_replaced_and_only_its_connections_fail(httpsd):
+    srv = start(httpsd, "wsgi_basic:app", "-w", "2")
+    kids = children(srv.pid)
+    load = Load(url(srv), 4, conns=50)
+    time.sleep(1)
+    os.kill(kids[0], signal.SIGKILL)
+    t0 = time.monotonic()
+    new = wait_for(lambda: (lambda k: k if len(k) == 2 and kids[0] not in k else None)(
+        children(srv.pid)), timeout=5)
+    assert new and time.monotonic() - t0 < 2, (kids, children(srv.pid))
+    rep = load.result()
+    assert failed(rep) <= 50, rep  # at most the connections the dead worker held
+    assert rep["requests"] > 1000, rep
+    assert srv.wait_log(r"worker %d killed by SIGKILL" % kids[0])
+    assert env_of(srv.listener("http"))["REQUEST_METHOD"] == "GET"
+
+
+def test_repeated_crashes_back_off(httpsd, tmp_path):
+    """A worker that dies on a request is replaced at once; when replacements keep dying the
+    master waits 1 s, then 2 s... instead of forking in a loop."""
+    srv = start(httpsd, "wsgi_basic:app", "-w", "1")
+    lst = srv.listener("http")
+    for i in range(3):
+        wait_for(lambda: len(children(srv.pid)) == 1 and get(lst, "/env").status == 200,
+                 timeout=10)
+        try:
+            get(lst, "/exit", timeout=5)
+        except Exception:
+            pass
+    assert srv.wait_log(r"replacing it now")
+    assert srv.wait_log(r"replacing it in 1 s \(it keeps dying\)", timeout=5)
+    assert wait_for(lambda: len(children(srv.pid)) == 1, timeout=10)
+    assert wait_for(lambda: get(lst, "/env").status == 200, timeout=10)
+
+
+def test_wedged_event_loop_is_killed_after_worker_timeout(httpsd):
+    """--threads 0 runs the app on the loop: a request that sleeps wedges the loop, the
+    heartbeat stops, and the master replaces the worker after --worker-timeout."""
+    srv = start(httpsd, "wsgi_basic:app", "-w", "1", "--worker-timeout", "1", threads=0)
+    kids = children(srv.pid)
+    s = socket.create_connection(srv.listener("http").sockaddr)
+    s.sendall(b"GET /sleep?s=30 HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert srv.wait_log(r"worker %d has not answered for" % kids[0], timeout=5)
+    assert wait_for(lambda: children(srv.pid) and children(srv.pid) != kids, timeout=5)
+    s.close()
+    assert wait_for(lambda: get(srv.listener("http"), "/env").status == 200, timeout=10)
+
+
+APP_V = """
+VERSION = %d
+def application(environ, start_response):
+    body = b"version %%d" %% VERSION
+    start_response("200 OK", [("Content-Type", "text/plain"),
+                              ("Content-Length", str(len(body)))])
+    return [body]
+"""
+
+
+def test_hup_reloads_new_code_without_failing_a_request(httpsd, tmp_path):
+    appdir = tmp_path / "app"
+    appdir.mkdir()
+    (appdir / "versioned.py").write_text(APP_V % 1)
+    srv = start(httpsd, "versioned:application", "-w", "2", pythonpath=str(appdir))
+    lst = srv.listener("http")
+    assert get(lst, "/").body == b"version 1"
+    old = children(srv.pid)
+    load = Load(url(srv, "/"), 5, conns=50)
+    time.sleep(1)
+    (appdir / "versioned.py").write_text(APP_V % 2)
+    os.kill(srv.pid, signal.SIGHUP)
+    assert srv.wait_log(r"generation 1 ready", timeout=10)
+    rep = load.result()
+    assert failed(rep) == 0 and rep["errors"]["connect"] == 0, rep
+    assert rep["requests"] > 1000, rep
+    assert get(lst, "/").body == b"version 2"
+    assert wait_for(lambda: not set(old) & set(children(srv.pid)), timeout=10)
+    assert len(children(srv.pid)) == 2
+
+
+def cert_fingerprint(lst):
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with socket.create_connection(lst.sockaddr) as s:
+        with ctx.wrap_socket(s, server_hostname="localhost") as t:
+            return t.getpeercert(binary_form=True)
+
+
+def test_hup_reloads_the_certificate_and_keeps_the_old_on_a_bad_one(httpsd, tmp_path):
+    srv = start(httpsd, "wsgi_basic:app", "-w", "1", binds=("127.0.0.1:0",))
+    lst = srv.listener("https")
+    first = cert_fingerprint(lst)
+    cwd = srv.cwd
+    # a new (generated) certificate: remove the files, HUP makes new ones
+    os.rename(os.path.join(cwd, "cert.pem"), os.path.join(cwd, "old-cert.pem"))
+    os.rename(os.path.join(cwd, "key.pem"), os.path.join(cwd, "old-key.pem"))
+    os.kill(srv.pid, signal.SIGHUP)
+    assert srv.wait_log(r"generation 1 ready", timeout=10)
+    second = cert_fingerprint(lst)
+    assert second != first
+    # a corrupt certificate: logged, the one in use stays
+    with open(os.path.join(cwd, "cert.pem"), "w") as f:
+        f.write("-----BEGIN CERTIFICATE-----\nnot a certificate\n-----END CERTIFICATE-----\n")
+    os.kill(srv.pid, signal.SIGHUP)
+    assert srv.wait_log(r"keeping the certificate in use", timeout=10)
+    assert srv.wait_log(r"generation 2 ready", timeout=10)
+    assert cert_fingerprint(lst) == second
+
+
+def test_hup_with_a_broken_app_keeps_the_old_workers(httpsd, tmp_path):
+    appdir = tmp_path / "app"
+    appdir.mkdir()
+    (appdir / "versioned.py").write_text(APP_V % 1)
+    srv = start(httpsd, "versioned:application", "-w", "2", pythonpath=str(appdir))
+    old = children(srv.pid)
+    (appdir / "versioned.py").write_text("raise ImportError('broken on purpose')\n")
+    os.kill(srv.pid, signal.SIGHUP)
+    assert srv.wait_log(r"reload abandoned, the old workers go on", timeout=10)
+    time.sleep(0.5)
+    assert children(srv.pid) == old
+    assert get(srv.listener("http"), "/").body == b"version 1"
+
+
+def test_term_under_load_fails_no_request(httpsd):
+    srv = start(httpsd, "wsgi_basic:app", "-w", "2")
+    load = Load(url(srv), 3, conns=50)
+    time.sleep(1.2)
+    os.kill(srv.pid, signal.SIGTERM)
+    assert srv.wait(timeout=15) == 0
+    rep = load.result()
+    assert failed(rep) == 0, rep  # refused connects after the stop are not failed requests
+    assert rep["requests"] > 1000, rep
+
+
+def test_quit_stops_at_once(httpsd):
+    srv = start(httpsd, "wsgi_basic:app", "-w", "2")
+    kids = children(srv.pid)
+    s = socket.create_connection(srv.listener("http").sockaddr)
+    s.sendall(b"GET /sleep?s=20 HTTP/1.1\r\nHost: x\r\n\r\n")
+    time.sleep(0.3)
+    t0 = time.monotonic()
+    os.kill(srv.pid, signal.SIGQUIT)
+    assert srv.wait(timeout=10) == 0
+    assert time.monotonic() - t0 < 5
+    assert not any(os.path.exists("/proc/%d" % k) for k in kids)
+    s.close()
+
+
+def test_ttin_ttou_change_the_number_of_workers(httpsd):
+    srv = start(httpsd, "wsgi_basic:app", "-w", "1")
+    os.kill(srv.pid, signal.SIGTTIN)
+    assert wait_for(lambda: len(children(srv.pid)) == 2, timeout=10)
+    os.kill(srv.pid, signal.SIGTTIN)
+    assert wait_for(lambda: len(children(srv.pid)) == 3, timeout=10)
+    wait_for(lambda: srv.wait_log(r"SIGTTIN .*: 3 workers"), timeout=5)
+    load = Load(url(srv), 3, conns=30)
+    time.sleep(1)
+    os.kill(srv.pid, signal.SIGTTOU)
+    assert wait_for(lambda: len(children(srv.pid)) == 2, timeout=10)
+    rep = load.result()
+    assert failed(rep) == 0, rep
+    os.kill(srv.pid, signal.SIGTTOU)
+    os.kill(srv.pid, signal.SIGTTOU)  # never below one
+    assert wait_for(lambda: len(children(srv.pid)) == 1, timeout=10)
+    time.sleep(0.5)
+    assert len(children(srv.pid)) == 1
+    assert get(srv.listener("http"), "/env").status == 200
+
+
+def test_max_requests_recycles_workers_without_failing_a_request(httpsd):
+    srv = start(httpsd, "wsgi_basic:app", "-w", "2", "--max-requests", "1000",
+                "--max-requests-jitter", "200")
+    first = children(srv.pid)
+    rep = Load(url(srv), 3, conns=50).result()
+    assert failed(rep) == 0 and rep["errors"]["connect"] == 0, rep
+    assert rep["requests"] > 4000, rep
+    assert srv.wait_log(r"is recycling \(--max-requests\)")
+    assert wait_for(lambda: len(children(srv.pid)) == 2, timeout=10)
+    assert not set(first) & set(children(srv.pid))
+
+
+def test_import_error_fails_the_start_without_respawning(tmp_path):
+    (tmp_path / "broken.py").write_text("raise RuntimeError('broken on purpose')\n")
+    t0 = time.monotonic()
+    p = run_cli(["-w", "2", "-b", "http://127.0.0.1:0", "--pythonpath", str(tmp_path),
+                 "broken:app"], timeout=30, env=server_env())
+    assert p.returncode == 1, p.stderr
+    assert "broken on purpose" in p.stderr
+    assert "cannot start" in p.stderr
+    assert p.stderr.count("worker") < 12  # no respawn loop
+    assert time.monotonic() - t0 < 20
+
+
+def test_port_in_use_is_refused_by_a_second_master(httpsd):
+    srv = start(httpsd, "wsgi_basic:app", "-w", "2")
+    port = srv.listener("http").port
+    p = run_cli(["-w", "2", "-b", "http://127.0.0.1:%d" % port], timeout=15)
+    assert p.returncode == 1 and "in use" in p.stderr, p.stderr
+
+
+def test_usr1_reaches_the_workers(httpsd, tmp_path):
+    log = tmp_path / "access.log"
+    srv = start(httpsd, "wsgi_basic:app", "-w", "2", "--access-logfile", str(log))
+    assert get(srv.listener("http"), "/env").status == 200
+    wait_for(lambda: log.exists() and log.read_text().count("\n") >= 1, timeout=5)
+    os.rename(str(log), str(tmp_path / "access.log.1"))
+    os.kill(srv.pid, signal.SIGUSR1)
+    wait_for(lambda: srv.wait_log(r"log files reopened"), timeout=5)
+    time.sleep(0.3)
+    for _ in range(20):
+        assert get(srv.listener("http"), "/env").status == 200
+    assert wait_for(lambda: log.exists() and log.read_text().count("\n") == 20, timeout=5)
+
+
+def test_unix_socket_shared_by_workers(httpsd, short_tmp):
+    path = os.path.join(short_tmp, "w.sock")
+    srv = start(httpsd, "wsgi_basic:app", "-w", "2", binds=("unix:" + path,))
+    for _ in range(10):
+        assert get(srv.listener("unix"), "/env").status == 200
+    os.kill(srv.pid, signal.SIGHUP)
+    assert srv.wait_log(r"generation 1 ready", timeout=10)
+    assert get(srv.listener("unix"), "/env").status == 200
+    assert os.path.exists(path)
