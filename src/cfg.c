@@ -34,6 +34,10 @@ const char cfg_usage[] =
     "                             killed and replaced [30]\n"
     "      --max-requests N       recycle a worker after N requests, gracefully; 0 = never [0]\n"
     "      --max-requests-jitter N  add 0..N to --max-requests, per worker [0]\n"
+    "      --pid FILE             write the master's pid to FILE (removed at exit)\n"
+    "      --user USER, --group GROUP  workers run as USER/GROUP (bound sockets and the\n"
+    "                             key are read before); needs a root start\n"
+    "      --umask MODE           file mode mask, octal (e.g. 027) [inherited]\n"
     "      --threads N            WSGI app threads; 0 = run the app on the event loop [4]\n"
     "      --timeout SECONDS      an app that has not started its response by then: 504,\n"
     "                             0 = off [30]\n"
@@ -97,6 +101,10 @@ enum {
     OPT_WORKER_TO,
     OPT_MAX_REQ,
     OPT_MAX_REQ_JITTER,
+    OPT_PID,
+    OPT_USER,
+    OPT_GROUP,
+    OPT_UMASK,
 };
 
 static const struct option long_opts[] = {
@@ -105,6 +113,10 @@ static const struct option long_opts[] = {
     {"worker-timeout", required_argument, NULL, OPT_WORKER_TO},
     {"max-requests", required_argument, NULL, OPT_MAX_REQ},
     {"max-requests-jitter", required_argument, NULL, OPT_MAX_REQ_JITTER},
+    {"pid", required_argument, NULL, OPT_PID},
+    {"user", required_argument, NULL, OPT_USER},
+    {"group", required_argument, NULL, OPT_GROUP},
+    {"umask", required_argument, NULL, OPT_UMASK},
     {"certfile", required_argument, NULL, OPT_CERT},
     {"keyfile", required_argument, NULL, OPT_KEY},
     {"static", required_argument, NULL, OPT_STATIC},
@@ -380,6 +392,7 @@ int cfg_parse(struct cfg *c, int argc, char **argv, char *err, size_t errlen)
     c->app_timeout_ms = 30000;
     c->max_queue = 64;
     c->workers = 1;
+    c->umask_mode = -1;
     c->worker_timeout_ms = 30000;
     c->request_buffering = true;
     c->min_rate = 500;
@@ -455,6 +468,19 @@ int cfg_parse(struct cfg *c, int argc, char **argv, char *err, size_t errlen)
         case OPT_WORKER_TO: secs = &c->worker_timeout_ms; break;
         case OPT_MAX_REQ: r = cfg_parse_size(a, &c->max_requests); break;
         case OPT_MAX_REQ_JITTER: r = cfg_parse_size(a, &c->max_requests_jitter); break;
+        case OPT_PID: c->pidfile = a; break;
+        case OPT_USER: c->user = a; break;
+        case OPT_GROUP: c->group = a; break;
+        case OPT_UMASK: {
+            char *end;
+            errno = 0;
+            long m = strtol(a, &end, 8);
+            if (errno || !*a || *end || m < 0 || m > 0777)
+                r = -EINVAL;
+            else
+                c->umask_mode = (int)m;
+            break;
+        }
         case OPT_NO_BUFFERING: c->request_buffering = false; break;
         case OPT_MIN_RATE: r = cfg_parse_size(a, &c->min_rate); break;
         case OPT_BUF_MEM: r = cfg_parse_size(a, &c->buffer_memory); break;
@@ -471,7 +497,9 @@ int cfg_parse(struct cfg *c, int argc, char **argv, char *err, size_t errlen)
                 snprintf(err, errlen, "unknown option %s", argv[optind - 1]);
             return -EINVAL;
         }
-        if ((opt == OPT_CHDIR || opt == OPT_PYTHONPATH || opt == OPT_VIRTUALENV) && !*a)
+        if ((opt == OPT_CHDIR || opt == OPT_PYTHONPATH || opt == OPT_VIRTUALENV || opt == OPT_PID ||
+             opt == OPT_USER || opt == OPT_GROUP) &&
+            !*a)
             r = -EINVAL;
         if (secs) {
             r = cfg_parse_seconds(a, secs);

@@ -46,6 +46,9 @@ struct cfg {
     uint64_t min_rate;      /* --min-rate: bytes/s a transfer must keep up; 0 = off */
     uint64_t buffer_memory, buffer_disk; /* --buffer-memory/-disk: all request bodies held */
     const char *chdir, *pythonpath, *virtualenv; /* borrowed from argv; NULL = not given */
+    const char *pidfile;      /* --pid FILE: the master's pid, written after binding */
+    const char *user, *group; /* --user/--group: workers drop to them; NULL = stay */
+    int umask_mode;           /* --umask, -1 = leave the inherited one */
     bool help, version;
 };
 

@@ -8,6 +8,7 @@
 #include <malloc.h>
 #include <openssl/opensslv.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -65,6 +66,8 @@ int main(int argc, char **argv)
         cfg_free(&cfg);
         return 1;
     }
+    if (cfg.umask_mode >= 0)
+        umask((mode_t)cfg.umask_mode);
     if (cfg.workers > 0) { /* a master and its workers (master.c) */
         int code = master_run(&cfg);
         cfg_free(&cfg);
@@ -78,7 +81,16 @@ int main(int argc, char **argv)
             _exit(1);
         return 1;
     }
+    if (pidfile_write(cfg.pidfile, err, sizeof err) < 0) {
+        log_msg(LOG_CRITICAL, "%s", err);
+        server_deinit(&srv);
+        cfg_free(&cfg);
+        if (!wsgi_deinit())
+            _exit(1);
+        return 1;
+    }
     int code = server_run(&srv);
+    pidfile_remove(cfg.pidfile);
     server_deinit(&srv);
     if (srv.quit) {
         /* SIGQUIT: no waiting for app threads still in a request, no Python finalisation

@@ -9,6 +9,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,6 +70,7 @@ static struct master {
     int64_t stop_deadline, next_spawn, backoff_ms, last_crash_ms;
     int exit_code;
     pid_t pid;
+    const char *pidfile; /* written: removed at exit */
 } M;
 
 /* Every signal the master handles, or that would otherwise end it (master.c reads them from a
@@ -575,6 +578,30 @@ static void on_tick(struct timer *t)
     loop_timer_arm(&M.loop, t, M.tl_tick);
 }
 
+int pidfile_write(const char *path, char *err, size_t errlen)
+{
+    if (!path)
+        return 0;
+    char tmp[4096];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) {
+        snprintf(err, errlen, "--pid %s: name too long", path);
+        return -1;
+    }
+    FILE *f = fopen(tmp, "we");
+    if (!f || fprintf(f, "%d\n", (int)getpid()) < 0 || fclose(f) != 0 || rename(tmp, path) < 0) {
+        snprintf(err, errlen, "cannot write --pid %s: %s", path, strerror(errno));
+        unlink(tmp);
+        return -1;
+    }
+    return 0;
+}
+
+void pidfile_remove(const char *path)
+{
+    if (path)
+        unlink(path);
+}
+
 int master_run(const struct cfg *cfg)
 {
     char err[512];
@@ -616,6 +643,19 @@ int master_run(const struct cfg *cfg)
         log_msg(LOG_CRITICAL, "%s", err);
         goto out;
     }
+    if (cfg->user && !getpwnam(cfg->user)) {
+        log_msg(LOG_CRITICAL, "--user %s: no such user", cfg->user);
+        goto out;
+    }
+    if (cfg->group && !getgrnam(cfg->group)) {
+        log_msg(LOG_CRITICAL, "--group %s: no such group", cfg->group);
+        goto out;
+    }
+    if (pidfile_write(cfg->pidfile, err, sizeof err) < 0) {
+        log_msg(LOG_CRITICAL, "%s", err);
+        goto out;
+    }
+    M.pidfile = cfg->pidfile;
     log_msg_always(LOG_INFO, "master %d: starting %zu worker%s", (int)M.pid, M.target,
                    M.target == 1 ? "" : "s");
     loop_timer_arm(&M.loop, &M.tick, M.tl_tick);
@@ -632,6 +672,7 @@ out:
         free(w);
     }
     on_free_dead(NULL);
+    pidfile_remove(M.pidfile);
     for (size_t i = 0; i < MAX_WORKERS; i++)
         close_set(i);
     tls_ctx_free(M.tls);

@@ -29,6 +29,10 @@ struct worker_link {
     struct tls_ctx *tls; /* the master's, as it was at fork */
 };
 
+/* --pid FILE: write this process's pid (0, or -1 with the reason in err) / remove it. */
+int pidfile_write(const char *path, char *err, size_t errlen) __attribute__((warn_unused_result));
+void pidfile_remove(const char *path);
+
 /* Run the master with cfg->workers workers until it stops. Returns the process exit code
  * (0 after TERM/INT/QUIT, 1 when the workers could not start). Main thread, once. */
 int master_run(const struct cfg *cfg);

@@ -10,6 +10,8 @@
 #include "wsgi/wsgi.h"
 
 #include <errno.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdatomic.h>
 #include <malloc.h>
 #include <netinet/in.h>
@@ -19,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -360,6 +363,47 @@ static size_t raise_nofile(void)
     return n > reserve + 16 ? n - reserve - 16 : 1;
 }
 
+/* --user/--group: switch to them once the sockets are bound, the key read and the logs open,
+ * before the app is imported. 0, or -1 with the reason in err. */
+static int drop_privileges(const struct server *s, char *err, size_t errlen)
+{
+    const struct cfg *cfg = s->cfg;
+    if (!cfg->user && !cfg->group)
+        return 0;
+    uid_t uid = getuid();
+    gid_t gid = getgid();
+    const struct passwd *pw = NULL;
+    if (cfg->user) {
+        if (!(pw = getpwnam(cfg->user))) {
+            snprintf(err, errlen, "--user %s: no such user", cfg->user);
+            return -1;
+        }
+        uid = pw->pw_uid;
+        gid = pw->pw_gid;
+    }
+    if (cfg->group) {
+        const struct group *gr = getgrnam(cfg->group);
+        if (!gr) {
+            snprintf(err, errlen, "--group %s: no such group", cfg->group);
+            return -1;
+        }
+        gid = gr->gr_gid;
+    }
+    int e = pw ? initgroups(pw->pw_name, gid) : setgroups(1, &gid);
+    if (e < 0 || setgid(gid) < 0 || setuid(uid) < 0) {
+        snprintf(err, errlen, "cannot switch to %s%s%s: %s", cfg->user ? cfg->user : "",
+                 cfg->group ? ":" : "", cfg->group ? cfg->group : "", strerror(errno));
+        return -1;
+    }
+    if (uid != 0 && setuid(0) == 0) {
+        snprintf(err, errlen, "--user %s: root could be regained", cfg->user);
+        return -1;
+    }
+    if (s->link) /* changing credentials clears the parent-death signal */
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+    return 0;
+}
+
 int server_init(struct server *s, const struct cfg *cfg, struct worker_link *link, char *err,
                 size_t errlen)
 {
@@ -432,6 +476,10 @@ int server_init(struct server *s, const struct cfg *cfg, struct worker_link *lin
             snprintf(err, errlen, "epoll: %s", strerror(-e));
             goto fail;
         }
+    }
+    if (drop_privileges(s, err, errlen) < 0) {
+        e = -EPERM;
+        goto fail;
     }
     s->sig_io.fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
     s->sig_io.cb = on_signal;

@@ -318,3 +318,58 @@ def test_unix_socket_shared_by_workers(httpsd, short_tmp):
     assert srv.wait_log(r"generation 1 ready", timeout=10)
     assert get(srv.listener("unix"), "/env").status == 200
     assert os.path.exists(path)
+
+
+def test_pid_file_written_and_removed(httpsd, tmp_path):
+    pidfile = tmp_path / "httpsd.pid"
+    srv = start(httpsd, "wsgi_basic:app", "-w", "2", "--pid", str(pidfile))
+    assert pidfile.read_text() == "%d\n" % srv.pid
+    srv.send_signal(signal.SIGTERM)
+    assert srv.wait(timeout=15) == 0
+    assert not pidfile.exists()
+
+
+def test_pid_file_single_process(httpsd, tmp_path):
+    pidfile = tmp_path / "httpsd.pid"
+    srv = start(httpsd, "wsgi_basic:app", "-w", "0", "--pid", str(pidfile))
+    assert pidfile.read_text() == "%d\n" % srv.pid
+    srv.send_signal(signal.SIGTERM)
+    assert srv.wait(timeout=15) == 0
+    assert not pidfile.exists()
+
+
+def test_umask_applies_to_the_files_httpsd_makes(httpsd, short_tmp):
+    path = os.path.join(short_tmp, "u.sock")
+    srv = start(httpsd, "wsgi_basic:app", "--umask", "077", binds=("unix:" + path,))
+    assert os.stat(path).st_mode & 0o077 == 0, oct(os.stat(path).st_mode)
+    assert get(srv.listener("unix"), "/env").status == 200
+
+
+def uid_of(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("Uid:"):
+                return int(line.split()[1])
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="dropping privileges needs a root start")
+def test_user_nobody_workers_still_serve_tls_with_a_root_only_key(httpsd, tmp_path):
+    import pwd
+    nobody = pwd.getpwnam("nobody").pw_uid
+    srv = start(httpsd, "wsgi_basic:app", "-w", "2", "--user", "nobody",
+                binds=("127.0.0.1:0",))
+    key = os.path.join(srv.cwd, "key.pem")
+    assert os.stat(key).st_uid == 0 and os.stat(key).st_mode & 0o077 == 0  # root-only
+    assert uid_of(srv.pid) == 0
+    kids = children(srv.pid)
+    assert kids and all(uid_of(k) == nobody for k in kids), [(k, uid_of(k)) for k in kids]
+    assert env_of(srv.listener("https"), "/env")["REQUEST_METHOD"] == "GET"
+    os.kill(srv.pid, signal.SIGHUP)  # the master, still root, reads the key again
+    assert srv.wait_log(r"generation 1 ready", timeout=15)
+    assert env_of(srv.listener("https"), "/env")["REQUEST_METHOD"] == "GET"
+
+
+def test_unknown_user_fails_the_start():
+    p = run_cli(["-w", "1", "-b", "http://127.0.0.1:0", "--user", "no-such-user-here"],
+                timeout=15)
+    assert p.returncode == 1 and "no such user" in p.stderr, p.stderr

@@ -737,6 +737,25 @@ static void test_parse_wsgi_options(void)
     CHECK_EQ_INT(c.max_requests_jitter, 50);
     cfg_free(&c);
     args_free(&a);
+    CHECK_EQ_INT(parse(&c, &a,
+                       ARGS("--pid", "/run/h.pid", "--user", "www-data", "--group", "www",
+                            "--umask", "027", "m")),
+                 0);
+    CHECK_EQ_STR(c.pidfile, "/run/h.pid");
+    CHECK_EQ_STR(c.user, "www-data");
+    CHECK_EQ_STR(c.group, "www");
+    CHECK_EQ_INT(c.umask_mode, 027);
+    cfg_free(&c);
+    args_free(&a);
+    CHECK_EQ_INT(parse(&c, &a, ARGS("--umask", "8", "m")), -EINVAL);
+    cfg_free(&c);
+    args_free(&a);
+    CHECK_EQ_INT(parse(&c, &a, ARGS("--umask", "1777", "m")), -EINVAL);
+    cfg_free(&c);
+    args_free(&a);
+    CHECK_EQ_INT(parse(&c, &a, ARGS("--user", "", "m")), -EINVAL);
+    cfg_free(&c);
+    args_free(&a);
     CHECK_EQ_INT(parse(&c, &a, ARGS("--workers", "auto", "m")), 0);
     CHECK(c.workers >= 1);
     cfg_free(&c);
