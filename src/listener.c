@@ -72,6 +72,7 @@ static int open_unix(const struct bind_spec *b, struct listener *l, char *err, s
     l->io.fd = fd;
     l->tls = false;
     l->is_unix = true;
+    l->shared = true;
     snprintf(l->path, sizeof l->path, "%s", b->path);
     snprintf(l->url, sizeof l->url, "unix:%s", b->path);
     return 0;
@@ -221,7 +222,7 @@ int listener_clone_all(const struct listener *src, size_t n, struct listener **o
     for (size_t i = 0; i < n; i++) {
         ls[i] = src[i];
         ls[i].path[0] = 0; /* the original's to unlink */
-        if (src[i].is_unix) {
+        if (src[i].shared) {
             ls[i].io.fd = fcntl(src[i].io.fd, F_DUPFD_CLOEXEC, 0);
         } else {
             struct sockaddr_storage ss;
@@ -240,4 +241,133 @@ int listener_clone_all(const struct listener *src, size_t n, struct listener **o
     }
     *out = ls;
     return 0;
+}
+
+/* Does the bound address sa (from getsockname) belong to spec b? */
+static bool spec_matches(const struct bind_spec *b, const struct sockaddr *sa)
+{
+    if (sa->sa_family == AF_UNIX) {
+        const struct sockaddr_un *sun = (const void *)sa;
+        return b->kind == BIND_UNIX && strcmp(sun->sun_path, b->path) == 0;
+    }
+    if (b->kind == BIND_UNIX)
+        return false;
+    struct addrinfo *res = NULL, hints = {
+                                     .ai_family = sa->sa_family,
+                                     .ai_socktype = SOCK_STREAM,
+                                     .ai_flags = AI_PASSIVE | AI_NUMERICSERV,
+                                 };
+    if (getaddrinfo(b->host[0] ? b->host : NULL, b->port, &hints, &res) != 0)
+        return false;
+    bool match = false;
+    for (const struct addrinfo *ai = res; ai && !match; ai = ai->ai_next) {
+        if (sa->sa_family == AF_INET) {
+            const struct sockaddr_in *x = (const void *)sa, *y = (const void *)ai->ai_addr;
+            match = x->sin_addr.s_addr == y->sin_addr.s_addr &&
+                    (x->sin_port == y->sin_port || y->sin_port == 0);
+        } else if (sa->sa_family == AF_INET6) {
+            const struct sockaddr_in6 *x = (const void *)sa, *y = (const void *)ai->ai_addr;
+            match = memcmp(&x->sin6_addr, &y->sin6_addr, sizeof x->sin6_addr) == 0 &&
+                    (x->sin6_port == y->sin6_port || y->sin6_port == 0);
+        }
+    }
+    freeaddrinfo(res);
+    return match;
+}
+
+int listener_open_or_inherit(const struct bind_spec *specs, size_t n, bool reuseport,
+                             struct listener **out, size_t *nout, char *err, size_t errlen)
+{
+    const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+    long nfds = fds ? strtol(fds, NULL, 10) : 0;
+    if (!pid || strtol(pid, NULL, 10) != (long)getpid() || nfds <= 0)
+        return listener_open_all(specs, n, reuseport, out, nout, err, errlen);
+    unsetenv("LISTEN_PID"); /* not for the app, nor for what it starts */
+    unsetenv("LISTEN_FDS");
+    unsetenv("LISTEN_FDNAMES");
+    struct listener *ls = calloc((size_t)nfds, sizeof *ls);
+    bool *used = calloc(n ? n : 1, sizeof *used);
+    size_t count = 0;
+    int e = -ENOMEM;
+    if (!ls || !used) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    for (long i = 0; i < nfds; i++, count++) {
+        int fd = 3 + (int)i; /* SD_LISTEN_FDS_START */
+        struct listener *l = &ls[count];
+        l->io.fd = fd;
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof ss;
+        int listening = 0, rp = 0;
+        socklen_t ol = sizeof listening;
+        e = -EINVAL;
+        if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0 ||
+            getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &ol) < 0 || !listening) {
+            snprintf(err, errlen, "systemd passed descriptor %d, which is not a listening socket",
+                     fd);
+            goto fail;
+        }
+        size_t k = 0;
+        while (k < n && !spec_matches(&specs[k], (struct sockaddr *)&ss))
+            k++;
+        l->is_unix = ss.ss_family == AF_UNIX;
+        if (l->is_unix)
+            snprintf(l->url, sizeof l->url, "unix:%s", ((struct sockaddr_un *)&ss)->sun_path);
+        else
+            format_url(l, (struct sockaddr *)&ss);
+        if (k == n) {
+            snprintf(err, errlen, "systemd passed a socket on %s that no --bind names", l->url);
+            goto fail;
+        }
+        used[k] = true;
+        l->tls = specs[k].kind == BIND_TLS;
+        if (!l->is_unix)
+            format_url(l, (struct sockaddr *)&ss); /* now with the right scheme */
+        /* systemd's socket, not ours to unlink; shared by the workers unless it is already in a
+         * reuseport group (ReusePort=yes), which further sockets can join */
+        ol = sizeof rp;
+        l->shared = l->is_unix || getsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &rp, &ol) < 0 || !rp;
+        int fl = fcntl(fd, F_GETFL);
+        fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+        fcntl(fd, F_SETFD, FD_CLOEXEC);
+    }
+    /* --bind addresses systemd did not pass: bound here */
+    struct bind_spec *rest = calloc(n ? n : 1, sizeof *rest);
+    size_t nrest = 0;
+    if (!rest) {
+        e = -ENOMEM;
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    for (size_t k = 0; k < n; k++)
+        if (!used[k])
+            rest[nrest++] = specs[k];
+    struct listener *more = NULL;
+    size_t nmore = 0;
+    e = nrest ? listener_open_all(rest, nrest, reuseport, &more, &nmore, err, errlen) : 0;
+    free(rest);
+    if (e < 0)
+        goto fail;
+    struct listener *all = realloc(ls, (count + nmore ? count + nmore : 1) * sizeof *ls);
+    if (!all) {
+        listener_close_all(more, nmore);
+        free(more);
+        e = -ENOMEM;
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    ls = all;
+    if (nmore)
+        memcpy(ls + count, more, nmore * sizeof *more);
+    free(more);
+    free(used);
+    *out = ls;
+    *nout = count + nmore;
+    return 0;
+fail:
+    listener_close_all(ls, count);
+    free(ls);
+    free(used);
+    return e;
 }

@@ -12,6 +12,8 @@
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +21,8 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -71,7 +75,34 @@ static struct master {
     int exit_code;
     pid_t pid;
     const char *pidfile; /* written: removed at exit */
+    char notify[108];    /* $NOTIFY_SOCKET (systemd Type=notify), "" when none */
 } M;
+
+/* Tell systemd (sd_notify's datagram protocol, without libsystemd): READY=1, RELOADING=1,
+ * STOPPING=1. A socket name starting with '@' is in the abstract namespace. */
+static void notify(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void notify(const char *fmt, ...)
+{
+    if (!M.notify[0])
+        return;
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    size_t len = strlen(M.notify);
+    memcpy(sun.sun_path, M.notify, len);
+    if (sun.sun_path[0] == '@')
+        sun.sun_path[0] = 0;
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || n < 0 ||
+        sendto(fd, msg, (size_t)n, MSG_NOSIGNAL, (struct sockaddr *)&sun,
+               (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len)) < 0)
+        log_warn("cannot notify systemd at %s: %s", M.notify, strerror(errno));
+    if (fd >= 0)
+        close(fd);
+}
 
 /* Every signal the master handles, or that would otherwise end it (master.c reads them from a
  * signalfd; the workers inherit the mask and set up their own). */
@@ -293,6 +324,7 @@ static void all_ready_check(void)
         M.started = true;
         for (size_t i = 0; i < M.nlisteners; i++)
             log_msg_always(LOG_INFO, "listening on %s", M.sets[0][i].url);
+        notify("READY=1\nMAINPID=%d\nSTATUS=%zu workers", (int)M.pid, M.target);
         log_msg_always(LOG_INFO, "master %d: %zu worker%s ready", (int)M.pid, M.target,
                        M.target == 1 ? "" : "s");
     }
@@ -304,6 +336,7 @@ static void all_ready_check(void)
                 retire(w, SIGTERM);
                 old++;
             }
+        notify("READY=1\nSTATUS=%zu workers (generation %u)", M.target, M.gen);
         log_msg_always(LOG_INFO, "SIGHUP: generation %u ready; draining %zu old worker%s", M.gen,
                        old, old == 1 ? "" : "s");
     }
@@ -367,6 +400,7 @@ static void reload_failed(struct worker *dead, const char *how)
             retire(w, SIGKILL);
     M.gen = M.reload_from;
     M.reloading = false;
+    notify("READY=1\nSTATUS=reload failed: the old workers go on");
 }
 
 static void reaped(struct worker *w, int status)
@@ -439,11 +473,11 @@ static void begin_stop(int sig, int64_t grace_ms)
     if (M.stopping && sig == SIGTERM)
         return;
     M.stopping = true;
-    M.stop_deadline =
-        now_ms() + grace_ms; /* First the master's copies of the listening sockets, then the signal:
-                              * a worker takes what is queued on its socket before it closes it, and
-                              * the socket is gone with that (new connections are refused instead of
-                              * queued on a socket nobody will accept from). */
+    M.stop_deadline = now_ms() + grace_ms;
+    notify("STOPPING=1"); /* First the master's copies of the listening sockets, then the signal:
+                           * a worker takes what is queued on its socket before it closes it, and
+                           * the socket is gone with that (new connections are refused instead of
+                           * queued on a socket nobody will accept from). */
     for (size_t i = 0; i < MAX_WORKERS; i++)
         close_set(i);
     for (struct worker *w = M.workers; w; w = w->next)
@@ -474,6 +508,10 @@ static void reload(unsigned from)
             M.tls = fresh;
         }
     }
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    notify("RELOADING=1\nMONOTONIC_USEC=%llu",
+           (unsigned long long)ts.tv_sec * 1000000ULL + (unsigned long long)ts.tv_nsec / 1000);
     M.reload_from = M.gen;
     M.gen++;
     M.reloading = true;
@@ -610,6 +648,10 @@ int master_run(const struct cfg *cfg)
     M.pid = getpid();
     M.sig.fd = -1;
     srandom((unsigned)(M.pid ^ time(NULL)));
+    const char *ns = getenv("NOTIFY_SOCKET");
+    if (ns && strlen(ns) < sizeof M.notify)
+        snprintf(M.notify, sizeof M.notify, "%s", ns);
+    unsetenv("NOTIFY_SOCKET"); /* the master speaks for its workers and their app */
     sigset_t set;
     master_sigset(&set);
     sigprocmask(SIG_BLOCK, &set, NULL);
@@ -638,8 +680,8 @@ int master_run(const struct cfg *cfg)
         log_msg(LOG_CRITICAL, "%s", err);
         goto out;
     }
-    if (listener_open_all(cfg->binds, cfg->nbinds, true, &M.sets[0], &M.nlisteners, err,
-                          sizeof err) < 0) {
+    if (listener_open_or_inherit(cfg->binds, cfg->nbinds, true, &M.sets[0], &M.nlisteners, err,
+                                 sizeof err) < 0) {
         log_msg(LOG_CRITICAL, "%s", err);
         goto out;
     }

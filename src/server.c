@@ -68,7 +68,7 @@ void server_conn_removed(struct server *s, struct conn *c)
  * changed with EPOLL_CTL_MOD, so pausing removes the socket and resuming adds it again. */
 static uint32_t listen_events(const struct server *s, const struct listener *l)
 {
-    return s->link && l->is_unix ? EPOLLIN | EPOLLEXCLUSIVE : EPOLLIN;
+    return s->link && l->shared ? EPOLLIN | EPOLLEXCLUSIVE : EPOLLIN;
 }
 
 static void pause_accept(struct server *s, bool pause)
@@ -465,8 +465,8 @@ int server_init(struct server *s, const struct cfg *cfg, struct worker_link *lin
             need_tls |= cfg->binds[i].kind == BIND_TLS;
         if (need_tls && (e = tls_ctx_new(&s->tls, cfg->certfile, cfg->keyfile, err, errlen)) < 0)
             goto fail;
-        if ((e = listener_open_all(cfg->binds, cfg->nbinds, false, &s->listeners, &s->nlisteners,
-                                   err, errlen)) < 0)
+        if ((e = listener_open_or_inherit(cfg->binds, cfg->nbinds, false, &s->listeners,
+                                          &s->nlisteners, err, errlen)) < 0)
             goto fail;
     }
     for (size_t i = 0; i < s->nlisteners; i++) {

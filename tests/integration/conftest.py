@@ -139,7 +139,9 @@ class Listener:
 # --------------------------------------------------------------------------
 
 class Server:
-    def __init__(self, args, cwd, nbinds, prefix=None, env=None, preexec_fn=None):
+    """One httpsd process (with its workers), its stderr collected line by line."""
+
+    def __init__(self, args, cwd, nbinds, prefix=None, env=None, preexec_fn=None, pass_fds=()):
         require_binary()
         self.args = list(args)
         self.cwd = cwd
@@ -153,7 +155,7 @@ class Server:
         self.cmd = cmd
         self.proc = subprocess.Popen(cmd, cwd=cwd, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     env=env, preexec_fn=preexec_fn)
+                                     env=env, preexec_fn=preexec_fn, pass_fds=pass_fds)
         self.pid = self.proc.pid
         self._t_err = threading.Thread(target=self._drain, args=(self.proc.stderr, self.lines, True),
                                        daemon=True)
@@ -343,7 +345,7 @@ class ServerFactory:
         return d
 
     def __call__(self, *args, binds=("127.0.0.1:0",), cwd=None, prefix=None, env=None,
-                 preexec_fn=None, wait_listening=True, start_timeout=START_TIMEOUT):
+                 preexec_fn=None, wait_listening=True, start_timeout=START_TIMEOUT, pass_fds=()):
         """Start httpsd with -b for each bind plus args; cwd defaults to a fresh temp dir."""
         if cwd is None:
             cwd = self.new_cwd()
@@ -351,7 +353,8 @@ class ServerFactory:
         for b in binds:
             argv += ["-b", b]
         argv += [str(a) for a in args]
-        srv = Server(argv, cwd, len(binds), prefix=prefix, env=env, preexec_fn=preexec_fn)
+        srv = Server(argv, cwd, len(binds), prefix=prefix, env=env, preexec_fn=preexec_fn,
+                     pass_fds=pass_fds)
         self.servers.append(srv)
         srv.nbinds = len(binds)
         if wait_listening:

@@ -373,3 +373,72 @@ def test_unknown_user_fails_the_start():
     p = run_cli(["-w", "1", "-b", "http://127.0.0.1:0", "--user", "no-such-user-here"],
                 timeout=15)
     assert p.returncode == 1 and "no such user" in p.stderr, p.stderr
+
+
+# ---------------------------------------------------------------------------
+# systemd: socket activation and Type=notify, without systemd (the test plays its part)
+# ---------------------------------------------------------------------------
+
+def listening_socket(family=socket.AF_INET, addr=("127.0.0.1", 0)):
+    s = socket.socket(family, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(addr)
+    s.listen(128)
+    return s
+
+
+def activated(httpsd, socks, *args, **kw):
+    """Start httpsd as systemd would: the sockets at descriptors 3, 4, ... and LISTEN_PID /
+    LISTEN_FDS naming the httpsd process (a shell moves them and execs it)."""
+    moves = " ".join("%d<&%d" % (3 + i, s.fileno()) for i, s in enumerate(socks))
+    wrapper = ["bash", "-c", 'exec %s; export LISTEN_PID=$$ LISTEN_FDS=%d; exec "$@"'
+               % (moves, len(socks)), "sh"]
+    return start(httpsd, "wsgi_basic:app", *args, prefix=wrapper,
+                 pass_fds=tuple(s.fileno() for s in socks), **kw)
+
+
+def test_socket_activation_takes_the_inherited_sockets(httpsd):
+    plain, tls = listening_socket(), listening_socket()
+    p1, p2 = plain.getsockname()[1], tls.getsockname()[1]
+    srv = activated(httpsd, [plain, tls], "-w", "2",
+                    binds=("http://127.0.0.1:%d" % p1, "https://127.0.0.1:%d" % p2))
+    plain.close()  # httpsd holds them now
+    tls.close()
+    assert {l.url for l in srv.listeners} == {"http://127.0.0.1:%d" % p1,
+                                               "https://127.0.0.1:%d" % p2}
+    assert env_of(srv.listener("http"))["wsgi.url_scheme"] == "http"
+    assert env_of(srv.listener("https"))["wsgi.url_scheme"] == "https"
+    assert "LISTEN_PID" not in env_of(srv.listener("http"), "/env")  # not for the app
+    os.kill(srv.pid, signal.SIGHUP)  # the next generation gets them too
+    assert srv.wait_log(r"generation 1 ready", timeout=15)
+    for _ in range(10):
+        assert get(srv.listener("http"), "/env").status == 200
+
+
+def test_socket_activation_with_no_bind_for_it_fails(httpsd):
+    s = listening_socket()
+    srv = activated(httpsd, [s], "-w", "1", binds=("http://127.0.0.1:1",),
+                    wait_listening=False)
+    srv.expected_exit = 1
+    assert srv.wait(timeout=15) == 1
+    assert "no --bind names" in srv.stderr
+    s.close()
+
+
+def test_notify_socket_ready_reloading_stopping(httpsd, short_tmp):
+    path = os.path.join(short_tmp, "notify")
+    n = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    n.bind(path)
+    n.settimeout(20)
+    srv = start(httpsd, "wsgi_basic:app", "-w", "2", env=server_env(NOTIFY_SOCKET=path))
+    msg = n.recv(4096).decode()
+    assert "READY=1" in msg and "MAINPID=%d" % srv.pid in msg, msg
+    assert "NOTIFY_SOCKET" not in env_of(srv.listener("http"))
+    os.kill(srv.pid, signal.SIGHUP)
+    msg = n.recv(4096).decode()
+    assert msg.startswith("RELOADING=1\nMONOTONIC_USEC="), msg
+    assert "READY=1" in n.recv(4096).decode()
+    os.kill(srv.pid, signal.SIGTERM)
+    assert n.recv(4096).decode() == "STOPPING=1"
+    assert srv.wait(timeout=15) == 0
+    n.close()
