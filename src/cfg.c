@@ -35,6 +35,9 @@ const char cfg_usage[] =
     "      --max-requests N       recycle a worker after N requests, gracefully; 0 = never [0]\n"
     "      --max-requests-jitter N  add 0..N to --max-requests, per worker [0]\n"
     "      --pid FILE             write the master's pid to FILE (removed at exit)\n"
+    "      --preload              import the app in the master before forking the workers\n"
+    "                             (shared memory pages; an import error fails the start;\n"
+    "                             SIGHUP then reuses that import)\n"
     "      --user USER, --group GROUP  workers run as USER/GROUP (bound sockets and the\n"
     "                             key are read before); needs a root start\n"
     "      --umask MODE           file mode mask, octal (e.g. 027) [inherited]\n"
@@ -105,6 +108,7 @@ enum {
     OPT_USER,
     OPT_GROUP,
     OPT_UMASK,
+    OPT_PRELOAD,
 };
 
 static const struct option long_opts[] = {
@@ -117,6 +121,7 @@ static const struct option long_opts[] = {
     {"user", required_argument, NULL, OPT_USER},
     {"group", required_argument, NULL, OPT_GROUP},
     {"umask", required_argument, NULL, OPT_UMASK},
+    {"preload", no_argument, NULL, OPT_PRELOAD},
     {"certfile", required_argument, NULL, OPT_CERT},
     {"keyfile", required_argument, NULL, OPT_KEY},
     {"static", required_argument, NULL, OPT_STATIC},
@@ -469,6 +474,7 @@ int cfg_parse(struct cfg *c, int argc, char **argv, char *err, size_t errlen)
         case OPT_MAX_REQ: r = cfg_parse_size(a, &c->max_requests); break;
         case OPT_MAX_REQ_JITTER: r = cfg_parse_size(a, &c->max_requests_jitter); break;
         case OPT_PID: c->pidfile = a; break;
+        case OPT_PRELOAD: c->preload = true; break;
         case OPT_USER: c->user = a; break;
         case OPT_GROUP: c->group = a; break;
         case OPT_UMASK: {

@@ -49,6 +49,7 @@ struct cfg {
     const char *pidfile;      /* --pid FILE: the master's pid, written after binding */
     const char *user, *group; /* --user/--group: workers drop to them; NULL = stay */
     int umask_mode;           /* --umask, -1 = leave the inherited one */
+    bool preload;             /* import the app in the master, before forking */
     bool help, version;
 };
 

@@ -693,6 +693,10 @@ int master_run(const struct cfg *cfg)
         log_msg(LOG_CRITICAL, "--group %s: no such group", cfg->group);
         goto out;
     }
+    if (cfg->preload && cfg->app && wsgi_preload(cfg, err, sizeof err) < 0) {
+        log_msg(LOG_CRITICAL, "%s", err);
+        goto out;
+    }
     if (pidfile_write(cfg->pidfile, err, sizeof err) < 0) {
         log_msg(LOG_CRITICAL, "%s", err);
         goto out;
@@ -715,6 +719,8 @@ out:
     }
     on_free_dead(NULL);
     pidfile_remove(M.pidfile);
+    if (!wsgi_deinit()) /* --preload: the master's interpreter */
+        log_warn("Python could not be finalised");
     for (size_t i = 0; i < MAX_WORKERS; i++)
         close_set(i);
     tls_ctx_free(M.tls);

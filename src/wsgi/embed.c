@@ -153,7 +153,10 @@ fail:
     return NULL;
 }
 
-int wsgi_init(const struct cfg *cfg, struct loop *loop, char *err, size_t errlen)
+static bool preloaded; /* the interpreter and the app came from the master (--preload) */
+
+/* Start Python and import the app (the GIL is held on return). 0, or -1 with err. */
+static int start_python(const struct cfg *cfg, char *err, size_t errlen)
 {
     struct app_spec spec;
     if (cfg_parse_app(cfg->app, &spec) < 0) {
@@ -212,8 +215,29 @@ int wsgi_init(const struct cfg *cfg, struct loop *loop, char *err, size_t errlen
     W.threads = cfg->threads;
     W.multithread = cfg->threads > 1;
     W.app = load_app(&spec, err, errlen);
-    if (!W.app)
+    return W.app ? 0 : -1;
+}
+
+int wsgi_preload(const struct cfg *cfg, char *err, size_t errlen)
+{
+    if (start_python(cfg, err, errlen) < 0)
         return -1;
+    log_info("app %s preloaded (Python %s)", cfg->app, PY_VERSION);
+    W.main_ts = PyEval_SaveThread(); /* the master runs without the GIL, and forks */
+    preloaded = true;
+    return 0;
+}
+
+int wsgi_init(const struct cfg *cfg, struct loop *loop, char *err, size_t errlen)
+{
+    if (preloaded) {
+        /* A worker forked from a master that imported the app: this process's interpreter
+         * state must be made its own (thread ids, locks, the GIL) before threads start. */
+        PyEval_RestoreThread(W.main_ts);
+        PyOS_AfterFork_Child();
+    } else if (start_python(cfg, err, errlen) < 0) {
+        return -1;
+    }
     if (pool_start(cfg, loop, err, errlen) < 0)
         return -1;
     log_info("app %s loaded (Python %s, %zu thread%s)", cfg->app, PY_VERSION, cfg->threads,
@@ -225,6 +249,14 @@ int wsgi_init(const struct cfg *cfg, struct loop *loop, char *err, size_t errlen
 
 bool wsgi_deinit(void)
 {
+    if (!enabled && preloaded) { /* the master of --preload: no threads, no loop */
+        preloaded = false;
+        PyEval_RestoreThread(W.main_ts);
+        Py_CLEAR(W.app);
+        if (Py_FinalizeEx() < 0)
+            log_warn("Python finalisation reported an error");
+        return true;
+    }
     if (!enabled)
         return true;
     enabled = false;

@@ -53,6 +53,11 @@ struct wsgi_progress {
  * has been logged). */
 int wsgi_init(const struct cfg *cfg, struct loop *loop, char *err, size_t errlen)
     __attribute__((warn_unused_result));
+/* --preload, in the master before it forks: start Python and import the app (no threads, no
+ * loop); wsgi_init in each forked worker then takes it over. 0, or -1 with a one-line reason
+ * in err (the traceback has been logged). Main thread, once. */
+int wsgi_preload(const struct cfg *cfg, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
 /* Stop the threads and finalise Python. Main thread, after the loop ended. false when an app
  * thread is still busy in the app: Python was left as it is and the process should end with
  * _exit (no atexit handlers, which could wait for that thread). */

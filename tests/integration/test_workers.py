@@ -442,3 +442,25 @@ def test_notify_socket_ready_reloading_stopping(httpsd, short_tmp):
     assert n.recv(4096).decode() == "STOPPING=1"
     assert srv.wait(timeout=15) == 0
     n.close()
+
+
+def test_preload_imports_once_in_the_master(httpsd):
+    srv = start(httpsd, "wsgi_basic:app", "-w", "2", "--preload")
+    info = json.loads(get(srv.listener("http"), "/info").body)
+    assert info["import_pid"] == srv.pid and info["pid"] in children(srv.pid), info
+    load = Load(url(srv), 2, conns=20)
+    time.sleep(0.5)
+    os.kill(srv.pid, signal.SIGHUP)  # new workers forked from the same import
+    assert srv.wait_log(r"generation 1 ready", timeout=15)
+    rep = load.result()
+    assert failed(rep) == 0, rep
+    info = json.loads(get(srv.listener("http"), "/info").body)
+    assert info["import_pid"] == srv.pid
+
+
+def test_preload_import_error_fails_the_start(tmp_path):
+    (tmp_path / "broken.py").write_text("raise RuntimeError('broken on purpose')\n")
+    p = run_cli(["-w", "2", "--preload", "-b", "http://127.0.0.1:0", "--pythonpath",
+                 str(tmp_path), "broken:app"], timeout=30, env=server_env())
+    assert p.returncode == 1, p.stderr
+    assert "broken on purpose" in p.stderr and "worker" not in p.stderr, p.stderr

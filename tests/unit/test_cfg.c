@@ -745,6 +745,11 @@ static void test_parse_wsgi_options(void)
     CHECK_EQ_STR(c.user, "www-data");
     CHECK_EQ_STR(c.group, "www");
     CHECK_EQ_INT(c.umask_mode, 027);
+    CHECK(!c.preload);
+    cfg_free(&c);
+    args_free(&a);
+    CHECK_EQ_INT(parse(&c, &a, ARGS("--preload", "m")), 0);
+    CHECK(c.preload);
     cfg_free(&c);
     args_free(&a);
     CHECK_EQ_INT(parse(&c, &a, ARGS("--umask", "8", "m")), -EINVAL);

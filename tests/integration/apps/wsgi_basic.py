@@ -13,6 +13,7 @@ import time
 from urllib.parse import parse_qs
 
 COUNTER = [0]
+IMPORT_PID = os.getpid()  # the master's with --preload
 COUNTER_LOCK = threading.Lock()
 MARKER_DIR = os.environ.get("WSGI_MARKER_DIR")
 
@@ -555,6 +556,7 @@ def r_counter(environ, start_response, qs):
 
 def r_info(environ, start_response, qs):
     info = {"cwd": os.getcwd(), "sys_path": sys.path, "pid": os.getpid(),
+            "import_pid": IMPORT_PID,
             "executable": sys.executable, "prefix": sys.prefix, "version": sys.version,
             "module_file": __file__, "name": __name__}
     mod = qget(qs, "import")
