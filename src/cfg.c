@@ -35,6 +35,9 @@ const char cfg_usage[] =
     "      --max-requests N       recycle a worker after N requests, gracefully; 0 = never [0]\n"
     "      --max-requests-jitter N  add 0..N to --max-requests, per worker [0]\n"
     "      --pid FILE             write the master's pid to FILE (removed at exit)\n"
+    "      --stats ADDR           live counters of all workers as JSON (GET /) and\n"
+    "                             Prometheus text (GET /metrics) on unix:PATH or a loopback\n"
+    "                             HOST:PORT, never on the public listeners [off]\n"
     "      --preload              import the app in the master before forking the workers\n"
     "                             (shared memory pages; an import error fails the start;\n"
     "                             SIGHUP then reuses that import)\n"
@@ -109,6 +112,7 @@ enum {
     OPT_GROUP,
     OPT_UMASK,
     OPT_PRELOAD,
+    OPT_STATS,
 };
 
 static const struct option long_opts[] = {
@@ -122,6 +126,7 @@ static const struct option long_opts[] = {
     {"group", required_argument, NULL, OPT_GROUP},
     {"umask", required_argument, NULL, OPT_UMASK},
     {"preload", no_argument, NULL, OPT_PRELOAD},
+    {"stats", required_argument, NULL, OPT_STATS},
     {"certfile", required_argument, NULL, OPT_CERT},
     {"keyfile", required_argument, NULL, OPT_KEY},
     {"static", required_argument, NULL, OPT_STATIC},
@@ -475,6 +480,16 @@ int cfg_parse(struct cfg *c, int argc, char **argv, char *err, size_t errlen)
         case OPT_MAX_REQ_JITTER: r = cfg_parse_size(a, &c->max_requests_jitter); break;
         case OPT_PID: c->pidfile = a; break;
         case OPT_PRELOAD: c->preload = true; break;
+        case OPT_STATS: {
+            struct bind_spec b;
+            char url[300];
+            snprintf(url, sizeof url, "%s%s", strncmp(a, "unix:", 5) == 0 ? "" : "http://", a);
+            r = cfg_parse_bind(url, &b);
+            if (r == 0 && b.kind != BIND_UNIX && !b.host[0])
+                r = -EINVAL; /* all interfaces: never */
+            c->stats = a;
+            break;
+        }
         case OPT_USER: c->user = a; break;
         case OPT_GROUP: c->group = a; break;
         case OPT_UMASK: {

@@ -50,6 +50,7 @@ struct cfg {
     const char *user, *group; /* --user/--group: workers drop to them; NULL = stay */
     int umask_mode;           /* --umask, -1 = leave the inherited one */
     bool preload;             /* import the app in the master, before forking */
+    const char *stats;        /* --stats ADDR: the master's JSON/Prometheus endpoint */
     bool help, version;
 };
 

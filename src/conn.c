@@ -222,6 +222,7 @@ static int send_file_part(struct conn *c, size_t *budget)
             c->file_off += r;
             c->file_left -= r;
             c->rate_bytes += (uint64_t)r;
+            c->srv->bytes_out += (uint64_t)r;
             *budget -= (size_t)r;
             continue;
         }
@@ -260,6 +261,7 @@ static int send_file_part(struct conn *c, size_t *budget)
         }
         c->file_left -= r;
         c->rate_bytes += (uint64_t)r;
+        c->srv->bytes_out += (uint64_t)r;
         *budget -= (size_t)r;
     }
     close(c->file_fd);
@@ -285,6 +287,7 @@ void conn_flush(struct conn *c)
             }
             buf_consume(&c->out, (size_t)r);
             c->rate_bytes += (uint64_t)r;
+            c->srv->bytes_out += (uint64_t)r;
             progress = true;
             continue;
         }
@@ -366,6 +369,7 @@ void conn_read(struct conn *c)
         if ((size_t)n < sizeof s->rbuf && (!c->tls || !tls_has_pending(c->tls)) && !c->rd_hup)
             c->readable = false;
         c->rate_bytes += (uint64_t)n;
+        s->bytes_in += (uint64_t)n;
         if (c->lingering) {
             c->linger_bytes += (size_t)n;
             if (c->linger_bytes > LINGER_READ_MAX)
@@ -409,6 +413,10 @@ static void handshake(struct conn *c)
         return;
     }
     c->handshaking = false;
+    if (tls_session_reused(c->tls))
+        c->srv->tls_resumed++;
+    else
+        c->srv->tls_full++;
     log_debug("#%llu TLS %s %s", (unsigned long long)c->id, tls_version(c->tls),
               tls_cipher(c->tls));
     conn_set_timer(c, CONN_T_HEADER);

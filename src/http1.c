@@ -563,8 +563,9 @@ static int on_headers_complete(llhttp_t *p)
             h->to_app = false;
             h->busy_status = e;
         }
-    } /* A body read whole: one allocation of its size, not a chain of doublings (each step
-       * touches fresh pages: 32-64 minor faults per 1 MiB upload). */
+    }
+    /* A body read whole: one allocation of its size, not a chain of doublings (each step
+     * touches fresh pages: 32-64 minor faults per 1 MiB upload). */
     if (h->to_app && !h->app_dispatched && (p->flags & F_CONTENT_LENGTH) && p->content_length > 0 &&
         p->content_length <= BODY_MEM_MAX && buf_size(&h->x->body.mem) == 0 &&
         !buf_reserve(&h->x->body.mem, (size_t)p->content_length, 0))
@@ -623,7 +624,7 @@ static int on_body(llhttp_t *p, const char *at, size_t n)
 
 static void log_access(struct h1conn *h, int status, int64_t bytes)
 {
-    server_request_done(h->c.srv);
+    server_request_done(h->c.srv, status);
     struct accesslog *al = h->c.srv->alog;
     if (!al)
         return;

@@ -7,9 +7,11 @@
 #include "tls.h"
 #include "wsgi/wsgi.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <netinet/in.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -22,6 +24,7 @@
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -65,6 +68,7 @@ static struct master {
     struct tls_ctx *tls; /* the current generation's */
     struct worker *workers;
     struct worker *dead; /* reaped, freed after the current batch of events */
+    void *stats_dead;    /* closed stats connections, likewise */
     struct loop_task free_dead;
     struct worker_slot *slots; /* shared memory, MAX_SLOTS of them */
     bool slot_used[MAX_SLOTS];
@@ -75,7 +79,15 @@ static struct master {
     int exit_code;
     pid_t pid;
     const char *pidfile; /* written: removed at exit */
-    char notify[108];    /* $NOTIFY_SOCKET (systemd Type=notify), "" when none */
+    /* --stats */
+    struct listener *stats; /* the endpoint (one socket), NULL when off */
+    size_t nstats;
+    struct stats_conn *stats_conns;
+    size_t nstats_conns;
+    struct worker_slot retired;     /* counters of workers that are gone */
+    uint64_t restarts[MAX_WORKERS]; /* replacements after a crash, per worker index */
+    int64_t started_ms;
+    char notify[108]; /* $NOTIFY_SOCKET (systemd Type=notify), "" when none */
 } M;
 
 /* Tell systemd (sd_notify's datagram protocol, without libsystemd): READY=1, RELOADING=1,
@@ -153,6 +165,302 @@ static size_t free_index(void)
     }
 }
 
+/* ---- --stats ---------------------------------------------------------------------------- */
+
+#define STATS_CONNS_MAX 32
+#define STATS_DEADLINE_MS 2000
+
+struct stats_conn {
+    struct loop_io io;
+    struct stats_conn *next;
+    int64_t since;
+    size_t len;
+    char buf[1024];
+};
+
+static uint64_t get(const _Atomic uint64_t *v)
+{
+    return atomic_load_explicit(v, memory_order_relaxed);
+}
+
+/* The cumulative counters of w's slot go into the retired totals (it is gone). */
+static void retire_counters(const struct worker_slot *w)
+{
+    struct worker_slot *r = &M.retired;
+    atomic_fetch_add(&r->requests, get(&w->requests));
+    for (int i = 0; i < 6; i++)
+        atomic_fetch_add(&r->by_class[i], get(&w->by_class[i]));
+    atomic_fetch_add(&r->s503, get(&w->s503));
+    atomic_fetch_add(&r->s504, get(&w->s504));
+    atomic_fetch_add(&r->bytes_in, get(&w->bytes_in));
+    atomic_fetch_add(&r->bytes_out, get(&w->bytes_out));
+    atomic_fetch_add(&r->tls_full, get(&w->tls_full));
+    atomic_fetch_add(&r->tls_resumed, get(&w->tls_resumed));
+}
+
+struct totals {
+    uint64_t requests, by_class[6], s503, s504, bytes_in, bytes_out, tls_full, tls_resumed;
+    uint64_t plain, tls, idle, queue, busy, threads;
+};
+
+static void add_slot(struct totals *t, const struct worker_slot *w, bool gauges)
+{
+    t->requests += get(&w->requests);
+    for (int i = 0; i < 6; i++)
+        t->by_class[i] += get(&w->by_class[i]);
+    t->s503 += get(&w->s503);
+    t->s504 += get(&w->s504);
+    t->bytes_in += get(&w->bytes_in);
+    t->bytes_out += get(&w->bytes_out);
+    t->tls_full += get(&w->tls_full);
+    t->tls_resumed += get(&w->tls_resumed);
+    if (!gauges)
+        return;
+    t->plain += get(&w->conns_plain);
+    t->tls += get(&w->conns_tls);
+    t->idle += get(&w->conns_idle);
+    t->queue += get(&w->app_queue);
+    t->busy += get(&w->app_busy);
+    t->threads += get(&w->app_threads);
+}
+
+static void sum(struct totals *t)
+{
+    memset(t, 0, sizeof *t);
+    add_slot(t, &M.retired, false);
+    for (struct worker *w = M.workers; w; w = w->next)
+        add_slot(t, &M.slots[w->slot], true);
+}
+
+static const char *const class_names[6] = {"other", "1xx", "2xx", "3xx", "4xx", "5xx"};
+
+static int stats_json(char *out, size_t n)
+{
+    struct totals t;
+    sum(&t);
+    int k = snprintf(out, n, "{\"uptime_s\": %.1f, \"pid\": %d, \"generation\": %u, \"workers\": [",
+                     (double)(now_ms() - M.started_ms) / 1000, (int)M.pid, M.gen);
+    bool first = true;
+    for (struct worker *w = M.workers; w && k > 0 && (size_t)k < n; w = w->next) {
+        k += snprintf(out + k, n - (size_t)k,
+                      "%s{\"pid\": %d, \"index\": %zu, \"generation\": %u, \"ready\": %s, "
+                      "\"requests\": %llu, \"restarts\": %llu}",
+                      first ? "" : ", ", (int)w->pid, w->index, w->gen,
+                      w->state == W_READY ? "true" : "false",
+                      (unsigned long long)get(&M.slots[w->slot].requests),
+                      (unsigned long long)M.restarts[w->index]);
+        first = false;
+    }
+    if (k > 0 && (size_t)k < n)
+        k += snprintf(out + k, n - (size_t)k,
+                      "], \"connections\": {\"plain\": %llu, \"tls\": %llu, \"idle\": %llu}, "
+                      "\"requests\": {\"total\": %llu, \"1xx\": %llu, \"2xx\": %llu, "
+                      "\"3xx\": %llu, \"4xx\": %llu, \"5xx\": %llu, \"other\": %llu, "
+                      "\"503\": %llu, \"504\": %llu}, "
+                      "\"bytes\": {\"in\": %llu, \"out\": %llu}, "
+                      "\"tls_handshakes\": {\"full\": %llu, \"resumed\": %llu}, "
+                      "\"app\": {\"queue\": %llu, \"busy_threads\": %llu, \"threads\": %llu}}\n",
+                      (unsigned long long)t.plain, (unsigned long long)t.tls,
+                      (unsigned long long)t.idle, (unsigned long long)t.requests,
+                      (unsigned long long)t.by_class[1], (unsigned long long)t.by_class[2],
+                      (unsigned long long)t.by_class[3], (unsigned long long)t.by_class[4],
+                      (unsigned long long)t.by_class[5], (unsigned long long)t.by_class[0],
+                      (unsigned long long)t.s503, (unsigned long long)t.s504,
+                      (unsigned long long)t.bytes_in, (unsigned long long)t.bytes_out,
+                      (unsigned long long)t.tls_full, (unsigned long long)t.tls_resumed,
+                      (unsigned long long)t.queue, (unsigned long long)t.busy,
+                      (unsigned long long)t.threads);
+    return k;
+}
+
+static int stats_prometheus(char *out, size_t n)
+{
+    struct totals t;
+    sum(&t);
+    int k = snprintf(out, n,
+                     "# HELP httpsd_uptime_seconds Seconds since the master started.\n"
+                     "# TYPE httpsd_uptime_seconds gauge\n"
+                     "httpsd_uptime_seconds %.1f\n"
+                     "# HELP httpsd_requests_total Responses completed, by status class.\n"
+                     "# TYPE httpsd_requests_total counter\n",
+                     (double)(now_ms() - M.started_ms) / 1000);
+    for (int i = 1; i <= 6 && k > 0 && (size_t)k < n; i++) {
+        int c = i % 6; /* 1xx..5xx, then other */
+        k += snprintf(out + k, n - (size_t)k, "httpsd_requests_total{class=\"%s\"} %llu\n",
+                      class_names[c], (unsigned long long)t.by_class[c]);
+    }
+    if (k > 0 && (size_t)k < n)
+        k += snprintf(
+            out + k, n - (size_t)k,
+            "# HELP httpsd_responses_503_total 503 responses (queue full, buffers spent).\n"
+            "# TYPE httpsd_responses_503_total counter\n"
+            "httpsd_responses_503_total %llu\n"
+            "# HELP httpsd_responses_504_total 504 responses (--timeout).\n"
+            "# TYPE httpsd_responses_504_total counter\n"
+            "httpsd_responses_504_total %llu\n"
+            "# HELP httpsd_bytes_total Bytes read from and written to clients.\n"
+            "# TYPE httpsd_bytes_total counter\n"
+            "httpsd_bytes_total{direction=\"in\"} %llu\n"
+            "httpsd_bytes_total{direction=\"out\"} %llu\n"
+            "# HELP httpsd_tls_handshakes_total Completed TLS handshakes.\n"
+            "# TYPE httpsd_tls_handshakes_total counter\n"
+            "httpsd_tls_handshakes_total{kind=\"full\"} %llu\n"
+            "httpsd_tls_handshakes_total{kind=\"resumed\"} %llu\n"
+            "# HELP httpsd_connections Open client connections.\n"
+            "# TYPE httpsd_connections gauge\n"
+            "httpsd_connections{kind=\"plain\"} %llu\n"
+            "httpsd_connections{kind=\"tls\"} %llu\n"
+            "httpsd_connections{kind=\"idle\"} %llu\n"
+            "# HELP httpsd_app_queue Requests waiting for an app thread.\n"
+            "# TYPE httpsd_app_queue gauge\n"
+            "httpsd_app_queue %llu\n"
+            "# HELP httpsd_app_threads App threads, and those running the app.\n"
+            "# TYPE httpsd_app_threads gauge\n"
+            "httpsd_app_threads{state=\"busy\"} %llu\n"
+            "httpsd_app_threads{state=\"all\"} %llu\n"
+            "# HELP httpsd_workers Worker processes.\n"
+            "# TYPE httpsd_workers gauge\n"
+            "httpsd_workers %zu\n",
+            (unsigned long long)t.s503, (unsigned long long)t.s504, (unsigned long long)t.bytes_in,
+            (unsigned long long)t.bytes_out, (unsigned long long)t.tls_full,
+            (unsigned long long)t.tls_resumed, (unsigned long long)t.plain,
+            (unsigned long long)t.tls, (unsigned long long)t.idle, (unsigned long long)t.queue,
+            (unsigned long long)t.busy, (unsigned long long)t.threads, count(M.gen, false));
+    uint64_t restarts = 0;
+    for (size_t i = 0; i < MAX_WORKERS; i++)
+        restarts += M.restarts[i];
+    if (k > 0 && (size_t)k < n)
+        k += snprintf(out + k, n - (size_t)k,
+                      "# HELP httpsd_worker_restarts_total Workers replaced after a crash.\n"
+                      "# TYPE httpsd_worker_restarts_total counter\n"
+                      "httpsd_worker_restarts_total %llu\n",
+                      (unsigned long long)restarts);
+    return k;
+}
+
+static void stats_close(struct stats_conn *sc)
+{
+    struct stats_conn **pp = &M.stats_conns;
+    while (*pp && *pp != sc)
+        pp = &(*pp)->next;
+    if (*pp)
+        *pp = sc->next;
+    loop_del(&M.loop, &sc->io);
+    close(sc->io.fd);
+    sc->io.fd = -1;
+    M.nstats_conns--;
+    /* freed after the batch: an event for it may still be in this one */
+    sc->next = (struct stats_conn *)M.stats_dead;
+    M.stats_dead = sc;
+    loop_defer(&M.loop, &M.free_dead);
+}
+
+static void on_stats_conn(struct loop_io *io, uint32_t events)
+{
+    (void)events;
+    struct stats_conn *sc = container_of(io, struct stats_conn, io);
+    if (io->fd < 0)
+        return;
+    ssize_t r = recv(io->fd, sc->buf + sc->len, sizeof sc->buf - 1 - sc->len, 0);
+    if (r <= 0) {
+        if (r == 0 || (errno != EAGAIN && errno != EINTR))
+            stats_close(sc);
+        return;
+    }
+    sc->len += (size_t)r;
+    sc->buf[sc->len] = 0;
+    if (!strstr(sc->buf, "\r\n\r\n") && !strstr(sc->buf, "\n\n") && sc->len < sizeof sc->buf - 1)
+        return; /* the head is not complete yet */
+    static char body[16384];
+    const char *type = "text/plain; charset=utf-8";
+    int status = 200, n;
+    if (strncmp(sc->buf, "GET / ", 6) == 0) {
+        n = stats_json(body, sizeof body);
+        type = "application/json";
+    } else if (strncmp(sc->buf, "GET /metrics ", 13) == 0) {
+        n = stats_prometheus(body, sizeof body);
+        type = "text/plain; version=0.0.4; charset=utf-8";
+    } else {
+        status = 404;
+        n = snprintf(body, sizeof body, "GET / (JSON) or GET /metrics (Prometheus)\n");
+    }
+    if (n < 0 || (size_t)n >= sizeof body)
+        n = 0;
+    char head[256];
+    int h = snprintf(head, sizeof head,
+                     "HTTP/1.1 %d %s\r\nServer: httpsd\r\nContent-Type: %s\r\n"
+                     "Content-Length: %d\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n",
+                     status, status == 200 ? "OK" : "Not Found", type, n);
+    struct iovec iov[2] = {{head, (size_t)h}, {body, (size_t)n}};
+    struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 2};
+    if (sendmsg(io->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT) != h + n)
+        log_info("--stats: a short write to a client (it does not read)");
+    shutdown(io->fd, SHUT_WR);
+    stats_close(sc);
+}
+
+static void on_stats_accept(struct loop_io *io, uint32_t events)
+{
+    (void)events;
+    for (int i = 0; i < 16; i++) {
+        int fd = accept4(io->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0)
+            return;
+        struct stats_conn *sc = M.nstats_conns < STATS_CONNS_MAX ? calloc(1, sizeof *sc) : NULL;
+        if (!sc) {
+            close(fd);
+            continue;
+        }
+        sc->io.fd = fd;
+        sc->io.cb = on_stats_conn;
+        sc->since = now_ms();
+        if (loop_add(&M.loop, &sc->io, EPOLLIN) < 0) {
+            close(fd);
+            free(sc);
+            continue;
+        }
+        sc->next = M.stats_conns;
+        M.stats_conns = sc;
+        M.nstats_conns++;
+    }
+}
+
+/* --stats ADDR: unix:PATH or a loopback HOST:PORT, plain HTTP. 0, or -1 with err. */
+static int stats_open(const char *addr, char *err, size_t errlen)
+{
+    char url[300];
+    struct bind_spec b;
+    snprintf(url, sizeof url, "%s%s", strncmp(addr, "unix:", 5) == 0 ? "" : "http://", addr);
+    if (cfg_parse_bind(url, &b) < 0) {
+        snprintf(err, errlen, "--stats %s: not unix:PATH or HOST:PORT", addr);
+        return -1;
+    }
+    if (listener_open_all(&b, 1, false, &M.stats, &M.nstats, err, errlen) < 0)
+        return -1;
+    for (size_t i = 0; i < M.nstats; i++) {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof ss;
+        bool loopback = M.stats[i].is_unix;
+        if (!loopback && getsockname(M.stats[i].io.fd, (struct sockaddr *)&ss, &sl) == 0) {
+            if (ss.ss_family == AF_INET)
+                loopback = (ntohl(((struct sockaddr_in *)&ss)->sin_addr.s_addr) >> 24) == 127;
+            else if (ss.ss_family == AF_INET6)
+                loopback = IN6_IS_ADDR_LOOPBACK(&((struct sockaddr_in6 *)&ss)->sin6_addr);
+        }
+        if (!loopback) {
+            snprintf(err, errlen, "--stats %s: only a UNIX socket or a loopback address", addr);
+            return -1;
+        }
+        M.stats[i].io.cb = on_stats_accept;
+        if (loop_add(&M.loop, &M.stats[i].io, EPOLLIN) < 0) {
+            snprintf(err, errlen, "epoll: %s", strerror(errno));
+            return -1;
+        }
+        log_msg_always(LOG_INFO, "stats on %s", M.stats[i].url);
+    }
+    return 0;
+}
+
 static void close_pipe(struct worker *w)
 {
     if (w->io.fd < 0)
@@ -205,6 +513,7 @@ static void worker_main(int fd, int slot, size_t index, uint64_t max_requests)
     if (write(fd, &ready, 1) != 1)
         _exit(1);
     int code = server_run(&srv);
+    server_publish(&srv); /* the last counts, for --stats */
     server_deinit(&srv);
     bool clean = !srv.quit && wsgi_deinit();
     log_flush_suppressed(true);
@@ -388,6 +697,11 @@ static void on_free_dead(struct loop_task *t)
         M.dead = w->next;
         free(w);
     }
+    while (M.stats_dead) {
+        struct stats_conn *sc = M.stats_dead;
+        M.stats_dead = sc->next;
+        free(sc);
+    }
 }
 
 static void reload_failed(struct worker *dead, const char *how)
@@ -422,8 +736,10 @@ static void reaped(struct worker *w, int status)
     if (w->state == W_STARTING && M.reloading) {
         reload_failed(w, how);
         return;
-    } /* A crash: replace it at once, but back off while crashes keep coming (an app that dies
-       * at every start must not make the master fork in a loop). */
+    }
+    M.restarts[w->index]++;
+    /* A crash: replace it at once, but back off while crashes keep coming (an app that dies
+     * at every start must not make the master fork in a loop). */
     int64_t lived = now - w->started_ms;
     if (M.last_crash_ms && now - M.last_crash_ms < STABLE_MS)
         M.backoff_ms = M.backoff_ms ? M.backoff_ms * 2 : BACKOFF_MIN_MS;
@@ -456,6 +772,7 @@ static void reap_all(void)
             continue;
         *pp = w->next;
         close_pipe(w);
+        retire_counters(&M.slots[w->slot]);
         M.slot_used[w->slot] = false;
         reaped(w, status);
         /* Not freed here: an event for its pipe may still be in this batch (loop.c). */
@@ -612,6 +929,11 @@ static void on_tick(struct timer *t)
             kill(w->pid, SIGKILL);
         }
     }
+    for (struct stats_conn *sc = M.stats_conns, *next; sc; sc = next) {
+        next = sc->next;
+        if (now - sc->since > STATS_DEADLINE_MS)
+            stats_close(sc);
+    }
     log_flush_suppressed(false);
     loop_timer_arm(&M.loop, t, M.tl_tick);
 }
@@ -693,6 +1015,11 @@ int master_run(const struct cfg *cfg)
         log_msg(LOG_CRITICAL, "--group %s: no such group", cfg->group);
         goto out;
     }
+    M.started_ms = now_ms();
+    if (cfg->stats && stats_open(cfg->stats, err, sizeof err) < 0) {
+        log_msg(LOG_CRITICAL, "%s", err);
+        goto out;
+    }
     if (cfg->preload && cfg->app && wsgi_preload(cfg, err, sizeof err) < 0) {
         log_msg(LOG_CRITICAL, "%s", err);
         goto out;
@@ -717,7 +1044,13 @@ out:
         close_pipe(w);
         free(w);
     }
+    while (M.stats_conns)
+        stats_close(M.stats_conns);
     on_free_dead(NULL);
+    if (M.stats) {
+        listener_close_all(M.stats, M.nstats);
+        free(M.stats);
+    }
     pidfile_remove(M.pidfile);
     if (!wsgi_deinit()) /* --preload: the master's interpreter */
         log_warn("Python could not be finalised");

@@ -17,6 +17,13 @@
 struct worker_slot {
     _Atomic int64_t heartbeat_ms; /* CLOCK_MONOTONIC ms of the worker's last loop tick */
     _Atomic uint64_t requests;    /* responses completed */
+    /* --stats: published by the worker once a second and when it stops */
+    _Atomic uint64_t by_class[6]; /* responses by status class: [1] 1xx … [5] 5xx, [0] other */
+    _Atomic uint64_t s503, s504;
+    _Atomic uint64_t bytes_in, bytes_out;
+    _Atomic uint64_t tls_full, tls_resumed;
+    _Atomic uint64_t conns_plain, conns_tls, conns_idle; /* gauges */
+    _Atomic uint64_t app_queue, app_busy, app_threads;   /* gauges */
 };
 
 /* What a forked worker gets from the master (everything inherited across fork). */

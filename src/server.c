@@ -44,6 +44,7 @@ void server_conn_added(struct server *s, struct conn *c)
         s->conns->prev = c;
     s->conns = c;
     s->nconns++;
+    s->ntls += c->tls != NULL;
 }
 
 void server_conn_removed(struct server *s, struct conn *c)
@@ -55,6 +56,7 @@ void server_conn_removed(struct server *s, struct conn *c)
     if (c->next)
         c->next->prev = c->prev;
     s->nconns--;
+    s->ntls -= c->tls != NULL;
     if (s->draining && s->nconns == 0)
         s->loop.stop = true;
     if (s->accept_paused && s->nconns < s->max_conns && !s->draining &&
@@ -227,9 +229,12 @@ static void on_graceful_timeout(struct timer *t)
     s->loop.stop = true;
 }
 
-void server_request_done(struct server *s)
+void server_request_done(struct server *s, int status)
 {
     s->requests++;
+    s->by_class[status >= 100 && status < 600 ? status / 100 : 0]++;
+    s->s503 += status == 503;
+    s->s504 += status == 504;
     if (!s->link)
         return;
     atomic_store_explicit(&s->link->slot->requests, s->requests, memory_order_relaxed);
@@ -246,14 +251,47 @@ void server_request_done(struct server *s)
     }
 }
 
-/* Once a second, draining or not: the count lines of flood control (log.h), and the
- * heartbeat the master watches (--worker-timeout). */
+#define PUT(field, v) atomic_store_explicit(&slot->field, (v), memory_order_relaxed)
+
+void server_publish(struct server *s)
+{
+    if (!s->link)
+        return;
+    struct worker_slot *slot = s->link->slot;
+    for (int i = 0; i < 6; i++)
+        PUT(by_class[i], s->by_class[i]);
+    PUT(s503, s->s503);
+    PUT(s504, s->s504);
+    PUT(bytes_in, s->bytes_in);
+    PUT(bytes_out, s->bytes_out);
+    PUT(tls_full, s->tls_full);
+    PUT(tls_resumed, s->tls_resumed);
+    PUT(conns_tls, s->ntls);
+    PUT(conns_plain, s->nconns - s->ntls);
+    size_t idle = 0;
+    struct timer_list *tl = &s->loop.lists[s->tl[CONN_T_IDLE]];
+    for (struct timer *it = tl->head.next; it != &tl->head; it = it->next)
+        idle++;
+    PUT(conns_idle, idle);
+    size_t queued = 0, busy = 0, threads = 0;
+    wsgi_stats(&queued, &busy, &threads);
+    PUT(app_queue, queued);
+    PUT(app_busy, busy);
+    PUT(app_threads, threads);
+}
+
+#undef PUT
+
+/* Once a second, draining or not: the count lines of flood control (log.h), the heartbeat
+ * the master watches (--worker-timeout) and the counters of --stats. */
 static void on_logtick(struct timer *t)
 {
     struct server *s = container_of(t, struct server, logtick);
     log_flush_suppressed(false);
-    if (s->link)
+    if (s->link) {
         atomic_store_explicit(&s->link->slot->heartbeat_ms, s->loop.now, memory_order_relaxed);
+        server_publish(s);
+    }
     loop_timer_arm(&s->loop, &s->logtick, s->tl_trim);
 }
 

@@ -39,8 +39,11 @@ struct server {
     bool quit; /* SIGQUIT: stopped at once; main exits without waiting for app threads */
     bool accept_paused;
     int exit_code;
-    struct worker_link *link;   /* borrowed; NULL without a master (-w 0) */
-    uint64_t requests;          /* responses completed */
+    struct worker_link *link; /* borrowed; NULL without a master (-w 0) */
+    uint64_t requests;        /* responses completed */
+    /* counters for --stats, copied into the worker's shared slot once a second */
+    uint64_t by_class[6], s503, s504, bytes_in, bytes_out, tls_full, tls_resumed;
+    size_t ntls;                /* open TLS connections (of nconns) */
     bool recycling;             /* --max-requests reached: draining, a new worker takes over */
     char rbuf[SERVER_READ_BUF]; /* shared read buffer: idle connections hold none */
 };
@@ -50,8 +53,10 @@ struct server {
  * in err. */
 int server_init(struct server *s, const struct cfg *cfg, struct worker_link *link, char *err,
                 size_t errlen) __attribute__((warn_unused_result));
-/* A response is complete (for --max-requests and the master's counters). */
-void server_request_done(struct server *s);
+/* A response with this status is complete (--max-requests, the counters of --stats). */
+void server_request_done(struct server *s, int status);
+/* Copy the counters into the worker's shared slot (--stats). */
+void server_publish(struct server *s);
 /* Serve until a signal and the drain finish. Returns the exit code. */
 int server_run(struct server *s);
 void server_deinit(struct server *s);

@@ -548,6 +548,11 @@ void tls_close_notify(struct tls_conn *t)
         log_debug("tls: close_notify not sent at once");
 }
 
+bool tls_session_reused(struct tls_conn *t)
+{
+    return SSL_session_reused(t->ssl) == 1;
+}
+
 const char *tls_version(struct tls_conn *t)
 {
     return SSL_get_version(t->ssl);

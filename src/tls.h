@@ -57,6 +57,8 @@ bool tls_has_pending(struct tls_conn *t);
 /* Send close_notify (best effort, non-blocking). */
 void tls_close_notify(struct tls_conn *t);
 /* Protocol and cipher names for debug logs. */
+/* The handshake resumed a session (a ticket or the cache) rather than a full one. */
+bool tls_session_reused(struct tls_conn *t);
 const char *tls_version(struct tls_conn *t);
 const char *tls_cipher(struct tls_conn *t);
 

@@ -63,6 +63,15 @@ bool wsgi_threaded(void)
     return P.nthreads > 0;
 }
 
+void wsgi_stats(size_t *queued, size_t *busy, size_t *threads)
+{
+    pthread_mutex_lock(&P.mu);
+    *queued = P.qlen;
+    *threads = P.nthreads;
+    *busy = P.nthreads > P.idle ? P.nthreads - P.idle : 0;
+    pthread_mutex_unlock(&P.mu);
+}
+
 static void task_free(struct wsgi_task *t)
 {
     body_free(&t->body);

@@ -104,6 +104,9 @@ void wsgi_task_interrupt(struct wsgi_task *t);
 /* Drop the caller's reference. If the response is not complete the app is abandoned: its
  * output is discarded and its iterable's close() is still called. Loop thread. */
 void wsgi_task_release(struct wsgi_task *t);
+/* For --stats: requests waiting for a thread, threads running the app, threads in all (0s
+ * without an app). Loop thread. */
+void wsgi_stats(size_t *queued, size_t *busy, size_t *threads);
 /* Whether the app is run by pool threads (false: --threads 0). */
 bool wsgi_threaded(void);
 

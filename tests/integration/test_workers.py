@@ -464,3 +464,73 @@ def test_preload_import_error_fails_the_start(tmp_path):
                  str(tmp_path), "broken:app"], timeout=30, env=server_env())
     assert p.returncode == 1, p.stderr
     assert "broken on purpose" in p.stderr and "worker" not in p.stderr, p.stderr
+
+
+# ---------------------------------------------------------------------------
+# --stats
+# ---------------------------------------------------------------------------
+
+def stats_get(path_or_port, what="/"):
+    if isinstance(path_or_port, int):
+        s = socket.create_connection(("127.0.0.1", path_or_port), timeout=5)
+    else:
+        s = socket.socket(socket.AF_UNIX)
+        s.settimeout(5)
+        s.connect(path_or_port)
+    s.sendall(b"GET " + what.encode() + b" HTTP/1.1\r\nHost: stats\r\n\r\n")
+    data = b""
+    while True:
+        d = s.recv(65536)
+        if not d:
+            break
+        data += d
+    s.close()
+    head, body = data.split(b"\r\n\r\n", 1)
+    return head.decode(), body.decode()
+
+
+def test_stats_match_the_access_log(httpsd, tmp_path, short_tmp):
+    log = tmp_path / "access.log"
+    sock = os.path.join(short_tmp, "stats.sock")
+    srv = start(httpsd, "wsgi_basic:app", "-w", "2", "--stats", "unix:" + sock,
+                "--access-logfile", str(log), binds=("http://127.0.0.1:0", "127.0.0.1:0"))
+    rep = Load(url(srv), 2, conns=20).result()
+    rep2 = Load(url(srv, "/status?s=404%20Not%20Found", "https"), 1, conns=4,
+                extra=["--tls-resume", "--no-keepalive"]).result()
+    assert failed(rep) == 0 and failed(rep2) == 0
+    time.sleep(1.5)  # the workers publish once a second
+    head, body = stats_get(sock)
+    assert head.startswith("HTTP/1.1 200") and "application/json" in head
+    st = json.loads(body)
+    logged = sum(1 for _ in open(str(log)))
+    assert st["requests"]["total"] == logged == rep["requests"] + rep2["requests"], (
+        st["requests"], logged, rep["requests"], rep2["requests"], rep["status"], rep2["status"])
+    assert st["requests"]["2xx"] == rep["requests"] and st["requests"]["4xx"] == rep2["requests"]
+    assert len(st["workers"]) == 2 and sum(w["requests"] for w in st["workers"]) == logged
+    hs = st["tls_handshakes"]
+    assert hs["full"] + hs["resumed"] == rep2["requests"] and hs["resumed"] > 0, hs
+    assert st["bytes"]["in"] > 0 and st["bytes"]["out"] >= rep["bytes_read"]
+    assert st["app"]["threads"] == 8
+    head, metrics = stats_get(sock, "/metrics")
+    assert 'httpsd_requests_total{class="2xx"} %d' % rep["requests"] in metrics, metrics
+    assert "httpsd_workers 2" in metrics
+    # a worker's counts survive it (retired totals), and its replacement is counted
+    victim = children(srv.pid)[0]
+
+    def replaced():
+        ws = json.loads(stats_get(sock)[1])["workers"]
+        return len(ws) == 2 and all(w["ready"] for w in ws) and victim not in [
+            w["pid"] for w in ws]
+    os.kill(victim, signal.SIGKILL)
+    assert wait_for(replaced, timeout=10)
+    st2 = json.loads(stats_get(sock)[1])
+    assert st2["requests"]["total"] == logged
+    assert sum(w["restarts"] for w in st2["workers"]) == 1
+    assert stats_get(sock, "/other")[0].startswith("HTTP/1.1 404")
+
+
+def test_stats_only_on_loopback_or_unix():
+    p = run_cli(["-w", "1", "-b", "http://127.0.0.1:0", "--stats", "0.0.0.0:9100"], timeout=15)
+    assert p.returncode in (1, 2) and "stats" in p.stderr, p.stderr
+    p = run_cli(["-w", "1", "-b", "http://127.0.0.1:0", "--stats", "192.0.2.1:9100"], timeout=15)
+    assert p.returncode == 1 and "loopback" in p.stderr or "cannot listen" in p.stderr, p.stderr

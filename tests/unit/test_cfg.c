@@ -748,6 +748,16 @@ static void test_parse_wsgi_options(void)
     CHECK(!c.preload);
     cfg_free(&c);
     args_free(&a);
+    CHECK_EQ_INT(parse(&c, &a, ARGS("--stats", "unix:/run/s.sock", "m")), 0);
+    CHECK_EQ_STR(c.stats, "unix:/run/s.sock");
+    cfg_free(&c);
+    args_free(&a);
+    CHECK_EQ_INT(parse(&c, &a, ARGS("--stats", "127.0.0.1:9100", "m")), 0);
+    cfg_free(&c);
+    args_free(&a);
+    CHECK_EQ_INT(parse(&c, &a, ARGS("--stats", ":9100", "m")), -EINVAL);
+    cfg_free(&c);
+    args_free(&a);
     CHECK_EQ_INT(parse(&c, &a, ARGS("--preload", "m")), 0);
     CHECK(c.preload);
     cfg_free(&c);
