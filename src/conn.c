@@ -419,7 +419,9 @@ static void handshake(struct conn *c)
         c->srv->tls_full++;
     log_debug("#%llu TLS %s %s", (unsigned long long)c->id, tls_version(c->tls),
               tls_cipher(c->tls));
-    conn_set_timer(c, CONN_T_HEADER);
+    /* Draining: the request this client is about to send is still answered (with
+     * Connection: close) if it comes within CONN_T_DRAIN. */
+    conn_set_timer(c, c->srv->draining ? CONN_T_DRAIN : CONN_T_HEADER);
     c->readable = true; /* the first request may have come with the Finished message */
 }
 

@@ -1367,8 +1367,8 @@ void http1_drain(struct conn *c)
     struct h1conn *h = (struct h1conn *)c;
     if (c->closing)
         return;
-    if (c->handshaking)
-        conn_abort(c, "draining");
+    if (c->handshaking) /* 1 s to finish it (conn.c then gives it 1 s for its request) */
+        conn_set_timer(c, CONN_T_DRAIN);
     else if (!h->in_request && !h->app && !conn_has_output(c) && !buf_size(&h->pending))
         /* Idle keep-alive: the client may have sent its next request already (a busy client
          * sends it the moment the last response arrives). Closing now would meet that request

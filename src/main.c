@@ -81,14 +81,6 @@ int main(int argc, char **argv)
             _exit(1);
         return 1;
     }
-    if (pidfile_write(cfg.pidfile, err, sizeof err) < 0) {
-        log_msg(LOG_CRITICAL, "%s", err);
-        server_deinit(&srv);
-        cfg_free(&cfg);
-        if (!wsgi_deinit())
-            _exit(1);
-        return 1;
-    }
     int code = server_run(&srv);
     pidfile_remove(cfg.pidfile);
     server_deinit(&srv);

@@ -532,6 +532,10 @@ int server_init(struct server *s, const struct cfg *cfg, struct worker_link *lin
         e = -EINVAL;
         goto fail;
     }
+    if (!link && pidfile_write(cfg->pidfile, err, errlen) < 0) { /* -w 0: no master writes it */
+        e = -EIO;
+        goto fail;
+    }
     if (!link) /* with a master, it says so once every worker is ready */
         for (size_t i = 0; i < s->nlisteners; i++)
             log_msg_always(LOG_INFO, "listening on %s", s->listeners[i].url);
