@@ -719,7 +719,7 @@ def test_timeline_adds_up_in_json_and_text(httpsd, static_site, tmp_path):
     r = run_json(["-p", 2, "-c", 10, "-d", "3s", url])
     tl = r["timeline"]
     assert r["requests"] > 300 and errors_total(r) == 0, r
-    assert abs(len(tl) - r["duration_s"]) <= 1 and len(tl) in (3, 4), (len(tl), r["duration_s"])
+    assert abs(len(tl) - r["duration_s"]) <= 1 and len(tl) >= 3, (len(tl), r["duration_s"])
     assert all(e["requests"] > 0 for e in tl[:3]), tl  # every whole second did work
     assert log_lines(log, r["requests"]) == r["requests"]
     # the text report has the table only when asked, with the same sums
@@ -730,7 +730,7 @@ def test_timeline_adds_up_in_json_and_text(httpsd, static_site, tmp_path):
     m = re.search(r"^Requests:\s+(\d+) in ([\d.]+)s, (\d+) errors$", p.stdout, re.M)
     rows = text_timeline(p.stdout)
     assert [t for t, _, _, _ in rows] == list(range(len(rows))), rows
-    assert len(rows) == int(float(m.group(2))) + 1, (rows, m.group(0))
+    assert abs(len(rows) - float(m.group(2))) <= 1 and len(rows) >= 2, (rows, m.group(0))
     assert sum(n for _, n, _, _ in rows) == int(m.group(1)), (rows, m.group(0))
     assert sum(e for _, _, e, _ in rows) == int(m.group(3)) == 0, rows
     assert "(last " in rows[-1][3] and all(not x.strip() for _, _, _, x in rows[:-1]), rows
@@ -760,8 +760,8 @@ def test_timeline_shows_a_stopped_worker_as_a_dip(httpsd, static_site, tmp_path)
 
 
 def test_timeline_shows_a_crashed_worker(httpsd, static_site, tmp_path):
-    """A worker killed (SIGKILL) at about t = 2 s: the requests it had in flight fail in that
-    second and nowhere else; the master's new worker serves the seconds after."""
+    """A worker killed (SIGKILL) at about t = 2 s: the requests it had in flight fail (read
+    errors) in that second and no other; the master's new worker serves the seconds after."""
     srv, _ = start_static(httpsd, static_site, tmp_path)
     worker = srv.worker_pid
     assert worker != srv.pid, "expected a master and a worker"
@@ -773,11 +773,11 @@ def test_timeline_shows_a_crashed_worker(httpsd, static_site, tmp_path):
     srv.assert_alive()
     tl = r["timeline"]
     assert r["errors"]["read"] > 0, r["errors"]
-    bad = [e["t"] for e in tl if e["errors"]]
-    assert bad and set(bad) <= {1, 2, 3} and max(bad) - min(bad) <= 1, tl
-    after = max(bad) + 1
-    assert tl[after]["requests"] > 0 and tl[after]["errors"] == 0, tl
-    assert all(e["requests"] > 0 for e in tl[:min(bad)]), tl
+    crash = [e["t"] for e in tl if e["errors_by_kind"].get("read")]
+    assert len(crash) == 1 and crash[0] in (1, 2, 3), tl
+    before, after = tl[:crash[0]], tl[crash[0] + 1:]
+    assert all(e["requests"] > 0 and e["errors"] == 0 for e in before), tl
+    assert sum(e["requests"] for e in after) > 0, tl  # the new worker answers
 
 
 def test_timeline_of_request_count_runs(httpsd, static_site, tmp_path):
@@ -787,13 +787,14 @@ def test_timeline_of_request_count_runs(httpsd, static_site, tmp_path):
     r = run_json(["-p", 2, "-c", 8, "-n", 2000, url])
     assert r["requests"] == 2000 and errors_total(r) == 0, r
     assert sum(e["requests"] for e in r["timeline"]) == 2000
-    # 1000/s for 2500 requests: two whole seconds of ~1000 (by completion time), then ~500
+    # 1000/s for 2500 requests, sent over 2.5 s: about 1000 in each of the first two seconds,
+    # the rest after (by completion time: a stall on a busy machine moves some later)
     r = run_json(["-p", 2, "-c", 8, "-R", 1000, "-n", 2500, url])
     assert r["requests"] == 2500 and errors_total(r) == 0, r
     counts = [e["requests"] for e in r["timeline"]]
-    assert len(counts) == 3, r["timeline"]
-    assert 900 <= counts[0] <= 1100 and 900 <= counts[1] <= 1100, counts
-    assert 400 <= counts[2] <= 600 and 0.4 <= r["timeline"][2]["duration_s"] <= 0.6, r["timeline"]
+    assert len(counts) in (3, 4) and r["duration_s"] >= 2.499, r["timeline"]
+    assert 700 <= counts[0] <= 1000 and 700 <= counts[1] <= 1300, counts
+    assert counts[0] + counts[1] <= 2000, counts  # none completes before it is due
 
 
 def test_timeline_counts_errors_per_second(tmp_path):
