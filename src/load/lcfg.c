@@ -29,7 +29,8 @@ const char lcfg_usage[] =
     "      --cacert FILE      trust the certificates in FILE (PEM)\n"
     "      --tls-resume       resume TLS sessions on new connections\n"
     "      --timeout T        per-request timeout (default 5s)\n"
-    "      --json             print the results as one JSON object\n"
+    "      --json             print the results as one JSON object (with the timeline)\n"
+    "      --timeline         add requests and errors per second to the text report\n"
     "  -q, --quiet            no progress line on stderr\n"
     "      --max-clients N    simple mode: N processes ...\n"
     "      --max-conns M      ... each making M sequential connections with one request\n"
@@ -222,6 +223,7 @@ enum {
     OPT_TLS_RESUME,
     OPT_TIMEOUT,
     OPT_JSON,
+    OPT_TIMELINE,
     OPT_MAX_CLIENTS,
     OPT_MAX_CONNS,
     OPT_VERSION,
@@ -247,6 +249,7 @@ int lcfg_parse(struct lcfg *c, int argc, char **argv, char *err, size_t errlen)
         {"tls-resume", no_argument, NULL, OPT_TLS_RESUME},
         {"timeout", required_argument, NULL, OPT_TIMEOUT},
         {"json", no_argument, NULL, OPT_JSON},
+        {"timeline", no_argument, NULL, OPT_TIMELINE},
         {"quiet", no_argument, NULL, 'q'},
         {"max-clients", required_argument, NULL, OPT_MAX_CLIENTS},
         {"max-conns", required_argument, NULL, OPT_MAX_CONNS},
@@ -352,6 +355,7 @@ int lcfg_parse(struct lcfg *c, int argc, char **argv, char *err, size_t errlen)
                 return fail(err, errlen, "--timeout: bad duration '%s' (at least 1ms)", a);
             break;
         case OPT_JSON: c->json = true; break;
+        case OPT_TIMELINE: c->timeline = true; break;
         case 'q': c->quiet = true; break;
         case OPT_MAX_CLIENTS:
             if (parse_uint(a, 4096, &v) < 0 || v == 0)
@@ -366,10 +370,17 @@ int lcfg_parse(struct lcfg *c, int argc, char **argv, char *err, size_t errlen)
         case 'h': return LCFG_HELP;
         case OPT_VERSION: return LCFG_VERSION;
         case ':': return fail(err, errlen, "option '%s' needs a value", argv[optind - 1]);
-        default:
-            if (optopt)
+        default: {
+            /* optopt is also set (to the option's value) for a long option given a value it
+             * does not take: '--json=1' is not an unknown '-<control character>' */
+            const char *arg = argv[optind - 1];
+            const char *eq = strchr(arg, '=');
+            if (strncmp(arg, "--", 2) == 0 && eq && optopt)
+                return fail(err, errlen, "option '%.*s' takes no value", (int)(eq - arg), arg);
+            if (optopt > ' ' && optopt < 127)
                 return fail(err, errlen, "unknown option '-%c'", optopt);
-            return fail(err, errlen, "unknown option '%s'", argv[optind - 1]);
+            return fail(err, errlen, "unknown option '%s'", arg);
+        }
         }
     }
     for (int i = optind; i < argc; i++) {

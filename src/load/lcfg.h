@@ -39,6 +39,7 @@ struct lcfg {
     bool tls_resume;
     bool json;
     bool quiet;
+    bool timeline;      /* the per-second table in the text report (the JSON always has it) */
     const char *cacert; /* borrowed from argv */
     const char *unix_path;
     const char *method;

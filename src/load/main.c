@@ -20,6 +20,7 @@
 #include "ltls.h"
 #include "report.h"
 #include "stats.h"
+#include "timeline.h"
 #include "worker.h"
 
 #define START_DELAY_NS 100000000ull /* forks and keep-alive connects happen before t0 */
@@ -113,6 +114,7 @@ int main(int argc, char **argv)
     struct ltls_ctx *tls = NULL;
     struct stats *slots = MAP_FAILED;
     size_t slots_len = 0;
+    struct timeline_bucket *tl = NULL; /* the merged timeline */
     pid_t *pids = NULL;
     int pipefd[2] = {-1, -1};
     int ret = 1;
@@ -155,9 +157,12 @@ int main(int argc, char **argv)
         goto out;
     }
 
-    /* Each worker owns one slot of this shared mapping and the parent reads them after the
-     * workers have exited (progress counters meanwhile, with relaxed atomics). */
-    slots_len = procs * sizeof *slots;
+    /* Each worker owns one slot of this shared mapping, and one timeline of tl_len buckets
+     * after all the slots; the parent reads them after the workers have exited (progress
+     * counters meanwhile, with relaxed atomics). The mapping starts zeroed, and a timeline's
+     * pages are only touched (allocated) as the seconds pass. */
+    unsigned tl_len = timeline_len(cfg.duration_ns, cfg.timeout_ns);
+    slots_len = procs * sizeof *slots + (size_t)procs * tl_len * sizeof(struct timeline_bucket);
     slots = mmap(NULL, slots_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     pids = calloc(procs, sizeof *pids);
     if (slots == MAP_FAILED || !pids || pipe2(pipefd, O_CLOEXEC) < 0) {
@@ -166,6 +171,7 @@ int main(int argc, char **argv)
     }
     for (unsigned i = 0; i < procs; i++)
         stats_init(&slots[i]);
+    struct timeline_bucket *tl_slots = (struct timeline_bucket *)(slots + procs);
 
     struct sigaction sa = {.sa_handler = on_parent_signal};
     sigemptyset(&sa.sa_mask);
@@ -191,6 +197,8 @@ int main(int argc, char **argv)
             .t0 = t0,
             .t_end = t_end,
             .stats = &slots[i],
+            .timeline = tl_slots + (size_t)i * tl_len,
+            .timeline_len = tl_len,
         };
         conn_first += p.nconns;
         pid_t pid = fork();
@@ -262,10 +270,25 @@ int main(int argc, char **argv)
     for (unsigned i = 0; i < procs; i++)
         stats_merge(&total, &slots[i]);
     uint64_t end = total.end_ns > t0 ? total.end_ns : worker_now();
+    /* The timeline runs to the second of the last completion: every worker's counts lie at or
+     * before its own end_ns (folded into the last bucket past the cap). */
+    unsigned tl_n = timeline_index(t0, end, tl_len) + 1;
+    tl = calloc(tl_n, sizeof *tl);
+    if (!tl) {
+        fprintf(stderr, "httpsd-load: out of memory\n");
+        goto out;
+    }
+    for (unsigned i = 0; i < procs; i++)
+        if (slots[i].end_ns)
+            timeline_merge(tl, tl_n, tl_slots + (size_t)i * tl_len,
+                           timeline_index(t0, slots[i].end_ns, tl_len) + 1);
     struct report_run run = {
         .cfg = &cfg,
         .processes = procs,
         .seconds = end > t0 ? (double)(end - t0) / 1e9 : 0.0,
+        .elapsed_ns = end > t0 ? end - t0 : 0,
+        .timeline = tl,
+        .timeline_n = tl_n,
     };
     if (cfg.json)
         report_json(stdout, &run, &total);
@@ -281,6 +304,7 @@ out:
     if (slots != MAP_FAILED)
         munmap(slots, slots_len);
     free(pids);
+    free(tl);
     ltls_ctx_free(tls);
     lcfg_free(&cfg);
     return ret;

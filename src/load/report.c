@@ -26,6 +26,57 @@ static double rate(double x, double secs)
     return secs > 0 ? x / secs : 0.0;
 }
 
+static double bucket_seconds(const struct report_run *run, unsigned i)
+{
+    return (double)timeline_span_ns(run->elapsed_ns, run->timeline_n, i) / 1e9;
+}
+
+static bool bucket_folded(const struct report_run *run, unsigned i)
+{
+    return timeline_is_folded(run->elapsed_ns, run->timeline_n, i);
+}
+
+static void timeline_text(FILE *f, const struct report_run *run)
+{
+    fprintf(f, "Timeline:      %6s %10s %8s %10s\n", "t(s)", "requests", "errors", "req/s");
+    for (unsigned i = 0; i < run->timeline_n; i++) {
+        const struct timeline_bucket *b = &run->timeline[i];
+        double secs = bucket_seconds(run, i);
+        char d[32];
+        fprintf(f, "               %6u %10" PRIu64 " %8" PRIu64 " %10.0f", i, b->requests,
+                timeline_errors(b), rate((double)b->requests, secs));
+        if (bucket_folded(run, i))
+            fprintf(f, "  (folded: the last %s)", fmt_ns(d, sizeof d, secs * 1e9));
+        else if (i + 1 == run->timeline_n)
+            fprintf(f, "  (last %s)", fmt_ns(d, sizeof d, secs * 1e9));
+        for (int k = 0; k < STATS_ERR_KINDS; k++)
+            if (b->errors[k])
+                fprintf(f, "  %s=%" PRIu64, stats_err_name((enum stats_err)k), b->errors[k]);
+        fprintf(f, "\n");
+    }
+}
+
+static void timeline_json(FILE *f, const struct report_run *run)
+{
+    fprintf(f, "\"timeline\": [");
+    for (unsigned i = 0; i < run->timeline_n; i++) {
+        const struct timeline_bucket *b = &run->timeline[i];
+        fprintf(f,
+                "%s{\"t\": %u, \"duration_s\": %.6f, \"requests\": %" PRIu64
+                ", \"errors\": %" PRIu64 ", \"errors_by_kind\": {",
+                i ? ", " : "", i, bucket_seconds(run, i), b->requests, timeline_errors(b));
+        const char *sep = "";
+        for (int k = 0; k < STATS_ERR_KINDS; k++)
+            if (b->errors[k]) {
+                fprintf(f, "%s\"%s\": %" PRIu64, sep, stats_err_name((enum stats_err)k),
+                        b->errors[k]);
+                sep = ", ";
+            }
+        fprintf(f, "}%s}", bucket_folded(run, i) ? ", \"folded\": true" : "");
+    }
+    fprintf(f, "], ");
+}
+
 void report_text(FILE *f, const struct report_run *run, const struct stats *s)
 {
     const struct lcfg *cfg = run->cfg;
@@ -74,6 +125,8 @@ void report_text(FILE *f, const struct report_run *run, const struct stats *s)
     if (cfg->rate > 0)
         fprintf(f, "Target rate:   %.2f req/s (latency from each request's intended send time)\n",
                 cfg->rate);
+    if (cfg->timeline)
+        timeline_text(f, run);
 }
 
 void report_json(FILE *f, const struct report_run *run, const struct stats *s)
@@ -104,6 +157,7 @@ void report_json(FILE *f, const struct report_run *run, const struct stats *s)
     fprintf(f, "}, ");
     if (cfg->rate > 0)
         fprintf(f, "\"target_rate\": %.3f, ", cfg->rate);
+    timeline_json(f, run);
     fprintf(f,
             "\"processes\": %u, \"connections\": %u, \"pipeline\": %u, \"keepalive\": %s, "
             "\"tls\": %s, \"connects\": %" PRIu64 ", \"tls_full\": %" PRIu64

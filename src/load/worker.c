@@ -47,6 +47,7 @@ struct worker {
     const struct worker_params *p;
     const struct lcfg *cfg;
     struct stats *st;
+    struct timeline tl; /* cursor over p->timeline */
     int epfd;
     struct wconn *conns;
     struct wconn **open_queue; /* [2 * nconns]: connections to (re)connect at the next turn */
@@ -87,6 +88,18 @@ uint64_t worker_now(void)
 static void add_progress(struct stats *st, uint64_t n)
 {
     __atomic_store_n(&st->progress, st->progress + n, __ATOMIC_RELAXED);
+}
+
+/* Count n failed requests of one kind at now: in the totals, the progress counter and the
+ * second's bucket. end_ns only grows, so every count lies in a bucket at or before end_ns's:
+ * the parent merges each worker's timeline up to there. */
+static void count_errors(struct worker *w, enum stats_err kind, uint64_t n, uint64_t now)
+{
+    w->st->errors[kind] += n;
+    timeline_at(&w->tl, now)->errors[kind] += n;
+    add_progress(w->st, n);
+    if (now > w->st->end_ns)
+        w->st->end_ns = now;
 }
 
 static void conn_close(struct worker *w, struct wconn *c);
@@ -186,11 +199,8 @@ static void conn_fail(struct worker *w, struct wconn *c, enum stats_err kind, ui
         w->inflight -= c->inflight;
         c->inflight = 0;
     }
-    if (n) {
-        w->st->errors[kind] += n;
-        add_progress(w->st, n);
-        w->st->end_ns = now;
-    }
+    if (n)
+        count_errors(w, kind, n, now);
     if (kind == STATS_ERR_TLS && !w->tls_reported && w->p->index == 0) {
         w->tls_reported = true;
         fprintf(stderr, "httpsd-load: TLS: %s\n", ltls_last_error());
@@ -379,8 +389,10 @@ static void complete(struct worker *w, struct wconn *c, uint64_t now)
     if (c->resp.status > 0 && c->resp.status < STATS_STATUS_MAX)
         w->st->status[c->resp.status]++;
     w->st->requests++;
+    timeline_at(&w->tl, now)->requests++; /* completion time, with --rate too */
     add_progress(w->st, 1);
-    w->st->end_ns = now;
+    if (now > w->st->end_ns)
+        w->st->end_ns = now;
     c->inflight--;
     w->inflight--;
     c->served++;
@@ -427,8 +439,7 @@ static bool conn_parse(struct worker *w, struct wconn *c, const char *data, size
     const char *start = p;
     while (len) {
         if (!c->inflight) { /* bytes nobody asked for */
-            w->st->errors[STATS_ERR_MALFORMED]++;
-            add_progress(w->st, 1);
+            count_errors(w, STATS_ERR_MALFORMED, 1, now);
             conn_close(w, c);
             if (wants_connection(w, c, now))
                 queue_open(w, c);
@@ -593,6 +604,7 @@ static int worker_init(struct worker *w, const struct worker_params *p)
     w->p = p;
     w->cfg = cfg;
     w->st = p->stats;
+    timeline_init(&w->tl, p->timeline, p->timeline_len, p->t0);
     w->rate = cfg->rate > 0;
     w->head = strcmp(cfg->method, "HEAD") == 0;
     w->epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -762,10 +774,8 @@ int worker_run(const struct worker_params *p)
         }
     }
     /* cut: whatever is still in flight at a hard stop timed out */
-    if (!stop_now && w.inflight) {
-        w.st->errors[STATS_ERR_TIMEOUT] += w.inflight;
-        add_progress(w.st, w.inflight);
-    }
+    if (!stop_now && w.inflight)
+        count_errors(&w, STATS_ERR_TIMEOUT, w.inflight, worker_now());
     rc = 0;
 out:
     worker_deinit(&w);

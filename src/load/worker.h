@@ -1,6 +1,7 @@
 /* worker: one load-generating process. An epoll loop drives its share of the connections
  * (plain or TLS), pre-rendered requests go out with one write per batch, responses are parsed
- * in place (resp) and timed into the worker's stats slot (shared with the parent). */
+ * in place (resp) and timed into the worker's stats slot and counted into its per-second
+ * timeline (both shared with the parent). */
 #ifndef HTTPSD_LOAD_WORKER_H
 #define HTTPSD_LOAD_WORKER_H
 
@@ -10,6 +11,7 @@
 #include "lcfg.h"
 #include "ltls.h"
 #include "stats.h"
+#include "timeline.h"
 
 struct worker_params {
     const struct lcfg *cfg;
@@ -23,6 +25,8 @@ struct worker_params {
     uint64_t t0;         /* monotonic ns: requests start (and the --rate schedule) here */
     uint64_t t_end;      /* monotonic ns: no new request from here (0 = none) */
     struct stats *stats; /* this worker's slot (borrowed) */
+    struct timeline_bucket *timeline; /* [timeline_len], zeroed: this worker's seconds (borrowed) */
+    unsigned timeline_len;
 };
 
 /* Run until the duration, the quota or worker_stop(); the stats slot holds the results.

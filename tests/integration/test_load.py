@@ -1,5 +1,7 @@
 """Black-box tests of httpsd-load (issue 5) against the real httpsd, Debian's nginx and small
 Python servers written here for the faults (slow every 10th request, stops answering, garbage).
+The per-second timeline (issue 11) is checked in every JSON report, and shows a stopped or
+crashed httpsd worker as a dip.
 
 The binary is build/httpsd-load next to $HTTPSD_BIN (so the ASan run tests the ASan build), or
 $HTTPSD_LOAD_BIN.
@@ -64,11 +66,49 @@ def check_json_shape(r):
     for k in ("min", "mean", "stdev", "max") + PCTS:
         assert k in lat, k
     assert sum(r["status"].values()) == r["requests"]
+    check_timeline(r)
     if r["requests"]:
         assert 0 < lat["min"] <= lat["mean"] <= lat["max"]
         vals = [lat[k] for k in PCTS]
         assert vals == sorted(vals), lat
         assert lat["min"] <= vals[0] and vals[-1] <= lat["max"], lat
+
+
+def check_timeline(r):
+    """The timeline is always there and adds up exactly: one entry per second of the run, from
+    t = 0 to the second of the last completion (so duration_s lies in [len - 1, len]), every
+    entry a whole second but the last (the partial one), requests and errors (per kind too)
+    summing to the totals."""
+    tl = r["timeline"]
+    assert isinstance(tl, list) and len(tl) >= 1, r
+    assert [e["t"] for e in tl] == list(range(len(tl))), tl
+    d = r["duration_s"]
+    assert len(tl) - 1 - 1e-5 <= d <= len(tl) + 1e-5, (d, len(tl))
+    for e in tl[:-1]:
+        assert e["duration_s"] == 1.0 and "folded" not in e, e
+    assert 0 <= tl[-1]["duration_s"] <= 1.0 and "folded" not in tl[-1], tl[-1]
+    assert abs(sum(e["duration_s"] for e in tl) - d) < 1e-4, (d, tl)
+    assert sum(e["requests"] for e in tl) == r["requests"], tl
+    for e in tl:
+        assert set(e["errors_by_kind"]) <= set(ERROR_KINDS), e
+        assert all(v > 0 for v in e["errors_by_kind"].values()), e
+        assert sum(e["errors_by_kind"].values()) == e["errors"], e
+    for k in ERROR_KINDS:
+        assert sum(e["errors_by_kind"].get(k, 0) for e in tl) == r["errors"][k], (k, tl)
+    assert sum(e["errors"] for e in tl) == errors_total(r), tl
+
+
+def text_timeline(text):
+    """The rows of the --timeline table: [(t, requests, errors, rest of the line)]."""
+    rows = []
+    lines = text.splitlines()
+    i = next(i for i, l in enumerate(lines) if l.startswith("Timeline:"))
+    assert lines[i].split()[1:] == ["t(s)", "requests", "errors", "req/s"], lines[i]
+    for l in lines[i + 1:]:
+        m = re.match(r"^\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)(.*)$", l)
+        assert m, l
+        rows.append((int(m.group(1)), int(m.group(2)), int(m.group(3)), m.group(5)))
+    return rows
 
 
 def errors_total(r):
@@ -643,3 +683,126 @@ def test_progress_line_only_on_a_terminal(nginx):
     # not a terminal, or --quiet: nothing on stderr
     q, _ = run_load(["-p", 1, "-c", 2, "-d", "0.3s", nginx.url("/ok")])
     assert q.returncode == 0 and q.stderr == ""
+
+
+# --------------------------------------------------------------------------------------------
+# the per-second timeline (issue 11)
+# --------------------------------------------------------------------------------------------
+
+def pause_at(pid, stop_after, cont_after, sig=signal.SIGSTOP):
+    """A thread that sends sig to pid stop_after seconds from now and, for SIGSTOP, SIGCONT
+    cont_after seconds from now. Returns (thread, t_start); join the thread after the run."""
+    t_start = time.monotonic()
+
+    def run():
+        try:
+            time.sleep(max(0.0, t_start + stop_after - time.monotonic()))
+            os.kill(pid, sig)
+            if sig == signal.SIGSTOP:
+                time.sleep(max(0.0, t_start + cont_after - time.monotonic()))
+        finally:
+            if sig == signal.SIGSTOP:
+                try:
+                    os.kill(pid, signal.SIGCONT)
+                except ProcessLookupError:
+                    pass
+
+    th = threading.Thread(target=run, daemon=True)
+    th.start()
+    return th, t_start
+
+
+def test_timeline_adds_up_in_json_and_text(httpsd, static_site, tmp_path):
+    """(a) requests and errors per second sum to the totals; one entry per second of the run."""
+    srv, log = start_static(httpsd, static_site, tmp_path)
+    url = srv.http.url.rstrip("/") + "/s/hello.txt"
+    r = run_json(["-p", 2, "-c", 10, "-d", "3s", url])
+    tl = r["timeline"]
+    assert r["requests"] > 300 and errors_total(r) == 0, r
+    assert abs(len(tl) - r["duration_s"]) <= 1 and len(tl) >= 3, (len(tl), r["duration_s"])
+    assert all(e["requests"] > 0 for e in tl[:3]), tl  # every whole second did work
+    assert log_lines(log, r["requests"]) == r["requests"]
+    # the text report has the table only when asked, with the same sums
+    p, _ = run_load(["-p", 1, "-c", 4, "-d", "1.5s", url])
+    assert p.returncode == 0 and "Timeline:" not in p.stdout, p.stdout
+    p, _ = run_load(["-p", 2, "-c", 4, "-d", "1.5s", "--timeline", url])
+    assert p.returncode == 0, p.stderr
+    m = re.search(r"^Requests:\s+(\d+) in ([\d.]+)s, (\d+) errors$", p.stdout, re.M)
+    rows = text_timeline(p.stdout)
+    assert [t for t, _, _, _ in rows] == list(range(len(rows))), rows
+    assert abs(len(rows) - float(m.group(2))) <= 1 and len(rows) >= 2, (rows, m.group(0))
+    assert sum(n for _, n, _, _ in rows) == int(m.group(1)), (rows, m.group(0))
+    assert sum(e for _, _, e, _ in rows) == int(m.group(3)) == 0, rows
+    assert "(last " in rows[-1][3] and all(not x.strip() for _, _, _, x in rows[:-1]), rows
+
+
+def test_timeline_shows_a_stopped_worker_as_a_dip(httpsd, static_site, tmp_path):
+    """(b) the httpsd worker is stopped (SIGSTOP) for 1.2 s from about t = 2 s of a 4 s run:
+    the requests wait in the sockets (no errors: the timeout is 5 s), and second 2 of the
+    timeline shows far fewer completions than seconds 0, 1 and 3."""
+    srv, _ = start_static(httpsd, static_site, tmp_path)
+    worker = srv.worker_pid
+    assert worker != srv.pid, "expected a master and a worker"
+    # t0 is ~0.1 s after httpsd-load starts: the stop covers about [2.05, 3.25] s of the run
+    th, _ = pause_at(worker, 2.15, 3.35)
+    try:
+        r = run_json(["-p", 2, "-c", 10, "-d", "4s", srv.http.url.rstrip("/") + "/s/hello.txt"])
+    finally:
+        th.join(10)
+    srv.assert_alive()
+    tl = r["timeline"]
+    assert errors_total(r) == 0, r
+    assert len(tl) >= 5, tl  # seconds 0..3 whole, then what completed after the 4 s
+    full = [e["requests"] for e in tl[:4]]
+    others = full[:2] + full[3:]
+    assert full[2] < 0.3 * min(others), "no dip in second 2: %r" % full
+    assert min(others) > 0, full
+
+
+def test_timeline_shows_a_crashed_worker(httpsd, static_site, tmp_path):
+    """A worker killed (SIGKILL) at about t = 2 s: the requests it had in flight fail (read
+    errors) in that second and no other; the master's new worker serves the seconds after."""
+    srv, _ = start_static(httpsd, static_site, tmp_path)
+    worker = srv.worker_pid
+    assert worker != srv.pid, "expected a master and a worker"
+    th, _ = pause_at(worker, 2.15, None, sig=signal.SIGKILL)
+    try:
+        r = run_json(["-p", 1, "-c", 10, "-d", "4s", srv.http.url.rstrip("/") + "/s/hello.txt"])
+    finally:
+        th.join(10)
+    srv.assert_alive()
+    tl = r["timeline"]
+    assert r["errors"]["read"] > 0, r["errors"]
+    crash = [e["t"] for e in tl if e["errors_by_kind"].get("read")]
+    assert len(crash) == 1 and crash[0] in (1, 2, 3), tl
+    before, after = tl[:crash[0]], tl[crash[0] + 1:]
+    assert all(e["requests"] > 0 and e["errors"] == 0 for e in before), tl
+    assert sum(e["requests"] for e in after) > 0, tl  # the new worker answers
+
+
+def test_timeline_of_request_count_runs(httpsd, static_site, tmp_path):
+    """(c) -n runs (no duration) have a timeline too, closed loop and --rate."""
+    srv, _ = start_static(httpsd, static_site, tmp_path)
+    url = srv.http.url.rstrip("/") + "/s/hello.txt"
+    r = run_json(["-p", 2, "-c", 8, "-n", 2000, url])
+    assert r["requests"] == 2000 and errors_total(r) == 0, r
+    assert sum(e["requests"] for e in r["timeline"]) == 2000
+    # 1000/s for 2500 requests, sent over 2.5 s: about 1000 in each of the first two seconds,
+    # the rest after (by completion time: a stall on a busy machine moves some later)
+    r = run_json(["-p", 2, "-c", 8, "-R", 1000, "-n", 2500, url])
+    assert r["requests"] == 2500 and errors_total(r) == 0, r
+    counts = [e["requests"] for e in r["timeline"]]
+    assert len(counts) in (3, 4) and r["duration_s"] >= 2.499, r["timeline"]
+    assert 700 <= counts[0] <= 1000 and 700 <= counts[1] <= 1300, counts
+    assert counts[0] + counts[1] <= 2000, counts  # none completes before it is due
+
+
+def test_timeline_counts_errors_per_second(tmp_path):
+    """Nothing listens: every second of a 2.5 s run has connect errors, no requests."""
+    port = free_port()
+    r = run_json(["-p", 1, "-c", 2, "-d", "2.5s", "http://127.0.0.1:%d/" % port], rc=1)
+    tl = r["timeline"]
+    assert len(tl) == 3, tl
+    for e in tl:
+        assert e["requests"] == 0 and e["errors_by_kind"].get("connect", 0) > 0, e
+        assert set(e["errors_by_kind"]) == {"connect"}, e

@@ -56,7 +56,7 @@ static void test_urls(void)
     }
 }
 
-static int parse(struct lcfg *c, const char *const *args)
+static int parse_err(struct lcfg *c, const char *const *args, char *err, size_t errlen)
 {
     char *argv[32];
     int argc = 0;
@@ -64,8 +64,13 @@ static int parse(struct lcfg *c, const char *const *args)
     for (; *args; args++)
         argv[argc++] = (char *)*args;
     argv[argc] = NULL;
+    return lcfg_parse(c, argc, argv, err, errlen);
+}
+
+static int parse(struct lcfg *c, const char *const *args)
+{
     char err[256];
-    return lcfg_parse(c, argc, argv, err, sizeof err);
+    return parse_err(c, args, err, sizeof err);
 }
 
 static void test_options(void)
@@ -77,6 +82,7 @@ static void test_options(void)
     CHECK_EQ_INT(c.duration_ns, 10000000000ull); /* default 10 s without -n */
     CHECK_EQ_INT(c.timeout_ns, 5000000000ull);
     CHECK(c.keepalive);
+    CHECK(!c.timeline);
     lcfg_free(&c);
     const char *a2[] = {"-n", "100", "http://h/", NULL};
     CHECK_EQ_INT(parse(&c, a2), 0);
@@ -101,6 +107,28 @@ static void test_options(void)
     lcfg_free(&c);
     const char *a7[] = {"--help", NULL};
     CHECK_EQ_INT(parse(&c, a7), LCFG_HELP);
+    lcfg_free(&c);
+    const char *a8[] = {"--timeline", "-n", "5", "http://h/", NULL};
+    CHECK_EQ_INT(parse(&c, a8), 0);
+    CHECK(c.timeline && !c.json);
+    lcfg_free(&c);
+    /* the reason names the option as written, not a control character (optopt) */
+    char err[256];
+    const char *a9[] = {"--timeline=yes", "http://h/", NULL};
+    CHECK_EQ_INT(parse_err(&c, a9, err, sizeof err), -EINVAL);
+    CHECK_EQ_STR(err, "option '--timeline' takes no value");
+    lcfg_free(&c);
+    const char *a10[] = {"--quiet=1", "http://h/", NULL};
+    CHECK_EQ_INT(parse_err(&c, a10, err, sizeof err), -EINVAL);
+    CHECK_EQ_STR(err, "option '--quiet' takes no value");
+    lcfg_free(&c);
+    const char *a11[] = {"-x", "http://h/", NULL};
+    CHECK_EQ_INT(parse_err(&c, a11, err, sizeof err), -EINVAL);
+    CHECK_EQ_STR(err, "unknown option '-x'");
+    lcfg_free(&c);
+    const char *a12[] = {"--bogus=1", "http://h/", NULL};
+    CHECK_EQ_INT(parse_err(&c, a12, err, sizeof err), -EINVAL);
+    CHECK_EQ_STR(err, "unknown option '--bogus=1'");
     lcfg_free(&c);
 }
 
