@@ -199,7 +199,10 @@ def test_100_slow_downloads_bounded_rss(sparse_srv, scheme):
         srv.assert_alive()
         peak = rss_kib(srv.worker_pid)
         growth = peak - base
-        assert growth <= RSS_GROWTH_LIMIT_KIB, (
+        limit = RSS_GROWTH_LIMIT_KIB
+        if is_asan_build():  # redzones and ASan's own allocator: about 1.2x here
+            limit = RSS_GROWTH_LIMIT_KIB * 3 // 2
+        assert growth <= limit, (
             "server RSS grew by %d KiB (%d -> %d) with %d stalled 1 GiB downloads over %s"
             % (growth, base, peak, N_CONN, scheme))
         # a new client is still served promptly while the others are stalled
@@ -216,7 +219,8 @@ def test_100_slow_downloads_bounded_rss(sparse_srv, scheme):
 def is_asan_build():
     """ASan's allocator keeps freed memory in its own way (malloc_trim does not apply)."""
     with open(BIN, "rb") as f:
-        return b"AddressSanitizer" in f.read()
+        data = f.read()
+    return b"__asan_init" in data or b"AddressSanitizer" in data
 
 
 def test_slow_tls_readers_memory_given_back(sparse_srv):

@@ -265,12 +265,12 @@ def test_ttin_ttou_change_the_number_of_workers(httpsd):
 
 
 def test_max_requests_recycles_workers_without_failing_a_request(httpsd):
-    srv = start(httpsd, "wsgi_basic:app", "-w", "2", "--max-requests", "1000",
-                "--max-requests-jitter", "200")
+    srv = start(httpsd, "wsgi_basic:app", "-w", "2", "--max-requests", "300",
+                "--max-requests-jitter", "100")
     first = children(srv.pid)
     rep = Load(url(srv), 3, conns=50).result()
     assert failed(rep) == 0 and rep["errors"]["connect"] == 0, rep
-    assert rep["requests"] > 4000, rep
+    assert rep["requests"] > 1000, rep  # (ASan builds are slow)
     assert srv.wait_log(r"is recycling \(--max-requests\)")
     assert wait_for(lambda: len(children(srv.pid)) == 2, timeout=10)
     assert not set(first) & set(children(srv.pid))
