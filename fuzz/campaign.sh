@@ -91,6 +91,14 @@ mkdir -p "$CAMPAIGN"
 
 count_files() { find "$1" -maxdepth 1 -type f ! -name '.*' | wc -l; }
 
+# copy_seeds FROM TO: the corpus without its findings (crash-*, leak-*, timeout-*, oom-*):
+# those are replayed by replay_<target>; fed to libFuzzer while still unfixed they would stop
+# every later run of the target at its first input.
+copy_seeds() {
+    find "$1" -maxdepth 1 -type f ! -name '.*' ! -name 'crash-*' ! -name 'leak-*' \
+        ! -name 'timeout-*' ! -name 'oom-*' -exec cp -t "$2" {} +
+}
+
 # run_target T: fuzz, merge, collect artifacts; facts go to $CAMPAIGN/T/result.
 run_target() {
     local t=$1
@@ -98,7 +106,7 @@ run_target() {
     local dict=() len start end before after crashes=0 a kind sha min
     rm -rf "$work"
     mkdir -p "$work/corpus" "$work/artifacts"
-    cp fuzz/corpus/"$t"/* "$work/corpus/" 2>/dev/null
+    copy_seeds "fuzz/corpus/$t" "$work/corpus"
     [ -f "fuzz/dict/$t.dict" ] && dict=(-dict="fuzz/dict/$t.dict")
     len=$(max_len "$t")
     before=$(count_files "fuzz/corpus/$t")
@@ -123,7 +131,7 @@ run_target() {
         crashes=$((crashes + 1))
         min=$a
         if [ "$kind" = crash ] || [ "$kind" = leak ]; then
-            "$bin" -minimize_crash=1 -max_total_time=120 -timeout=10 \
+            "$bin" -minimize_crash=1 -max_total_time=120 -timeout=10 -artifact_prefix="$work/min-" \
                 -exact_artifact_path="$work/min" "$a" >"$work/minimize-$(basename "$a").log" 2>&1
             [ -s "$work/min" ] && min=$work/min
         fi
@@ -131,7 +139,8 @@ run_target() {
         cp "$min" "fuzz/corpus/$t/$kind-$sha"
         rm -f "$work/min"
         # the sanitizer report of the committed input, for the summary
-        "$bin" -timeout=10 -rss_limit_mb=2048 "fuzz/corpus/$t/$kind-$sha" \
+        "$bin" -timeout=10 -rss_limit_mb=2048 -artifact_prefix="$work/report-" \
+            "fuzz/corpus/$t/$kind-$sha" \
             >"$work/$kind-$sha.txt" 2>&1
         echo "fuzz/corpus/$t/$kind-$sha" >>"$work/crashes"
     done
@@ -141,9 +150,9 @@ run_target() {
     # committed corpus grows by the hundred, not by the thousand); what the merge added is
     # copied back under libFuzzer's names (the content's SHA-1).
     mkdir -p "$work/merged"
-    cp fuzz/corpus/"$t"/* "$work/merged/" 2>/dev/null
+    copy_seeds "fuzz/corpus/$t" "$work/merged"
     "$bin" -set_cover_merge=1 -use_counters=0 -timeout=10 -rss_limit_mb=2048 \
-        -merge_control_file="$work/merge.ctl" "$work/merged" "$work/corpus" \
+        -artifact_prefix="$work/merge-" -merge_control_file="$work/merge.ctl" "$work/merged" "$work/corpus" \
         >"$work/merge.log" 2>&1 || echo "== $t: merge failed (see $work/merge.log)" >&2
     for a in "$work"/merged/*; do
         [ -e "fuzz/corpus/$t/$(basename "$a")" ] || cp "$a" "fuzz/corpus/$t/"
@@ -208,9 +217,10 @@ total=0
                 echo
                 echo "- \`$f\` ($(stat -c %s "$f") bytes):"
                 echo '```'
-                grep -m 1 -E 'ERROR: |runtime error: |FUZZ_ASSERT|Timeout|out-of-memory' \
-                    "$CAMPAIGN/$t/$(basename "$f").txt" || echo "(no sanitizer line; see the log)"
-                grep -E '^ +#[0-9]+ ' "$CAMPAIGN/$t/$(basename "$f").txt" | head -n 12
+                # the first report line and its stack (up to 16 frames)
+                awk '!on && /ERROR: |runtime error: |FUZZ_ASSERT|[Tt]imeout|out-of-memory/ { on = 1 }
+                    on { if (/^ +#[0-9]+ /) n++; else if (n) exit; print; if (n >= 16) exit }' \
+                    "$CAMPAIGN/$t/$(basename "$f").txt" | cut -c 1-200
                 echo '```'
             done <"$CAMPAIGN/$t/crashes"
         done
