@@ -155,7 +155,7 @@ run_target() {
         -artifact_prefix="$work/merge-" -merge_control_file="$work/merge.ctl" "$work/merged" "$work/corpus" \
         >"$work/merge.log" 2>&1 || echo "== $t: merge failed (see $work/merge.log)" >&2
     for a in "$work"/merged/*; do
-        [ -e "fuzz/corpus/$t/$(basename "$a")" ] || cp "$a" "fuzz/corpus/$t/"
+        [ -e "fuzz/corpus/$t/${a##*/}" ] || cp "$a" "fuzz/corpus/$t/"
     done
     after=$(count_files "fuzz/corpus/$t")
 
