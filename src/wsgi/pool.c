@@ -379,6 +379,28 @@ void wsgi_task_interrupt(struct wsgi_task *t)
     pthread_mutex_unlock(&P.mu);
 }
 
+/* Take t off the queue if it waits there for its first run (mutex held): a request whose
+ * client went away must not keep its place (counted against --max-queue) until a thread
+ * comes by to skip it. True when it was taken off (the queue's reference is the caller's). */
+static bool dequeue_locked(struct wsgi_task *t)
+{
+    if (t->resumed)
+        return false; /* a parked response: a thread must still call its close() */
+    struct wsgi_task **pp = &P.qhead, *prev = NULL;
+    while (*pp && *pp != t) {
+        prev = *pp;
+        pp = &(*pp)->qnext;
+    }
+    if (!*pp)
+        return false;
+    *pp = t->qnext;
+    if (P.qtail == &t->qnext)
+        P.qtail = prev ? &prev->qnext : &P.qhead;
+    t->qnext = NULL;
+    P.qlen--;
+    return true;
+}
+
 /* Take the next task off the queue (mutex held); NULL when there is none. */
 static struct wsgi_task *pop_locked(void)
 {
@@ -800,6 +822,8 @@ void wsgi_task_release(struct wsgi_task *t)
     if (t->waiting)
         pthread_cond_signal(&t->room);
     unpark_locked(t); /* a thread calls its close() */
+    if (dequeue_locked(t)) /* never started: it gives its place in the queue back now */
+        unref_locked(t, &last);
     unref_locked(t, &last);
     pthread_mutex_unlock(&P.mu);
     if (last)
