@@ -31,9 +31,14 @@ def children(pid):
 
 
 def wait_for(pred, timeout=10, step=0.05):
+    """pred() until it is true; an exception counts as false until the deadline (a request
+    that meets a worker being killed fails, the next one must not)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        v = pred()
+        try:
+            v = pred()
+        except (OSError, AssertionError, Exception):  # noqa: B014 - any failure: try again
+            v = None
         if v:
             return v
         time.sleep(step)
