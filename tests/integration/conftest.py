@@ -31,7 +31,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 BIN = os.environ.get("HTTPSD_BIN", os.path.join(REPO, "build", "httpsd"))
 
 START_TIMEOUT = 30.0  # seconds to see every "listening on" line (workers import the app under ASan too)
-STOP_TIMEOUT = 10.0  # seconds to exit after SIGTERM
+STOP_TIMEOUT = 20.0  # seconds to exit after SIGTERM (ASan checks for leaks at exit, in each process)
 IO_TIMEOUT = 10.0  # default timeout of every socket operation in the helpers
 
 LISTEN_RE = re.compile(r"listening on (\S+)")

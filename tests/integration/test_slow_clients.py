@@ -35,12 +35,18 @@ def legit_load(lst, path="/env", seconds=3, conns=4):
     return json.loads(p.stdout)
 
 
+def is_asan_build():
+    with open(BIN, "rb") as f:
+        return b"__asan_init" in f.read()
+
+
 def assert_legit_ok(rep, what):
     errors = sum(rep["errors"].values())
     p99_ms = rep["latency_us"]["p99"] / 1000
     assert rep["requests"] > 100 and errors == 0 and set(rep["status"]) == {"200"}, \
         "%s: legit client %r" % (what, rep)
-    assert p99_ms < 100, "%s: legit client p99 %.1f ms" % (what, p99_ms)
+    limit = 300 if is_asan_build() else 100  # the 100 ms; ASan is several times slower
+    assert p99_ms < limit, "%s: legit client p99 %.1f ms" % (what, p99_ms)
 
 
 # ---------------------------------------------------------------------------
