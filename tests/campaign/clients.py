@@ -99,8 +99,8 @@ def hold(a):
     request = ("GET %s HTTP/1.1\r\nHost: localhost\r\n\r\n" % a.path).encode()
     sel = selectors.EpollSelector()
     conns = {}
-    counts = dict(started=0, connect_failed=0, handshake_failed=0, responded=0, closed_early=0,
-                  other_status=0)
+    counts = dict(started=0, connect_failed=0, handshake_failed=0, responded=0, closed_early=0)
+    statuses = {}
     errors = {}
     t0 = time.monotonic()
     first_response_s = None
@@ -169,8 +169,8 @@ def hold(a):
                     if end < 0:
                         continue
                     head = c.inbuf[:end].decode("latin-1").split("\r\n")
-                    if not head[0].startswith("HTTP/1.1 200"):
-                        counts["other_status"] += 1
+                    st = head[0][9:12]
+                    statuses[st] = statuses.get(st, 0) + 1
                     length = 0
                     for h in head[1:]:
                         k, _, v = h.partition(":")
@@ -244,7 +244,7 @@ def hold(a):
     return dict(connections=a.n, tls=a.tls, open_s=opening_done and round(opening_done, 2),
                 first_response_s=first_response_s and round(first_response_s, 3),
                 held_s=a.hold, still_open=still_open, states_at_end=states,
-                errors=errors, **counts)
+                errors=errors, statuses=statuses, **counts)
 
 
 # --------------------------------------------------------------------------- abort
