@@ -132,6 +132,22 @@ def fd_count(pid):
         return None
 
 
+def cap_log(src, dst, head=300, tail=100):
+    """Copies a log into the report, its first `head` and last `tail` lines only when it is
+    longer (an attack can make a server write hundreds of thousands of lines)."""
+    with open(src, errors="replace") as f:
+        lines = f.readlines()
+    size = os.path.getsize(src)
+    with open(dst, "w") as f:
+        if len(lines) <= head + tail:
+            f.writelines(lines)
+            return
+        f.writelines(lines[:head])
+        f.write(f"[... campaign: {len(lines) - head - tail:,} lines cut here; the whole log had "
+                f"{len(lines):,} lines, {size:,} bytes ...]\n")
+        f.writelines(lines[-tail:])
+
+
 class Server:
     """One httpsd on 127.0.0.1 with an HTTP and an HTTPS listener (ports picked by the kernel),
     the campaign's static site under /static/ and tests/campaign/app.py, pinned to CPU 0."""
@@ -448,7 +464,7 @@ class Campaign:
             f.write(summary_md(doc))
 
     def keep_log(self, srv, name):
-        shutil.copy(srv.log_path, os.path.join(self.a.report, "logs", f"{name}.server.log"))
+        cap_log(srv.log_path, os.path.join(self.a.report, "logs", f"{name}.server.log"))
 
     # ----- the attack frame shared by scenarios 1-5
     def under_attack(self, res, srv, scheme, attack_argv, ramp, attack_timeout,
