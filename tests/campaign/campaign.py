@@ -819,6 +819,7 @@ class Campaign:
         samples = samp.stop()
         res["samples"] = samples
         res["warmup_s"] = warm
+        res["soak_s"] = seconds
         post = [s for s in samples if s[0] >= warm and s[0] <= seconds]
         res["idle"] = dict(rss_mib_before=mib(idle_before[0]), fds_before=idle_before[1],
                            rss_mib_after=mib(idle_after[0]), fds_after=idle_after[1])

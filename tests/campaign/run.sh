@@ -4,7 +4,7 @@
 # (build-campaign-debug/), then runs tests/campaign/campaign.py: one line per scenario, a JSON
 # and a markdown report, exit status 1 if any scenario failed.
 #
-#   tests/campaign/run.sh                          # everything, 20-minute soak (~40 min)
+#   tests/campaign/run.sh                          # everything, 20-minute soak (~31 min)
 #   tests/campaign/run.sh --quick                  # shorter measurements, 1-minute soak
 #   tests/campaign/run.sh --only slow-body half-close
 #   tests/campaign/run.sh --soak-minutes 60 --report /tmp/campaign

@@ -8,6 +8,7 @@ typed by hand:
 A scenario present in several reports is taken from the last one given.
 """
 import json
+import re
 import sys
 
 
@@ -95,6 +96,7 @@ def soak(r):
              f"| RSS MiB: start / end of the measured part (median of {g.get('window_samples')} samples each) / max | "
              f"{g.get('rss_mib_start')} / {g.get('rss_mib_end')} / {g.get('rss_mib_max')} |",
              f"| RSS growth after warm-up | {g.get('rss_pct')} % |",
+             f"| RSS growth over the second half of the soak (not judged: the shape of the curve) | {second_half(r)} |",
              f"| fds: start / end / max | {g.get('fds_start')} / {g.get('fds_end')} / {g.get('fds_max')} |",
              f"| fd growth after warm-up | {g.get('fds_pct')} % |",
              f"| idle before / after the soak: RSS MiB, fds | {r['idle']['rss_mib_before']} / {r['idle']['rss_mib_after']}, "
@@ -102,6 +104,20 @@ def soak(r):
              f"| CPU busy during the soak (both CPUs, everything) | {r.get('cpu_busy_pct_during')} |",
              f"| result | {verdict(r)} |"]
     return "\n".join(rows)
+
+
+def second_half(r):
+    """RSS growth from the middle of the soak to its end, medians of the same windows."""
+    g = r.get("growth") or {}
+    k = g.get("window_samples") or 1
+    end = r.get("soak_s") or 60 * float(re.match(r"([\d.]+)-minute", r["title"]).group(1))
+    post = [s for s in r["samples"] if r["warmup_s"] <= s[0] <= end]
+    if len(post) < 4 * k:
+        return "–"
+    mid = len(post) // 2
+    med = lambda xs: sorted(xs)[len(xs) // 2]
+    a, b = med([s[1] for s in post[mid:mid + k]]), med([s[1] for s in post[-k:]])
+    return f"{a / 1024:.1f} -> {b / 1024:.1f} MiB ({100.0 * (b - a) / a:+.2f} %)"
 
 
 def soak_samples(r):
@@ -131,6 +147,13 @@ def valgrind(r):
     return "\n".join(lines)
 
 
+def overview(rs):
+    rows = ["| scenario | result | headline |", "|---|---|---|"]
+    for r in rs:
+        rows.append(f"| {r['name']} | {verdict(r)} | {(r.get('headline') or '').replace('|', '/')} |")
+    return "\n".join(rows)
+
+
 def main(paths):
     by = {}
     meta = None
@@ -141,7 +164,9 @@ def main(paths):
         for r in doc["results"]:
             by[r["name"]] = r
     rs = list(by.values())
-    print("## Attacks\n")
+    print("## Overview\n")
+    print(overview(rs))
+    print("\n## Attacks\n")
     print(attacks(rs))
     if "fd-exhaustion-http" in by:
         print("\n## fd exhaustion\n")
