@@ -489,7 +489,7 @@ static void conn_readable(struct worker *w, struct wconn *c, uint64_t now)
             if (n == -EAGAIN) {
                 if (ltls_want_write(c->tls))
                     set_events(w, c, EPOLLIN | EPOLLOUT);
-                return;
+                break; /* a response may have completed in an earlier round: send on */
             }
             if (n < 0) {
                 if (n == -EPROTO && c->inflight) {
@@ -503,7 +503,7 @@ static void conn_readable(struct worker *w, struct wconn *c, uint64_t now)
             n = recv(c->fd, w->rbuf, READ_BUF, 0);
             if (n < 0) {
                 if (errno == EAGAIN || errno == EINTR)
-                    return;
+                    break; /* a response may have completed in an earlier round: send on */
                 conn_eof(w, c, now, true);
                 return;
             }
