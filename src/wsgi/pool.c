@@ -821,7 +821,7 @@ void wsgi_task_release(struct wsgi_task *t)
     t->notify = NULL;
     if (t->waiting)
         pthread_cond_signal(&t->room);
-    unpark_locked(t); /* a thread calls its close() */
+    unpark_locked(t);      /* a thread calls its close() */
     if (dequeue_locked(t)) /* never started: it gives its place in the queue back now */
         unref_locked(t, &last);
     unref_locked(t, &last);
