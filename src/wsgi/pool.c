@@ -35,6 +35,7 @@
 static struct pool {
     pthread_mutex_t mu;
     pthread_cond_t work;
+    pthread_cond_t idle_cv;           /* a thread became idle (start-up) */
     struct wsgi_task *qhead, **qtail; /* waiting for a thread */
     size_t qlen, idle, max_queue;
     struct wsgi_task *ready, **ready_tail; /* with news for the loop */
@@ -54,6 +55,7 @@ static struct pool {
 } P = {
     .mu = PTHREAD_MUTEX_INITIALIZER,
     .work = PTHREAD_COND_INITIALIZER,
+    .idle_cv = PTHREAD_COND_INITIALIZER,
     .reap = PTHREAD_COND_INITIALIZER,
     .io = {.fd = -1},
 };
@@ -423,6 +425,7 @@ static void *thread_main(void *arg)
     pthread_mutex_lock(&P.mu);
     for (;;) {
         P.idle++;
+        pthread_cond_broadcast(&P.idle_cv); /* pool_start waits for the first one */
         while (!P.qhead && !P.stop)
             pthread_cond_wait(&P.work, &P.mu);
         P.idle--;
@@ -541,6 +544,15 @@ int pool_start(const struct cfg *cfg, struct loop *loop, char *err, size_t errle
         P.reaper_started = true;
     }
     pthread_attr_destroy(&attr);
+    /* Announce nothing before every thread waits for work: a request arriving first would
+     * find no idle thread, and with --max-queue 0 be answered 503 (seen in a test). */
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 5;
+    pthread_mutex_lock(&P.mu);
+    while (P.idle < P.nthreads && pthread_cond_timedwait(&P.idle_cv, &P.mu, &until) == 0)
+        ;
+    pthread_mutex_unlock(&P.mu);
     return 0;
 }
 
