@@ -1,5 +1,7 @@
 #include "chunked.h"
 
+#include "chars.h"
+
 #include <string.h>
 
 enum {
@@ -35,24 +37,6 @@ void chunked_init(struct chunked *ck, uint64_t max_body, uint32_t max_line, uint
     ck->state = S_SIZE_START;
 }
 
-static bool is_tchar(unsigned char c)
-{
-    /* RFC 9110 §5.6.2 token characters */
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           (c && strchr("!#$%&'*+-.^_`|~", c));
-}
-
-static int hex_value(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static bool is_ws(unsigned char c)
 {
     return c == ' ' || c == '\t';
@@ -76,6 +60,21 @@ static bool is_framing_name(const struct chunked *ck)
     return false;
 }
 
+/* After a chunk size or an extension's value: another extension, BWS before one, or the end
+ * of the line. 0 or -400. */
+static int after_item(struct chunked *ck, unsigned char c)
+{
+    if (c == ';')
+        ck->state = S_EXT_NAME0;
+    else if (is_ws(c))
+        ck->state = S_EXT_WS;
+    else if (c == '\r')
+        ck->state = S_SIZE_LF;
+    else
+        return -400;
+    return 0;
+}
+
 /* One byte of a size line or a trailer line. 0 to go on, or -status. */
 static int step(struct chunked *ck, unsigned char c)
 {
@@ -92,17 +91,7 @@ static int step(struct chunked *ck, unsigned char c)
             ck->state = S_SIZE;
             return 0;
         }
-        if (ck->state == S_SIZE_START)
-            return -400;
-        if (c == ';')
-            ck->state = S_EXT_NAME0;
-        else if (is_ws(c))
-            ck->state = S_EXT_WS;
-        else if (c == '\r')
-            ck->state = S_SIZE_LF;
-        else
-            return -400;
-        return 0;
+        return ck->state == S_SIZE_START ? -400 : after_item(ck, c);
     }
     case S_EXT_WS:
         if (c == ';')
@@ -143,15 +132,7 @@ static int step(struct chunked *ck, unsigned char c)
     case S_EXT_QEND:
         if (ck->state == S_EXT_VAL && is_tchar(c))
             return 0;
-        if (c == ';')
-            ck->state = S_EXT_NAME0;
-        else if (is_ws(c))
-            ck->state = S_EXT_WS;
-        else if (c == '\r')
-            ck->state = S_SIZE_LF;
-        else
-            return -400;
-        return 0;
+        return after_item(ck, c);
     case S_EXT_QUOTED:
         if (c == '"')
             ck->state = S_EXT_QEND;

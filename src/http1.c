@@ -1,6 +1,7 @@
 #include "http1.h"
 
 #include "accesslog.h"
+#include "chars.h"
 #include "chunked.h"
 #include "conn.h"
 #include "httpdate.h"
@@ -201,13 +202,6 @@ static int on_version(llhttp_t *p, const char *at, size_t n)
     return count_line(from_parser(p), n + 1);
 }
 
-static bool is_tchar(unsigned char c)
-{
-    /* RFC 9110 §5.6.2 token characters */
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           (c && strchr("!#$%&'*+-.^_`|~", c));
-}
-
 static int on_header_field(llhttp_t *p, const char *at, size_t n)
 {
     struct h1conn *h = from_parser(p);
@@ -400,11 +394,6 @@ static bool is_valid_host(struct span h)
     return true;
 }
 
-static bool is_hex(char c)
-{
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
 /* Does a dot-segment ("..", also written "%2e%2e") lead above "/"? Such a path means nothing
  * in a URL (RFC 3986 §5.2.4 drops it) and only serves to probe for traversal bugs: 400, as
  * nginx answers. Within the root ("/a/../b") it is left to the app as sent. */
@@ -467,7 +456,8 @@ static int check_target(const struct request *r, bool is_options)
     }
     /* RFC 3986 §2.1: '%' starts two hex digits; "%00" would be a NUL in PATH_INFO. */
     for (const char *q = t.p, *end = t.p + t.n; (q = memchr(q, '%', (size_t)(end - q))); q++) {
-        if (end - q < 3 || !is_hex(q[1]) || !is_hex(q[2]) || (q[1] == '0' && q[2] == '0'))
+        if (end - q < 3 || hex_value((unsigned char)q[1]) < 0 ||
+            hex_value((unsigned char)q[2]) < 0 || (q[1] == '0' && q[2] == '0'))
             return 400;
     }
     return climbs_above_root(r->path) ? 400 : 0;

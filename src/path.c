@@ -1,18 +1,9 @@
 #include "path.h"
 
+#include "chars.h"
+
 #include <errno.h>
 #include <stdbool.h>
-
-static int hexval(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 /* A segment just ended at out[len]: refuse it when it is "." or "..". */
 static bool is_dot_segment(const char *out, size_t seg_start, size_t len)
@@ -45,8 +36,8 @@ int path_normalize(const char *in, size_t n, char *out, size_t outcap, size_t *o
             continue;
         }
         if (c == '%') {
-            int hi = i + 2 < n ? hexval((unsigned char)in[i + 1]) : -1;
-            int lo = i + 2 < n ? hexval((unsigned char)in[i + 2]) : -1;
+            int hi = i + 2 < n ? hex_value((unsigned char)in[i + 1]) : -1;
+            int lo = i + 2 < n ? hex_value((unsigned char)in[i + 2]) : -1;
             if (hi < 0 || lo < 0)
                 return -EINVAL;
             c = (unsigned char)(hi << 4 | lo);

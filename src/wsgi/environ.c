@@ -2,6 +2,8 @@
  * percent-decoded, the raw target stays in REQUEST_URI/RAW_URI. */
 #include "py.h"
 
+#include "chars.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -87,17 +89,6 @@ static int set_latin1(PyObject *d, PyObject *k, struct span s)
     return set_steal(d, k, PyUnicode_DecodeLatin1(s.p ? s.p : "", (Py_ssize_t)s.n, NULL));
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* PATH_INFO: the path with %XX decoded (malformed escapes kept as they are), as latin-1. */
 static PyObject *decode_path(struct span p)
 {
@@ -110,8 +101,8 @@ static PyObject *decode_path(struct span p)
     size_t n = 0;
     for (size_t i = 0; i < p.n; i++) {
         int hi, lo;
-        if (p.p[i] == '%' && i + 2 < p.n && (hi = hexval(p.p[i + 1])) >= 0 &&
-            (lo = hexval(p.p[i + 2])) >= 0) {
+        if (p.p[i] == '%' && i + 2 < p.n && (hi = hex_value((unsigned char)(p.p[i + 1]))) >= 0 &&
+            (lo = hex_value((unsigned char)(p.p[i + 2]))) >= 0) {
             out[n++] = (Py_UCS1)(hi * 16 + lo);
             i += 2;
         } else {

@@ -3,6 +3,8 @@
  * error paths. Everything here runs with the GIL held. */
 #include "py.h"
 
+#include "chars.h"
+
 #include "httpdate.h"
 #include "log.h"
 
@@ -50,12 +52,6 @@ static int put_u64(struct buf *b, uint64_t v)
         v /= 10;
     } while (v);
     return put(b, tmp + i, sizeof tmp - i);
-}
-
-static bool is_tchar(unsigned char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           (c && strchr("!#$%&'*+-.^_`|~", c));
 }
 
 static bool eq_nocase(const char *a, size_t n, const char *lower)
