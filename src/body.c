@@ -1,8 +1,9 @@
 #include "body.h"
 
 #include <errno.h>
-#include <stdatomic.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +48,137 @@ static void give(_Atomic uint64_t *used, uint64_t n)
     atomic_fetch_sub_explicit(used, n, memory_order_relaxed);
 }
 
+static int open_tmp(void);
+static int write_all(int fd, const char *p, size_t n);
+
+/* Freed chunks wait here for the next body (a free chunk's first bytes link the list), up to
+ * CACHE_MAX of them; the rest go back to malloc. */
+#define CACHE_MAX 256
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static void *cache_head;
+static size_t cache_n;
+
+static char *chunk_get(void)
+{
+    pthread_mutex_lock(&cache_lock);
+    void *c = cache_head;
+    if (c) {
+        memcpy(&cache_head, c, sizeof cache_head);
+        cache_n--;
+    }
+    pthread_mutex_unlock(&cache_lock);
+    return c ? c : malloc(BODY_CHUNK);
+}
+
+static void chunk_put(char *c)
+{
+    pthread_mutex_lock(&cache_lock);
+    if (cache_n < CACHE_MAX) {
+        memcpy(c, &cache_head, sizeof cache_head);
+        cache_head = c;
+        cache_n++;
+        c = NULL;
+    }
+    pthread_mutex_unlock(&cache_lock);
+    free(c);
+}
+
+void body_release_cache(void)
+{
+    pthread_mutex_lock(&cache_lock);
+    void *c = cache_head;
+    cache_head = NULL;
+    cache_n = 0;
+    pthread_mutex_unlock(&cache_lock);
+    while (c) {
+        void *next;
+        memcpy(&next, c, sizeof next);
+        free(c);
+        c = next;
+    }
+}
+
+size_t body_cached_chunks(void)
+{
+    pthread_mutex_lock(&cache_lock);
+    size_t n = cache_n;
+    pthread_mutex_unlock(&cache_lock);
+    return n;
+}
+
+static void chunks_free(struct body *b)
+{
+    for (size_t i = 0; i < sizeof b->chunk / sizeof b->chunk[0] && b->chunk[i]; i++) {
+        chunk_put(b->chunk[i]);
+        b->chunk[i] = NULL;
+    }
+}
+
+/* Copy n bytes at off out of the memory body (small buffer or chunks). */
+static void mem_copy_out(const struct body *b, uint64_t off, char *dst, size_t n)
+{
+    if (!b->chunk[0]) {
+        memcpy(dst, buf_data(&b->mem) + off, n);
+        return;
+    }
+    while (n) {
+        size_t in = (size_t)(off % BODY_CHUNK), k = BODY_CHUNK - in;
+        if (k > n)
+            k = n;
+        memcpy(dst, b->chunk[off / BODY_CHUNK] + in, k);
+        dst += k;
+        off += k;
+        n -= k;
+    }
+}
+
+/* Append to the memory body (the caller checked len + n <= BODY_MEM_MAX); 0 or -ENOMEM with
+ * the body unchanged. */
+static int mem_append(struct body *b, const char *data, size_t n)
+{
+    if (!b->chunk[0] && b->len + n <= BODY_SMALL)
+        return buf_append(&b->mem, data, n);
+    bool had_chunks = b->chunk[0] != NULL;
+    size_t need = (size_t)((b->len + n + BODY_CHUNK - 1) / BODY_CHUNK);
+    for (size_t i = 0; i < need; i++)
+        if (!b->chunk[i] && !(b->chunk[i] = chunk_get())) {
+            if (!had_chunks) /* the body is still in mem: no chunk holds data yet */
+                chunks_free(b);
+            return -ENOMEM; /* (chunks past the data are freed with the body) */
+        }
+    if (buf_size(&b->mem)) { /* the small body moves to the first chunk */
+        memcpy(b->chunk[0], buf_data(&b->mem), buf_size(&b->mem));
+        buf_free(&b->mem);
+    }
+    uint64_t off = b->len;
+    while (n) {
+        size_t in = (size_t)(off % BODY_CHUNK), k = BODY_CHUNK - in;
+        if (k > n)
+            k = n;
+        memcpy(b->chunk[off / BODY_CHUNK] + in, data, k);
+        data += k;
+        off += k;
+        n -= k;
+    }
+    return 0;
+}
+
+/* Move the memory body into a new temporary file; the fd or -errno. */
+static int spill(struct body *b)
+{
+    int fd = open_tmp();
+    int e = fd < 0 || b->chunk[0] ? 0 : write_all(fd, buf_data(&b->mem), buf_size(&b->mem));
+    for (uint64_t off = 0; fd >= 0 && e == 0 && b->chunk[0] && off < b->len; off += BODY_CHUNK) {
+        size_t k = b->len - off < BODY_CHUNK ? (size_t)(b->len - off) : BODY_CHUNK;
+        e = write_all(fd, b->chunk[off / BODY_CHUNK], k);
+    }
+    if (e < 0) {
+        close(fd);
+        return e;
+    }
+    return fd;
+}
+
 static int open_tmp(void)
 {
     const char *dir = getenv("TMPDIR");
@@ -84,7 +216,7 @@ static int write_all(int fd, const char *p, size_t n)
 int body_append(struct body *b, const char *data, size_t n)
 {
     if (b->fd < 0 && b->len + n <= BODY_MEM_MAX && take(&mem_used, mem_max, n)) {
-        int e = buf_append(&b->mem, data, n);
+        int e = mem_append(b, data, n);
         if (e == 0)
             b->len += n;
         else
@@ -94,16 +226,14 @@ int body_append(struct body *b, const char *data, size_t n)
     if (!take(&disk_used, disk_max, b->fd < 0 ? b->len + n : n))
         return -ENOSPC;
     if (b->fd < 0) {
-        int fd = open_tmp();
-        int e = fd < 0 ? fd : write_all(fd, buf_data(&b->mem), buf_size(&b->mem));
-        if (e < 0) {
-            if (fd >= 0)
-                close(fd);
+        int fd = spill(b);
+        if (fd < 0) {
             give(&disk_used, b->len + n);
-            return e;
+            return fd;
         }
         b->fd = fd;
         buf_free(&b->mem);
+        chunks_free(b);
         give(&mem_used, b->len);
     }
     int e = write_all(b->fd, data, n);
@@ -121,7 +251,7 @@ ssize_t body_read(const struct body *b, uint64_t off, char *dst, size_t n)
     if (n > b->len - off)
         n = (size_t)(b->len - off);
     if (b->fd < 0) {
-        memcpy(dst, buf_data(&b->mem) + off, n);
+        mem_copy_out(b, off, dst, n);
         return (ssize_t)n;
     }
     size_t got = 0;
@@ -138,9 +268,26 @@ ssize_t body_read(const struct body *b, uint64_t off, char *dst, size_t n)
     return (ssize_t)got;
 }
 
+const char *body_peek(const struct body *b, uint64_t off, size_t *n)
+{
+    *n = 0;
+    if (b->fd >= 0 || off >= b->len)
+        return NULL;
+    if (!b->chunk[0]) {
+        *n = (size_t)(b->len - off);
+        return buf_data(&b->mem) + off;
+    }
+    size_t in = (size_t)(off % BODY_CHUNK);
+    *n = BODY_CHUNK - in;
+    if (*n > b->len - off)
+        *n = (size_t)(b->len - off);
+    return b->chunk[off / BODY_CHUNK] + in;
+}
+
 void body_free(struct body *b)
 {
     buf_free(&b->mem);
+    chunks_free(b);
     if (b->fd >= 0) {
         close(b->fd);
         give(&disk_used, b->len);

@@ -554,12 +554,6 @@ static int on_headers_complete(llhttp_t *p)
             h->busy_status = e;
         }
     }
-    /* A body read whole: one allocation of its size, not a chain of doublings (each step
-     * touches fresh pages: 32-64 minor faults per 1 MiB upload). */
-    if (h->to_app && !h->app_dispatched && (p->flags & F_CONTENT_LENGTH) && p->content_length > 0 &&
-        p->content_length <= BODY_MEM_MAX && buf_size(&h->x->body.mem) == 0 &&
-        !buf_reserve(&h->x->body.mem, (size_t)p->content_length, 0))
-        return fail(h, 503);
     if (p->flags & F_CHUNKED) { /* chunked.c decodes it; llhttp sees a message without body */
         chunked_init(&h->x->ck, cfg->limit_request_body, (uint32_t)cfg->limit_request_field_size,
                      (uint32_t)cfg->limit_request_fields);

@@ -32,6 +32,7 @@
 #define LINGER_MS 2000
 #define TRIM_AFTER_MS 1000
 #define DRAIN_IDLE_MS 1000 /* see http1_drain */
+#define TRIM_EVERY_MS 10000
 #define GIVE_BACK_AFTER 64 /* connections gone (or no longer waiting) since the last look */
 
 static void pause_accept(struct server *s, bool pause);
@@ -177,21 +178,32 @@ static void start_drain(struct server *s, const char *why)
         s->loop.stop = true;
 }
 
-/* After a burst (many connections gone since the last look), hand the heap's free pages back
- * to the kernel: glibc keeps freed chunks below its mmap threshold (4 MiB here, main.c) in the
- * heap, and only trims its top, so memory freed in the middle stays resident. 500 slow TLS
- * readers left ~100 MiB behind without this. */
+/* Hand the heap's free pages back to the kernel (and the cached body chunks to the heap):
+ * glibc keeps up to 64 MiB free per arena (main.c) and blocks below 4 MiB in the heap, so memory
+ * freed after a burst would stay resident (500 slow TLS readers left ~100 MiB behind). Done
+ * after a burst (many connections gone, or no longer waiting on their client, since the last
+ * look), in the first second without a completed response, and every TRIM_EVERY_MS under
+ * steady load — never per request: refaulting the pages costs more than keeping them. */
 static void give_back_memory(struct server *s, size_t waiting)
 {
     if (s->nconns > s->peak_conns)
         s->peak_conns = s->nconns;
     if (waiting > s->peak_waiting)
         s->peak_waiting = waiting;
-    if (s->peak_conns - s->nconns < GIVE_BACK_AFTER && s->peak_waiting - waiting < GIVE_BACK_AFTER)
+    bool burst_over = s->peak_conns - s->nconns >= GIVE_BACK_AFTER ||
+                      s->peak_waiting - waiting >= GIVE_BACK_AFTER;
+    bool worked = s->requests != s->trim_requests;
+    bool paused = worked && s->requests == s->tick_requests;
+    bool due = worked && s->loop.now - s->trimmed_at >= TRIM_EVERY_MS;
+    s->tick_requests = s->requests;
+    if (!burst_over && !paused && !due)
         return;
+    body_release_cache();
     malloc_trim(0);
     s->peak_conns = s->nconns;
     s->peak_waiting = waiting;
+    s->trim_requests = s->requests;
+    s->trimmed_at = s->loop.now;
 }
 
 /* Once a second: connections idle for a second or more give back their buffers. The idle

@@ -28,8 +28,10 @@ struct server {
     struct accesslog *alog; /* owned; NULL = off */
     struct conn *conns;     /* every live connection */
     size_t nconns;
-    size_t peak_conns, peak_waiting; /* since memory was last given back (server.c) */
-    size_t max_conns;                /* from RLIMIT_NOFILE, leaving descriptors for files */
+    size_t peak_conns, peak_waiting;       /* since memory was last given back (server.c) */
+    uint64_t trim_requests, tick_requests; /* s->requests when memory was given back, a tick ago */
+    int64_t trimmed_at;                    /* loop time of that */
+    size_t max_conns;                      /* from RLIMIT_NOFILE, leaving descriptors for files */
     uint64_t next_id;
     int tl[8]; /* timer list per enum conn_timer */
     int tl_accept_retry, tl_graceful, tl_trim;

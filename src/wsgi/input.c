@@ -151,26 +151,29 @@ static int size_arg(PyObject *const *args, Py_ssize_t nargs, Py_ssize_t *size)
     return *size == -1 && PyErr_Occurred() ? -1 : 0;
 }
 
-/* Copy n body bytes at the current position into a new bytes object. */
+/* Copy n body bytes at the current position into a new bytes object (from memory with the GIL
+ * held: a memcpy; from the file without it). */
 static PyObject *take_bytes(struct input *in, size_t n)
 {
     const struct body *b = &in->t->body;
-    if (b->fd < 0) {
-        PyObject *r = PyBytes_FromStringAndSize(buf_data(&b->mem) + in->pos, (Py_ssize_t)n);
-        if (r)
-            in->pos += n;
-        return r;
-    }
-    PyObject *r = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)n);
+    size_t have;
+    const char *p = body_peek(b, in->pos, &have);
+    PyObject *r = PyBytes_FromStringAndSize(p && have >= n ? p : NULL, (Py_ssize_t)n);
     if (!r)
         return NULL;
-    ssize_t got;
-    Py_BEGIN_ALLOW_THREADS got = body_read(b, in->pos, PyBytes_AS_STRING(r), n);
-    Py_END_ALLOW_THREADS if (got != (ssize_t)n)
-    {
-        Py_DECREF(r);
-        PyErr_SetString(PyExc_OSError, "cannot read the request body");
-        return NULL;
+    if (!p || have < n) {
+        ssize_t got;
+        if (p) {
+            got = body_read(b, in->pos, PyBytes_AS_STRING(r), n);
+        } else {
+            Py_BEGIN_ALLOW_THREADS got = body_read(b, in->pos, PyBytes_AS_STRING(r), n);
+            Py_END_ALLOW_THREADS
+        }
+        if (got != (ssize_t)n) {
+            Py_DECREF(r);
+            PyErr_SetString(PyExc_OSError, "cannot read the request body");
+            return NULL;
+        }
     }
     in->pos += n;
     return r;
@@ -195,10 +198,23 @@ static PyObject *input_read(PyObject *self, PyObject *const *args, Py_ssize_t na
 static int line_length(struct input *in, size_t limit, size_t *len)
 {
     const struct body *b = &in->t->body;
-    if (b->fd < 0) {
-        const char *p = buf_data(&b->mem) + in->pos;
-        const char *nl = memchr(p, '\n', limit);
-        *len = nl ? (size_t)(nl - p) + 1 : limit;
+    if (b->fd < 0) { /* in memory: search piece by piece */
+        size_t n = 0;
+        while (n < limit) {
+            size_t have;
+            const char *p = body_peek(b, in->pos + n, &have);
+            if (!p)
+                break;
+            if (have > limit - n)
+                have = limit - n;
+            const char *nl = memchr(p, '\n', have);
+            if (nl) {
+                *len = n + (size_t)(nl - p) + 1;
+                return 0;
+            }
+            n += have;
+        }
+        *len = limit;
         return 0;
     }
     char tmp[READLINE_STEP];

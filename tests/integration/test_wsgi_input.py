@@ -183,6 +183,33 @@ def test_large_body_hash(lst, bs):
     assert out["after"] == 0
 
 
+# Bodies that stay in memory but span several of its 64 KiB pieces (src/body.h): just past the
+# small-body size, odd, exactly the 1 MiB memory limit; read in sizes that straddle the pieces.
+@pytest.mark.parametrize("size", [16 * 1024 + 1, 200003, 1024 * 1024])
+@pytest.mark.parametrize("bs", [65536, 70001, -1, 999])
+def test_memory_body_across_pieces_hash(lst, size, bs):
+    body = os.urandom(size)
+    with connect(lst, timeout=60) as c:
+        c.send(build_request("POST", "/hash?bs=%d" % bs, body=body))
+        r = c.read_response(timeout=60)
+    out = json.loads(r.body)
+    assert out["len"] == len(body)
+    assert out["sha256"] == hashlib.sha256(body).hexdigest()
+    assert out["after"] == 0
+
+
+@pytest.mark.parametrize("mode", ["readline", "readline_n", "iter"])
+def test_memory_body_lines_across_pieces(lst, mode):
+    # lines of 1 to ~9,000 bytes, so some straddle each 64 KiB boundary
+    body = b"".join(b"%d:" % i + b"x" * ((i * 7919) % 9000) + b"\n" for i in range(60))
+    assert 200000 < len(body) < 1024 * 1024
+    out = echo(lst, mode, body=body, n=5000 if mode == "readline_n" else None)
+    got = parts(out)
+    assert b"".join(got) == body
+    if mode != "readline_n":
+        assert got == body.splitlines(keepends=True)
+
+
 def test_large_chunked_body_hash(lst):
     body = os.urandom(1024 * 1024 + 5)
     with connect(lst, timeout=60) as c:

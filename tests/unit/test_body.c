@@ -112,10 +112,98 @@ static void test_unwritable_tmpdir_fails_cleanly(void)
     body_free(&b);
 }
 
+/* Past BODY_SMALL a body lives in BODY_CHUNK pieces: appended in odd sizes that straddle the
+ * chunk boundaries, read back at every kind of offset, then the chunks are cached for the next
+ * body (bounded) and released on request. */
+static void test_chunks_in_odd_pieces(void)
+{
+    body_release_cache();
+    struct body b;
+    body_init(&b);
+    static char piece[70000];
+    uint64_t total = 0;
+    size_t sizes[] = {1, BODY_SMALL - 1, 1, 1, 65535, 3, 70000, 12345, 65536, 7};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        fill(piece, total, sizes[i]);
+        CHECK_EQ_INT(body_append(&b, piece, sizes[i]), 0);
+        total += sizes[i];
+        CHECK_EQ_INT(b.len, total);
+        CHECK(read_back_ok(&b, 0, (size_t)total));
+    }
+    CHECK_MSG(b.fd < 0, "still in memory");
+    CHECK_MSG(b.mem.p == NULL, "the small buffer moved into the first chunk");
+    CHECK(b.chunk[0] != NULL && b.chunk[(total - 1) / BODY_CHUNK] != NULL);
+    for (uint64_t off = BODY_CHUNK - 3; off < total; off += BODY_CHUNK)
+        CHECK(read_back_ok(&b, off, 7)); /* across each boundary */
+    size_t used = (size_t)((total + BODY_CHUNK - 1) / BODY_CHUNK);
+    body_free(&b);
+    CHECK_EQ_INT(body_cached_chunks(), used);
+    /* The next body takes them again (the contents are its own). */
+    body_init(&b);
+    fill(piece, 0, sizeof piece);
+    CHECK_EQ_INT(body_append(&b, piece, sizeof piece), 0);
+    CHECK_EQ_INT(body_cached_chunks(), used - 2);
+    CHECK(read_back_ok(&b, 0, sizeof piece));
+    body_free(&b);
+    body_release_cache();
+    CHECK_EQ_INT(body_cached_chunks(), 0);
+}
+
+/* A body exactly BODY_MEM_MAX long stays in memory; one byte more moves every chunk to the
+ * file, in order, and the chunks go to the cache. */
+static void test_chunks_spill_at_the_limit(void)
+{
+    body_release_cache();
+    struct body b;
+    body_init(&b);
+    char *all = malloc(BODY_MEM_MAX + 1);
+    CHECK(all != NULL);
+    if (!all)
+        return;
+    fill(all, 0, BODY_MEM_MAX + 1);
+    CHECK_EQ_INT(body_append(&b, all, BODY_MEM_MAX), 0);
+    CHECK_MSG(b.fd < 0, "BODY_MEM_MAX bytes fit in memory");
+    CHECK_EQ_INT(body_append(&b, all + BODY_MEM_MAX, 1), 0);
+    CHECK_MSG(b.fd >= 0, "one byte more goes to a file");
+    CHECK(b.chunk[0] == NULL);
+    CHECK_EQ_INT(body_cached_chunks(), BODY_MEM_MAX / BODY_CHUNK);
+    CHECK(read_back_ok(&b, 0, BODY_MEM_MAX + 1));
+    uint64_t mem, disk;
+    body_usage(&mem, &disk);
+    CHECK_EQ_INT(mem, 0);
+    CHECK_EQ_INT(disk, BODY_MEM_MAX + 1);
+    body_free(&b);
+    body_usage(&mem, &disk);
+    CHECK_EQ_INT(disk, 0);
+    free(all);
+    body_release_cache();
+}
+
+/* The cache holds at most 256 chunks (16 MiB); more freed at once go back to malloc. */
+static void test_cache_is_bounded(void)
+{
+    body_release_cache();
+    enum { N = 20 };
+    static struct body bs[N];
+    static char piece[BODY_MEM_MAX];
+    fill(piece, 0, sizeof piece);
+    for (int i = 0; i < N; i++) {
+        body_init(&bs[i]);
+        CHECK_EQ_INT(body_append(&bs[i], piece, sizeof piece), 0);
+    }
+    for (int i = 0; i < N; i++)
+        body_free(&bs[i]);
+    CHECK_EQ_INT(body_cached_chunks(), 256);
+    body_release_cache();
+}
+
 int main(void)
 {
     HARNESS_RUN(test_small_stays_in_memory);
     HARNESS_RUN(test_spills_to_file);
     HARNESS_RUN(test_unwritable_tmpdir_fails_cleanly);
+    HARNESS_RUN(test_chunks_in_odd_pieces);
+    HARNESS_RUN(test_chunks_spill_at_the_limit);
+    HARNESS_RUN(test_cache_is_bounded);
     return HARNESS_DONE();
 }
