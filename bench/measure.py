@@ -37,9 +37,9 @@ def tree_pids(root):
     return out
 
 
-def tree_ticks(root):
-    """CPU clock ticks of a process tree: utime+stime+cutime+cstime of every member."""
-    total = 0
+def tree_ticks_by_pid(root):
+    """{pid: CPU clock ticks} of a process tree: utime+stime+cutime+cstime of each member."""
+    out = {}
     for p in tree_pids(root):
         try:
             with open(f"/proc/{p}/stat") as f:
@@ -47,8 +47,13 @@ def tree_ticks(root):
         except OSError:
             continue
         f = s[s.rindex(")") + 2:].split()  # f[0] is field 3 (state)
-        total += int(f[11]) + int(f[12]) + int(f[13]) + int(f[14])
-    return total
+        out[p] = int(f[11]) + int(f[12]) + int(f[13]) + int(f[14])
+    return out
+
+
+def tree_ticks(root):
+    """CPU clock ticks of a process tree: utime+stime+cutime+cstime of every member."""
+    return sum(tree_ticks_by_pid(root).values())
 
 
 def tree_rss_kib(root):
@@ -111,16 +116,23 @@ def wait_quiet(cpus, pct, max_wait, sample):
 
 
 class CpuMeter:
-    """Server tree CPU, client (children of this process) CPU and the busy time of the two
+    """Server tree CPU, client (children of this process) CPU and the busy time of the
     benchmark CPUs around one measurement; other_pct = the busy time of a benchmark CPU that
-    neither the server nor the client accounts for (other work on the machine)."""
+    neither the server nor the client accounts for (other work on the machine). When the server
+    has the client's CPU too (server_cpus holds client_cpu), the two share it, so the other work
+    is the busy time of all the server's CPUs less both (in % of one CPU, key "shared_cpus").
+    by_proc: the server's CPU time per process (the main one first), to see that every worker
+    of a prefork server worked."""
 
-    def __init__(self, server_pid, server_cpu, client_cpu):
-        self.pid, self.scpu, self.ccpu = server_pid, server_cpu, client_cpu
+    def __init__(self, server_pid, server_cpus, client_cpu):
+        if isinstance(server_cpus, int):
+            server_cpus = (server_cpus,)
+        self.pid, self.scpus, self.ccpu = server_pid, tuple(server_cpus), client_cpu
 
     def __enter__(self):
         self.t0 = time.monotonic()
-        self.s0 = tree_ticks(self.pid) if self.pid else 0
+        self.p0 = tree_ticks_by_pid(self.pid) if self.pid else {}
+        self.s0 = sum(self.p0.values())
         r = resource.getrusage(resource.RUSAGE_CHILDREN)
         self.c0 = r.ru_utime + r.ru_stime
         self.j0 = cpu_jiffies()
@@ -128,15 +140,25 @@ class CpuMeter:
 
     def __exit__(self, *exc):
         self.wall = time.monotonic() - self.t0
-        self.server_s = ((tree_ticks(self.pid) if self.pid else 0) - self.s0) / CLK_TCK
+        p1 = tree_ticks_by_pid(self.pid) if self.pid else {}
+        self.server_s = (sum(p1.values()) - self.s0) / CLK_TCK
+        # a process that exited during the run is missing from p1 (its time moved to its
+        # parent's cutime when reaped, if it was)
+        self.by_proc = [[p, round((t - self.p0.get(p, 0)) / CLK_TCK, 3)] for p, t in p1.items()]
         r = resource.getrusage(resource.RUSAGE_CHILDREN)
         self.client_s = r.ru_utime + r.ru_stime - self.c0
         j1 = cpu_jiffies()
         busy = lambda c: (j1[c][0] - self.j0[c][0]) / CLK_TCK
-        self.other_pct = {
-            "server_cpu": max(0.0, round(100 * (busy(self.scpu) - self.server_s) / self.wall, 1)),
-            "client_cpu": max(0.0, round(100 * (busy(self.ccpu) - self.client_s) / self.wall, 1)),
-        }
+        if self.ccpu in self.scpus:
+            both = sum(busy(c) for c in self.scpus) - self.server_s - self.client_s
+            self.other_pct = {"shared_cpus": max(0.0, round(100 * both / self.wall, 1))}
+        else:
+            server = sum(busy(c) for c in self.scpus) - self.server_s
+            client = busy(self.ccpu) - self.client_s
+            self.other_pct = {
+                "server_cpu": max(0.0, round(100 * server / self.wall, 1)),
+                "client_cpu": max(0.0, round(100 * client / self.wall, 1)),
+            }
         return False
 
     def record(self, requests, active_s=None):
@@ -144,6 +166,9 @@ class CpuMeter:
         duration without its start-up, when known; else the whole wall time)."""
         n = max(1, requests)
         t = active_s or self.wall
+        extra = {}
+        if len(self.scpus) > 1:  # the two-CPU scenarios: did every worker take part?
+            extra["server_cpu_by_proc"] = self.by_proc
         return dict(
             wall_s=round(self.wall, 3),
             server_cpu_s=round(self.server_s, 3),
@@ -153,11 +178,15 @@ class CpuMeter:
             client_cpu_pct=round(100 * self.client_s / t, 1),
             client_cpu_us_per_req=round(self.client_s * 1e6 / n, 2),
             other_load_pct=self.other_pct,
+            **extra,
         )
 
 
-def pinned(cpu, argv):
-    return ["taskset", "-c", str(cpu)] + list(argv)
+def pinned(cpus, argv):
+    """argv under taskset; cpus: one CPU number or a sequence of them."""
+    if isinstance(cpus, int):
+        cpus = (cpus,)
+    return ["taskset", "-c", ",".join(map(str, cpus))] + list(argv)
 
 
 def run_httpsd_load(binary, cpu, url, conns, duration, *, keepalive=True, method="GET",

@@ -3,6 +3,8 @@
 scenario (bench/scenarios.py) with httpsd-load pinned to the other, interleaving the servers run
 by run, cross-checks with wrk, and writes bench/results/<YYYYMMDD-HHMM>-<scenario>.json; then
 report.py turns the newest results into docs/BENCHMARKS.md. Stdlib only (matplotlib in report.py).
+The two-CPU scenarios (server_cpus=2) pin the servers to both CPUs; httpsd-load stays on
+CLIENT_CPU and shares it with them.
 
 Called by bench/run after it installed the packages and built httpsd; run it directly only with
 HTTPSD_BUILD pointing at a release build directory.
@@ -30,6 +32,12 @@ ROOT = os.path.dirname(BENCH)
 RESULTS = os.path.join(BENCH, "results")
 SERVER_CPU, CLIENT_CPU = 0, 1
 QUICK_DURATION = 0.75
+
+
+def server_cpus(sc):
+    """The CPUs a scenario's servers are pinned to: SERVER_CPU, or both (CLIENT_CPU shared with
+    the load generator) for server_cpus=2."""
+    return (SERVER_CPU,) if sc.server_cpus == 1 else (SERVER_CPU, CLIENT_CPU)
 
 
 class Settings:
@@ -134,6 +142,16 @@ class Target:
         self.rate = None
 
 
+def procs_split(rec):
+    """"  procs 1%/50%/49%": each server process's share of the tree's CPU time (the main
+    process first), for the two-CPU scenarios' log lines."""
+    by = rec.get("server_cpu_by_proc")
+    total = sum(s for _, s in by or ())
+    if not by or len(by) < 2 or not total:
+        return ""
+    return "  procs " + "/".join(f"{100 * s / total:.0f}%" for _, s in by)
+
+
 class Runner:
     def __init__(self, st, ctx, pool, files, build, stamp, info, perf=False):
         self.st, self.ctx, self.pool, self.files = st, ctx, pool, files
@@ -147,20 +165,22 @@ class Runner:
     def targets(self, sc, res, names, fresh=False, schemes=None):
         """Start (or reuse) the scenario's servers and probe them; record n/a reasons."""
         schemes = schemes or sc.schemes
+        cpus = server_cpus(sc)
         if not fresh:
-            self.pool.keep_only({(n, sc.app if servers.SERVERS[n].runs_apps else None)
-                                 for n in names})
+            self.pool.keep_only({self.pool.key(n, sc.app, cpus) for n in names})
         out = []
         for name in names:
-            inst = self.pool.get(name, sc.app, fresh=fresh)
-            key = (name, sc.app if servers.SERVERS[name].runs_apps else None)
+            inst = self.pool.get(name, sc.app, cpus, fresh=fresh)
+            key = self.pool.key(name, sc.app, cpus)
             if inst is None:
                 for scheme in schemes:
                     res["na"][f"{name} {scheme}"] = "could not start: " + self.pool.failed[key][:500]
                 continue
             srv = servers.SERVERS[name]
             res["servers"][name] = dict(label=srv.label, argv=inst.argv, config=inst.config_text,
-                                        config_template=srv.config, recommendation=srv.recommendation)
+                                        config_template=srv.config,
+                                        recommendation=srv.recommendation, procs=srv.procs,
+                                        cpus=list(inst.cpus))
             for scheme in schemes:
                 k = f"{name} {scheme}"
                 if scheme not in inst.ports:
@@ -197,7 +217,7 @@ class Runner:
             if not t.inst.alive():
                 rec["failed"] = "server exited:\n" + t.inst.log_tail()
                 return rec
-            with measure.CpuMeter(t.inst.pid, SERVER_CPU, CLIENT_CPU) as m:
+            with measure.CpuMeter(t.inst.pid, t.inst.cpus, CLIENT_CPU) as m:
                 argv, out, err = measure.run_httpsd_load(
                     self.load, CLIENT_CPU, **self.load_args(sc, t, st.duration, t.rate))
             rec["argv"] = argv
@@ -229,7 +249,8 @@ class Runner:
             log(f"  [{self.count}] {sc.name} run {run} {t.key:<22} {rec['req_per_s']:>10,.0f} req/s "
                 f"{rec.get('bytes_per_s', 0) / 2**20:>8.1f} MiB/s  srv {rec['server_cpu_us_per_req']:>7.1f} µs/req "
                 f"({rec['server_cpu_pct']:.0f}%)  client {rec['client_cpu_pct']:.0f}%  "
-                f"p99 {lat.get('p99', 0):,.0f} µs" + ("  CONTENDED" if rec["contended"] else ""))
+                f"p99 {lat.get('p99', 0):,.0f} µs" + procs_split(rec)
+                + ("  CONTENDED" if rec["contended"] else ""))
         return rec
 
     def profile(self, sc, t):
@@ -250,7 +271,7 @@ class Runner:
         a = self.load_args(sc, t, self.st.duration)
         script = measure.wrk_script(self.ctx.tmp, sc.method, a["body_file"]) if a["body_file"] else None
         self.quiet()
-        with measure.CpuMeter(t.inst.pid, SERVER_CPU, CLIENT_CPU) as m:
+        with measure.CpuMeter(t.inst.pid, t.inst.cpus, CLIENT_CPU) as m:
             argv, out, raw = measure.run_wrk(CLIENT_CPU, a["url"], sc.connections, self.st.duration,
                                              keepalive=sc.keepalive, headers=t.headers,
                                              script=script, timeout=a["timeout"])
@@ -298,6 +319,7 @@ class Runner:
         d = {k: v for k, v in vars(sc).items()}
         d["body_bytes"] = scenarios.FILES[sc.body_file][1] if sc.body_file else 0
         d["servers"] = list(names)
+        d["server_cpu_list"] = list(server_cpus(sc))
         return dict(scenario=d, stamp=self.stamp,
                     date=datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
                     settings=self.st.as_dict(), argv=sys.argv[1:], **self.info,
@@ -376,7 +398,11 @@ class Runner:
         return rec
 
     def run(self, sc, names):
-        log(f"== {sc.name}: {sc.title}")
+        cpus = server_cpus(sc)
+        log(f"== {sc.name}: {sc.title}" + (
+            "" if cpus == (SERVER_CPU,) else
+            f" [servers on CPUs {','.join(map(str, cpus))}, httpsd-load on CPU {CLIENT_CPU}: "
+            "shared]"))
         t0 = time.monotonic()
         res = self.new_result(sc, names)
         if self.perf and sc.kind == "idle":
@@ -401,7 +427,8 @@ def parse_args(argv):
     p = argparse.ArgumentParser(
         prog="bench/run",
         description="Benchmark httpsd side by side with nginx, h2o, uWSGI, gunicorn and waitress: "
-                    "servers on CPU 0, httpsd-load on CPU 1, servers interleaved run by run; "
+                    "servers on CPU 0 (on CPUs 0 and 1 in the two-CPU scenarios, *-w2), "
+                    "httpsd-load on CPU 1, servers interleaved run by run; "
                     "raw results in bench/results/, the page in docs/BENCHMARKS.md.",
         epilog=f"--quick: 1 run of {QUICK_DURATION:g} s per measurement (not 3 s: 3 s would not "
                "fit the whole default selection in 2 minutes), 2,000 instead of 10,000 idle "
@@ -460,7 +487,7 @@ def main(argv):
     try:
         files, www, cert, key = make_files(tmp)
         ctx = servers.Ctx(httpsd=os.path.join(build, "httpsd"), tmp=tmp, www=www, cert=cert,
-                          key=key, nofile=nofile, cpu=SERVER_CPU)
+                          key=key, nofile=nofile)
         pool = servers.Pool(ctx, servers.PortAllocator(19700))
         info = dict(machine=machine_info(), versions=versions(build))
         os.makedirs(RESULTS, exist_ok=True)

@@ -7,14 +7,31 @@ kind:  "load"  closed loop, httpsd-load -p 1 -c C for the duration (req/s, bytes
        "idle"  RSS per idle keep-alive connection (bench/idle_conns.py), a fresh server each time
 goal:  "ahead"  httpsd should beat every peer (WSGI)
        "peer"   httpsd should be at >= 1.0x the peer (static files, TLS)
+server_cpus:  1  the servers on the runner's SERVER_CPU, httpsd-load alone on CLIENT_CPU
+              2  the servers on both CPUs (taskset -c 0,1), sharing CLIENT_CPU with httpsd-load:
+                 the two-CPU scenarios of issue 11 (prefork: -w 2 and the peers' equivalents)
+thresholds:  (server, other server, minimum ratio) the scenario is meant to show, e.g. httpsd
+             -w 2 at >= 1.8x httpsd -w 1; summary.py evaluates them, the page shows them
+reference:   httpsd rows measured for a threshold only (httpsd -w 1 next to -w 2): no ratio
+             column of their own, not counted in "where httpsd is behind"
 """
 import dataclasses
 import hashlib
 import http.client
+import importlib.util
+import os
 import ssl
 
 WSGI = ("httpsd", "httpsd-t0", "uwsgi", "gunicorn-sync", "gunicorn-gthread", "waitress")
 STATIC = ("httpsd", "nginx", "h2o")
+# issue 11: each server with two workers (processes; h2o: threads) on two CPUs
+WSGI_W2 = ("httpsd-w2", "httpsd-w1", "uwsgi-p2", "gunicorn-sync-w2")
+STATIC_W2 = ("httpsd-w2", "nginx-w2", "h2o-t2")
+TWO_CPUS = ("Two CPUs: every server is pinned to both (`taskset -c 0,1`) and httpsd-load stays "
+            "on CPU 1, **which it shares with the servers** (the machine has two): the servers "
+            "get less than two whole CPUs, the more so the more the client works (a cheap "
+            "request costs the client about what it costs the server), and each server's CPU "
+            "time is in the table. ")
 HELLO = b"Hello, World!"
 RANGES = "bytes=0-99,5000-5099"
 
@@ -45,6 +62,9 @@ class Scenario:
     goal: str = "ahead"
     wrk: bool = True           # cross-check with wrk (not for --rate or idle runs)
     fresh: bool = False        # a new server process for every measurement
+    server_cpus: int = 1       # 1 or 2 (see above)
+    thresholds: tuple = ()     # ((server, other, minimum ratio), ...) (see above)
+    reference: tuple = ()      # httpsd rows that are not compared with the peers (see above)
     note: str = ""
 
 
@@ -103,6 +123,29 @@ SCENARIOS = {s.name: s for s in [
              note="bench/idle_conns.py opens the connections (one GET each, then idle) against a "
                   "freshly started server and reads the server's RSS (all its processes) before "
                   "and after."),
+    # issue 11: prefork workers. The WSGI ones share their server instances (the same app).
+    Scenario("cpu-w2", "CPU-bound WSGI app (0.7 ms of Python per request), 2 workers on 2 CPUs",
+             WSGI_W2, app="hello", path="/cpu", expect_body="cpu",
+             server_cpus=2, reference=("httpsd-w1",),
+             thresholds=(("httpsd-w2", "httpsd-w1", 1.8), ("httpsd-w2", "uwsgi-p2", 1.0)),
+             note=TWO_CPUS + "GET /cpu of bench/apps/hello.py: 14,000 rounds of a multiply-add "
+                  "in the interpreter (about 0.7 ms on this machine), holding the GIL, the same "
+                  "work for every server. One process computes on one CPU at a time whatever "
+                  "its threads, so `-w 2` should come close to twice `-w 1` (the threshold is "
+                  "1.8×); at some 2,000 requests a second the client takes little of CPU 1."),
+    Scenario("hello-w2", "WSGI hello world, 2 workers on 2 CPUs, keep-alive", WSGI_W2,
+             app="hello", expect_body="hello", server_cpus=2, reference=("httpsd-w1",),
+             thresholds=(("httpsd-w2", "gunicorn-sync-w2", 5.0),),
+             note=TWO_CPUS + "Here the client (one process) needs about as much CPU per "
+                  "request as httpsd, so the shared CPU 1 bounds the req/s of the fast servers: "
+                  "`-w 2` is not expected to reach twice `-w 1`; server CPU µs/req still "
+                  "compares them."),
+    Scenario("static-27b-w2", "Static 27-byte file, 2 workers on 2 CPUs, keep-alive",
+             STATIC_W2, schemes=("http", "https"), path="/static/f27.txt", expect_body="f27",
+             goal="peer", server_cpus=2,
+             note=TWO_CPUS + "nginx with `worker_processes 2`, h2o with `num-threads: 2`. The "
+                  "client needs about as much CPU per request as the servers here: the req/s "
+                  "column is bounded by CPU 1's share; server CPU µs/req compares the servers."),
 ]}
 
 
@@ -122,6 +165,13 @@ class Files:
     def expected(self, what):
         if what == "hello":
             return HELLO
+        if what == "cpu":  # computed by the app's own function
+            spec = importlib.util.spec_from_file_location(
+                "bench_hello", os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                            "apps", "hello.py"))
+            app = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(app)
+            return app.cpu_work()
         if what == "big":
             return bytes(range(256)) * 400  # bench/apps/hello.py's /100k
         return self.data(what)

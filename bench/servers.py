@@ -2,10 +2,12 @@
 for readiness and stopped. One row per server in SERVERS; nothing else in the runner knows a
 server by name.
 
-Every server runs under `taskset -c SERVER_CPU prlimit --nofile=N:N`, so its whole process tree
-(masters, workers, threads) shares one CPU and may hold 10,000+ connections. Peers are
-configured the way their own documentation recommends for a machine of that size; the
-`recommendation` text says which recommendation, and goes into docs/BENCHMARKS.md.
+Every server runs under `taskset -c CPUS prlimit --nofile=N:N`, so its whole process tree
+(masters, workers, threads) shares the scenario's server CPUs and may hold 10,000+ connections:
+one CPU (the runner's SERVER_CPU) in most scenarios, both in the two-CPU ones, whose rows
+(`-w 2`, `--processes 2`, 2 workers or threads) exist for those. Peers are configured the way
+their own documentation recommends for a machine of that size; the `recommendation` text says
+which recommendation, and goes into docs/BENCHMARKS.md.
 """
 import dataclasses
 import os
@@ -26,14 +28,13 @@ APPS = {"hello": "hello:application", "flask": "flaskapp:app"}
 
 @dataclasses.dataclass
 class Ctx:
-    """What the server command lines need: binaries, files, limits, the CPU."""
+    """What the server command lines need: binaries, files, limits (the CPUs are per Instance)."""
     httpsd: str
     tmp: str
     www: str
     cert: str
     key: str
     nofile: int
-    cpu: int
     apps_dir: str = os.path.join(BENCH, "apps")
 
 
@@ -46,6 +47,7 @@ class Server:
     runs_apps: bool
     argv: typing.Callable     # (ctx, ports {scheme: port}, app module or None) -> argv
     procs: int = 1            # processes once fully started (master + workers)
+    workers: int = 1          # @WORKERS@ of its config template (nginx processes, h2o threads)
     config: str = None        # template in bench/conf, filled with @NAME@ values
     package: str = None       # Debian package (for the versions table)
     recommendation: str = ""  # how it is configured, and whose advice that follows
@@ -61,9 +63,10 @@ def _httpsd(*extra):
     return argv
 
 
-def _gunicorn(*worker):
+def _gunicorn(*worker, workers=3):
     def argv(ctx, ports, app):
-        return [PY, "-m", "gunicorn", "-w", "3", *worker, "-b", f"127.0.0.1:{ports['http']}",
+        return [PY, "-m", "gunicorn", "-w", str(workers), *worker,
+                "-b", f"127.0.0.1:{ports['http']}",
                 "--chdir", ctx.apps_dir, "--log-level", "warning", app]
     return argv
 
@@ -75,11 +78,16 @@ def _gunicorn(*worker):
 UWSGI_THREADS = 50
 
 
-def _uwsgi(ctx, ports, app):
-    return ["uwsgi", "--plugin", "python3", "--master", "--processes", "1",
-            "--threads", str(UWSGI_THREADS), "--http11-socket", f"127.0.0.1:{ports['http']}", "--chdir", ctx.apps_dir,
-            "--module", app, "--disable-logging", "--die-on-term", "--need-app",
-            "--listen", "1024"]
+def _uwsgi_processes(n):
+    def argv(ctx, ports, app):
+        return ["uwsgi", "--plugin", "python3", "--master", "--processes", str(n),
+                "--threads", str(UWSGI_THREADS), "--http11-socket", f"127.0.0.1:{ports['http']}",
+                "--chdir", ctx.apps_dir, "--module", app, "--disable-logging", "--die-on-term",
+                "--need-app", "--listen", "1024"]
+    return argv
+
+
+_uwsgi = _uwsgi_processes(1)
 
 
 def _waitress(ctx, ports, app):
@@ -129,7 +137,7 @@ SERVERS = {s.name: s for s in [
            recommendation="its defaults: 4 threads (`--threads=4`, the documented default), "
                           "one process"),
     Server("nginx", "nginx", False, ("http", "https"), False,
-           _config_server("nginx", "-p", "@TMP@", "-c", "@CONF@", "-e", "@TMP@/nginx-error.log"),
+           _config_server("nginx", "-p", "@TMP@", "-c", "@CONF@", "-e", "@TMP@/@NAME@-error.log"),
            procs=2, config="nginx.conf.in", package="nginx",
            recommendation="1 worker, sendfile + tcp_nopush, access_log off, keepalive_requests "
                           "raised, ssl_session_cache (bench/conf/nginx.conf.in); in the WSGI "
@@ -137,6 +145,40 @@ SERVERS = {s.name: s for s in [
     Server("h2o", "h2o", False, ("http", "https"), False, _config_server("h2o", "-c", "@CONF@"),
            procs=1, config="h2o.conf.in", package="h2o",
            recommendation="1 thread, file handler defaults (bench/conf/h2o.conf.in)"),
+    # The two-CPU scenarios (issue 11): the same servers with two workers each, taskset to both
+    # CPUs. httpsd -w 1 is the default `httpsd` row spelt out, so the page can say which is which.
+    Server("httpsd-w1", "httpsd -w 1", True, ("http", "https"), True, _httpsd("-w", "1"),
+           procs=2, recommendation="as httpsd, `-w 1` spelt out (the default): a master and one "
+                                   "worker process, 4 app threads under one GIL"),
+    Server("httpsd-w2", "httpsd -w 2", True, ("http", "https"), True, _httpsd("-w", "2"),
+           procs=3, recommendation=(
+               "as httpsd, with `-w 2`: a master and 2 worker processes (one per CPU), each with "
+               "its own SO_REUSEPORT listening socket (the kernel spreads connections between "
+               "them) and 4 app threads")),
+    Server("uwsgi-p2", "uWSGI --processes 2", False, ("http",), True, _uwsgi_processes(2),
+           procs=3, package="uwsgi-core", recommendation=(
+               "as uWSGI, with `--processes 2` (one per CPU) and still 50 threads each: its "
+               "processes share one listening socket and each thread holds a keep-alive "
+               "connection, so with fewer than 50 threads per process the connections one "
+               "process took beyond its threads would wait (uWSGI's own rule is again only "
+               "\"experiment\")")),
+    Server("gunicorn-sync-w2", "gunicorn sync -w 2", False, ("http",), True,
+           _gunicorn("-k", "sync", workers=2), procs=3, package="gunicorn", recommendation=(
+               "2 sync workers (`-w 2`), one per CPU like httpsd -w 2 (issue 11 asks for this "
+               "pairing; gunicorn's \"(2 x $num_cores) + 1\" would be 5, which adds no CPU for a "
+               "CPU-bound app but lets more connections be served at once). Closes the "
+               "connection after every response, as above.")),
+    Server("nginx-w2", "nginx 2 workers", False, ("http", "https"), False,
+           _config_server("nginx", "-p", "@TMP@", "-c", "@CONF@", "-e", "@TMP@/@NAME@-error.log"),
+           procs=3, workers=2, config="nginx.conf.in", package="nginx",
+           recommendation="as nginx, with `worker_processes 2` (one per CPU, what `auto` would "
+                          "pick with both CPUs) and `listen ... reuseport`: a listening socket "
+                          "per worker, like httpsd -w 2 (with one shared socket, one worker took "
+                          "all 50 connections in some runs while the other sat idle)"),
+    Server("h2o-t2", "h2o 2 threads", False, ("http", "https"), False,
+           _config_server("h2o", "-c", "@CONF@"), procs=1, workers=2, config="h2o.conf.in",
+           package="h2o", recommendation="as h2o, with `num-threads: 2` (its default, the number "
+                                         "of CPU cores, with both CPUs)"),
 ]}
 
 
@@ -174,10 +216,11 @@ def http_get(url, timeout=2.0):
 
 
 class Instance:
-    """One running server: Server row + app + ports + process."""
+    """One running server: Server row + app + ports + the CPUs it is pinned to + process."""
 
-    def __init__(self, server, app, ctx, ports):
+    def __init__(self, server, app, ctx, ports, cpus):
         self.server, self.app, self.ctx, self.ports = server, app, ctx, ports
+        self.cpus = tuple(cpus)
         self.proc = None
         self.log = os.path.join(ctx.tmp, f"{server.name}-{app or 'static'}.log")
         self.config_text = None
@@ -185,7 +228,7 @@ class Instance:
 
     @property
     def key(self):
-        return (self.server.name, self.app)
+        return (self.server.name, self.app, self.cpus)
 
     @property
     def pid(self):
@@ -195,7 +238,9 @@ class Instance:
         return f"{scheme}://127.0.0.1:{self.ports[scheme]}{path}"
 
     def _fill(self, text, conf_path=""):
-        values = dict(TMP=self.ctx.tmp, WWW=self.ctx.www, CERT=self.ctx.cert, KEY=self.ctx.key,
+        values = dict(NAME=self.server.name, WORKERS=self.server.workers,
+                      REUSEPORT=" reuseport" if self.server.workers > 1 else "",  # nginx listen
+                      TMP=self.ctx.tmp, WWW=self.ctx.www, CERT=self.ctx.cert, KEY=self.ctx.key,
                       NOFILE=self.ctx.nofile, WORKER_CONNECTIONS=min(self.ctx.nofile, 20000),
                       PORT_HTTP=self.ports.get("http"), PORT_HTTPS=self.ports.get("https"),
                       CONF=conf_path,
@@ -224,7 +269,7 @@ class Instance:
             log.write("+ " + " ".join(self.argv) + "\n")
             log.flush()
             self.proc = subprocess.Popen(
-                measure.pinned(self.ctx.cpu, ["prlimit", f"--nofile={n}:{n}", *self.argv]),
+                measure.pinned(self.cpus, ["prlimit", f"--nofile={n}:{n}", *self.argv]),
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 cwd=self.ctx.apps_dir, env=env, start_new_session=True)
         ready = "/" if self.app else "/static/f27.txt"
@@ -244,11 +289,22 @@ class Instance:
         # (taskset and prlimit exec the server: the Popen pid is the server's main process)
         while len(measure.tree_pids(self.pid)) < s.procs and time.monotonic() < deadline:
             time.sleep(0.05)
+        if s.procs > 1:
+            # each worker answers: fresh connections (new source ports) land on every worker of
+            # an SO_REUSEPORT group or a shared socket sooner or later; one still starting
+            # answers late, not never, since its queue waits for it
+            for _ in range(4 * s.procs):
+                left = max(1.0, deadline - time.monotonic())
+                code, _ = http_get(self.url("http", ready), timeout=left)
+                if code != 200:
+                    raise RuntimeError(f"{s.name}: {ready} answered {code} after the start:\n"
+                                       + self.log_tail())
         time.sleep(0.3)
         loose = {t: c for t, c in measure.affinity_of_tree(self.pid).items()
-                 if c != frozenset([self.ctx.cpu])}
+                 if c != frozenset(self.cpus)}
         if loose:
-            raise RuntimeError(f"{s.name}: threads not pinned to CPU {self.ctx.cpu}: {loose}")
+            raise RuntimeError(f"{s.name}: threads not pinned to CPU(s) "
+                               f"{','.join(map(str, self.cpus))}: {loose}")
 
     def log_tail(self, n=30):
         try:
@@ -287,8 +343,8 @@ class Instance:
 
 
 class Pool:
-    """The running instances, keyed by (server, app); started on demand, stopped when a scenario
-    no longer needs them (or fresh=True: a new process for every measurement)."""
+    """The running instances, keyed by (server, app, CPUs); started on demand, stopped when a
+    scenario no longer needs them (or fresh=True: a new process for every measurement)."""
 
     def __init__(self, ctx, ports):
         self.ctx, self.ports, self.running = ctx, ports, {}
@@ -298,10 +354,15 @@ class Pool:
         for k in [k for k in self.running if k not in keys]:
             self.running.pop(k).stop()
 
-    def get(self, server_name, app, fresh=False):
-        """A started Instance, or None when it cannot start (the reason is in self.failed)."""
+    @staticmethod
+    def key(server_name, app, cpus):
+        return (server_name, app if SERVERS[server_name].runs_apps else None, tuple(cpus))
+
+    def get(self, server_name, app, cpus, fresh=False):
+        """A started Instance pinned to cpus, or None when it cannot start (the reason is in
+        self.failed)."""
         s = SERVERS[server_name]
-        key = (s.name, app if s.runs_apps else None)
+        key = self.key(server_name, app, cpus)
         if fresh and key in self.running:
             self.running.pop(key).stop()
         inst = self.running.get(key)
@@ -310,7 +371,7 @@ class Pool:
             self.running.pop(key)
             inst = None
         if inst is None and key not in self.failed:
-            inst = Instance(s, key[1], self.ctx, {sc: self.ports.take() for sc in s.schemes})
+            inst = Instance(s, key[1], self.ctx, {sc: self.ports.take() for sc in s.schemes}, cpus)
             try:
                 inst.start()
                 self.running[key] = inst

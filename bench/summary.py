@@ -10,6 +10,7 @@ METRICS = {  # name -> (label, unit, higher is better)
 }
 WRK_TOLERANCE = 0.10
 CLIENT_BOUND_PCT = 95.0
+IDLE_WORKER_SHARE = 0.10  # a worker with less of the workers' CPU time than this sat out the run
 
 
 def _stats(values):
@@ -42,7 +43,26 @@ def _metric(run, metric, duration, timeout):
     return run.get(metric)
 
 
-def target_summary(runs, metric, duration=1.0, timeout=2.0):
+def _procs(ok, workers):
+    """Each server process's share of the tree's CPU time over the runs (the main process first;
+    from server_cpu_by_proc, recorded in the two-CPU scenarios), or None. workers: how many of
+    the main process's children are workers (the server row's procs - 1; h2o's children are
+    helpers, 0); with two or more, idle_workers counts those that (almost) sat out."""
+    total = {}
+    for r in ok:
+        for pid, s in r.get("server_cpu_by_proc") or ():
+            total[pid] = total.get(pid, 0.0) + s
+    cpu = sum(total.values())
+    if len(total) < 2 or not cpu:
+        return None
+    shares = [s / cpu for s in total.values()]
+    kids = shares[1:]
+    return dict(shares=[round(x, 4) for x in shares], workers=workers,
+                idle_workers=sum(1 for w in kids if workers > 1
+                                 and w < IDLE_WORKER_SHARE * sum(kids)))
+
+
+def target_summary(runs, metric, duration=1.0, timeout=2.0, workers=0):
     ok = [r for r in runs if not r.get("failed")]
     lat = lambda k: _stats([_latency(r, k, duration, timeout) for r in ok])
     s = dict(runs=len(runs), failed_runs=len(runs) - len(ok),
@@ -56,6 +76,7 @@ def target_summary(runs, metric, duration=1.0, timeout=2.0):
              p50_us=lat("p50"), p99_us=lat("p99"), p99_9_us=lat("p99_9"),
              target_rate=_stats([r.get("target_rate") for r in ok]),
              contended_runs=[r["run"] for r in runs if r.get("contended")],
+             procs=_procs(ok, workers),
              lower_bound=sorted({k for r in ok for k in r.get("lower_bound", ())}),
              status={}, errors={})
     for r in ok:
@@ -98,9 +119,11 @@ def summarize(res):
         k = f"{r['server']} {r['scheme']}"
         if k not in keys:
             keys.append(k)
+    procs = {n: s.get("procs", 1) for n, s in res.get("servers", {}).items()}
     targets = {k: target_summary([r for r in res["runs"] if f"{r['server']} {r['scheme']}" == k],
                                  metric, res["settings"]["duration"],
-                                 sc.get("timeout") or res["settings"].get("timeout", 2.0))
+                                 sc.get("timeout") or res["settings"].get("timeout", 2.0),
+                                 procs.get(k.split(" ")[0], 1) - 1)
                for k in keys}
     for k, t in targets.items():
         exp = str(sc.get("expect_status", 200))
@@ -127,7 +150,7 @@ def summarize(res):
     ceiling = set(sc.get("ceiling", ()))
     for k, t in targets.items():
         server, scheme = k.split(" ")
-        if not server.startswith("httpsd") or not t["value"]:
+        if not server.startswith("httpsd") or server in sc.get("reference", ()) or not t["value"]:
             continue
         for k2, t2 in targets.items():
             peer, scheme2 = k2.split(" ")
@@ -146,4 +169,19 @@ def summarize(res):
                 behind.append(dict(httpsd=server, peer=peer, scheme=scheme, ratio=r,
                                    cpu_ratio=cpu, ranges_overlap=overlap))
     return dict(metric=metric, higher_is_better=higher, targets=targets, ratios=ratios,
-                behind=behind, wrk=wrk)
+                behind=behind, wrk=wrk, thresholds=_thresholds(sc, targets, higher))
+
+
+def _thresholds(sc, targets, higher):
+    """The scenario's thresholds, per scheme: dict(server, other, scheme, minimum, ratio, met)
+    (ratio and met None when either side has no value)."""
+    out = []
+    for server, other, minimum in sc.get("thresholds", ()):
+        for scheme in sc["schemes"]:
+            a, b = targets.get(f"{server} {scheme}"), targets.get(f"{other} {scheme}")
+            x = a and a["value"] and a["value"]["median"]
+            y = b and b["value"] and b["value"]["median"]
+            r = (x / y if higher else y / x) if x and y else None
+            out.append(dict(server=server, other=other, scheme=scheme, minimum=minimum, ratio=r,
+                            met=None if r is None else r >= minimum))
+    return out
