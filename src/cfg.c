@@ -20,7 +20,9 @@ const char cfg_usage[] =
     "\n"
     "  -b, --bind ADDR            listen on ADDR (repeatable): HOST:PORT or https://HOST:PORT\n"
     "                             (TLS), http://HOST:PORT (plain), unix:PATH (plain),\n"
-    "                             [::1]:PORT for IPv6; port 0 picks a free port\n"
+    "                             [::1]:PORT for IPv6; port 0 picks a free port;\n"
+    "                             a proxy+ prefix (proxy+http://..., proxy+https://...,\n"
+    "                             proxy+unix:PATH) expects the PROXY protocol on it\n"
     "                             [default: 127.0.0.1:8443, TLS]\n"
     "      --certfile FILE        PEM certificate chain for TLS listeners\n"
     "      --keyfile FILE         PEM private key for TLS listeners\n"
@@ -44,6 +46,17 @@ const char cfg_usage[] =
     "      --user USER, --group GROUP  workers run as USER/GROUP (bound sockets and the\n"
     "                             key are read before); needs a root start\n"
     "      --umask MODE           file mode mask, octal (e.g. 027) [inherited]\n"
+    "      --proxy-protocol       every listener expects a PROXY protocol v1/v2 header\n"
+    "      --proxy-allow-from CIDRS  peers allowed to send PROXY headers (comma-separated;\n"
+    "                             others are closed) [127.0.0.1,::1]\n"
+    "      --forwarded-allow-ips CIDRS  peers whose X-Forwarded-For, X-Forwarded-Proto and\n"
+    "                             Forwarded set REMOTE_ADDR and the scheme; '*' = any\n"
+    "                             [127.0.0.1,::1]\n"
+    "      --health PATH          answer GET PATH with 200, or 503 once stopping [off]\n"
+    "      --drain-delay SECONDS  on SIGTERM keep accepting this long (health: 503) before\n"
+    "                             closing the listeners and draining [0]\n"
+    "      --redirect-http        plain listeners answer 308 to the first TLS listener\n"
+    "      --hsts SECONDS         Strict-Transport-Security: max-age=SECONDS on TLS [off]\n"
     "      --threads N            WSGI app threads; 0 = run the app on the event loop [4]\n"
     "      --timeout SECONDS      an app that has not started its response by then: 504,\n"
     "                             0 = off [30]\n"
@@ -113,6 +126,13 @@ enum {
     OPT_UMASK,
     OPT_PRELOAD,
     OPT_STATS,
+    OPT_PROXY_PROTOCOL,
+    OPT_PROXY_ALLOW,
+    OPT_FWD_ALLOW,
+    OPT_HEALTH,
+    OPT_DRAIN_DELAY,
+    OPT_REDIRECT_HTTP,
+    OPT_HSTS,
 };
 
 static const struct option long_opts[] = {
@@ -127,6 +147,13 @@ static const struct option long_opts[] = {
     {"umask", required_argument, NULL, OPT_UMASK},
     {"preload", no_argument, NULL, OPT_PRELOAD},
     {"stats", required_argument, NULL, OPT_STATS},
+    {"proxy-protocol", no_argument, NULL, OPT_PROXY_PROTOCOL},
+    {"proxy-allow-from", required_argument, NULL, OPT_PROXY_ALLOW},
+    {"forwarded-allow-ips", required_argument, NULL, OPT_FWD_ALLOW},
+    {"health", required_argument, NULL, OPT_HEALTH},
+    {"drain-delay", required_argument, NULL, OPT_DRAIN_DELAY},
+    {"redirect-http", no_argument, NULL, OPT_REDIRECT_HTTP},
+    {"hsts", required_argument, NULL, OPT_HSTS},
     {"certfile", required_argument, NULL, OPT_CERT},
     {"keyfile", required_argument, NULL, OPT_KEY},
     {"static", required_argument, NULL, OPT_STATIC},
@@ -221,6 +248,11 @@ static int parse_port(const char *s, char *out)
 int cfg_parse_bind(const char *s, struct bind_spec *out)
 {
     memset(out, 0, sizeof *out);
+    if (strncmp(s, "proxy+", 6) == 0) {
+        int r = strncmp(s + 6, "proxy+", 6) == 0 ? -EINVAL : cfg_parse_bind(s + 6, out);
+        out->proxy = r == 0;
+        return r;
+    }
     if (strncmp(s, "unix:", 5) == 0) {
         size_t n = strlen(s + 5);
         if (n == 0 || n >= sizeof out->path)
@@ -408,6 +440,10 @@ int cfg_parse(struct cfg *c, int argc, char **argv, char *err, size_t errlen)
     c->min_rate = 500;
     c->buffer_memory = 256ULL << 20;
     c->buffer_disk = 4ULL << 30;
+    c->proxy_allow_from = "127.0.0.1,::1";
+    c->forwarded_allow_ips = "127.0.0.1,::1";
+    c->hsts = -1;
+    bool proxy_all = false;
     err[0] = 0;
 
     optind = 0; /* glibc: full re-initialisation, so cfg_parse can run more than once */
@@ -502,6 +538,31 @@ int cfg_parse(struct cfg *c, int argc, char **argv, char *err, size_t errlen)
                 c->umask_mode = (int)m;
             break;
         }
+        case OPT_PROXY_PROTOCOL: proxy_all = true; break;
+        case OPT_PROXY_ALLOW: c->proxy_allow_from = a; break;
+        case OPT_FWD_ALLOW: c->forwarded_allow_ips = a; break;
+        case OPT_HEALTH:
+            /* an origin-form path, nothing a request target could not match exactly */
+            if (a[0] != '/' || strlen(a) > 255 || strpbrk(a, "?#%\\") ||
+                strspn(a, "/abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~") !=
+                    strlen(a))
+                r = -EINVAL;
+            c->health = a;
+            break;
+        case OPT_DRAIN_DELAY:
+            r = cfg_parse_seconds(a, &c->drain_delay_ms);
+            if (r == 0 && c->drain_delay_ms > 3600 * 1000)
+                r = -EINVAL;
+            break;
+        case OPT_REDIRECT_HTTP: c->redirect_http = true; break;
+        case OPT_HSTS: {
+            uint64_t v = 0;
+            r = cfg_parse_size(a, &v);
+            if (r == 0 && (v > 10 * 365 * 86400ULL || strpbrk(a, "kKmMgG")))
+                r = -EINVAL;
+            c->hsts = (int64_t)v;
+            break;
+        }
         case OPT_NO_BUFFERING: c->request_buffering = false; break;
         case OPT_MIN_RATE: r = cfg_parse_size(a, &c->min_rate); break;
         case OPT_BUF_MEM: r = cfg_parse_size(a, &c->buffer_memory); break;
@@ -554,6 +615,15 @@ int cfg_parse(struct cfg *c, int argc, char **argv, char *err, size_t errlen)
         if (cfg_parse_bind("127.0.0.1:8443", &c->binds[0]) < 0)
             return -EINVAL;
         c->nbinds = 1;
+    }
+    bool have_tls = false;
+    for (size_t i = 0; i < c->nbinds; i++) {
+        c->binds[i].proxy |= proxy_all;
+        have_tls |= c->binds[i].kind == BIND_TLS;
+    }
+    if (c->redirect_http && !have_tls) {
+        snprintf(err, errlen, "--redirect-http needs a TLS listener (-b https://HOST:PORT)");
+        return -EINVAL;
     }
     return 0;
 nomem:

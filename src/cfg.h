@@ -13,6 +13,7 @@ struct bind_spec {
     char host[256]; /* without brackets; empty = all interfaces */
     char port[8];
     char path[108]; /* BIND_UNIX only */
+    bool proxy;     /* a PROXY protocol header (v1 or v2) precedes everything else */
 };
 
 struct static_mount {
@@ -46,11 +47,17 @@ struct cfg {
     uint64_t min_rate;      /* --min-rate: bytes/s a transfer must keep up; 0 = off */
     uint64_t buffer_memory, buffer_disk; /* --buffer-memory/-disk: all request bodies held */
     const char *chdir, *pythonpath, *virtualenv; /* borrowed from argv; NULL = not given */
-    const char *pidfile;      /* --pid FILE: the master's pid, written after binding */
-    const char *user, *group; /* --user/--group: workers drop to them; NULL = stay */
-    int umask_mode;           /* --umask, -1 = leave the inherited one */
-    bool preload;             /* import the app in the master, before forking */
-    const char *stats;        /* --stats ADDR: the master's JSON/Prometheus endpoint */
+    const char *pidfile;             /* --pid FILE: the master's pid, written after binding */
+    const char *user, *group;        /* --user/--group: workers drop to them; NULL = stay */
+    int umask_mode;                  /* --umask, -1 = leave the inherited one */
+    bool preload;                    /* import the app in the master, before forking */
+    const char *stats;               /* --stats ADDR: the master's JSON/Prometheus endpoint */
+    const char *proxy_allow_from;    /* --proxy-allow-from CIDR list (checked by netmask) */
+    const char *forwarded_allow_ips; /* --forwarded-allow-ips CIDR list, or "*" */
+    const char *health;              /* --health PATH answered by the server; NULL = off */
+    int64_t drain_delay_ms;          /* --drain-delay: TERM keeps accepting this long */
+    bool redirect_http;              /* --redirect-http: plain listeners answer 308 to TLS */
+    int64_t hsts;                    /* --hsts SECONDS: Strict-Transport-Security; -1 = off */
     bool help, version;
 };
 
@@ -60,7 +67,8 @@ int cfg_parse(struct cfg *c, int argc, char **argv, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 void cfg_free(struct cfg *c);
 
-/* "HOST:PORT", "https://HOST:PORT", "http://HOST:PORT", "unix:PATH", "[v6]:PORT". 0 / -EINVAL. */
+/* "HOST:PORT", "https://HOST:PORT", "http://HOST:PORT", "unix:PATH", "[v6]:PORT", each with
+ * an optional "proxy+" prefix (PROXY protocol). 0 / -EINVAL. */
 int cfg_parse_bind(const char *s, struct bind_spec *out) __attribute__((warn_unused_result));
 /* "1.5" seconds → 1500 ms; 0 ≤ value ≤ 1 year. 0 / -EINVAL. */
 int cfg_parse_seconds(const char *s, int64_t *ms) __attribute__((warn_unused_result));

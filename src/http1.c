@@ -84,6 +84,7 @@ struct h1conn {
     bool prev_tail_tab;                /* ... and that whitespace held a tab */
     /* WSGI */
     bool to_app;           /* the request in progress goes to the app */
+    uint8_t front;         /* FRONT_*: answered by the server before routing */
     bool app_keep;         /* the connection may stay open after the app's response */
     struct wsgi_task *app; /* the app's response in progress (one reference) */
     bool app_resume;       /* --threads 0: the connection's task will produce more */
@@ -473,6 +474,60 @@ static bool may_keep_alive(struct h1conn *h)
            !(h->x->parser.flags & F_CONNECTION_UPGRADE) && !h->x->parser.upgrade;
 }
 
+/* Requests the server answers itself, on every listener, before the router: --health, and
+ * with --redirect-http everything else on a plain listener. */
+enum { FRONT_NONE, FRONT_HEALTH, FRONT_REDIRECT };
+
+static uint8_t front_kind(const struct h1conn *h, const struct request *r)
+{
+    const struct cfg *cfg = h->c.srv->cfg;
+    if (cfg->health && (r->is_get || r->is_head) && r->path.n == strlen(cfg->health) &&
+        memcmp(r->path.p, cfg->health, r->path.n) == 0)
+        return FRONT_HEALTH;
+    if (cfg->redirect_http && !h->c.tls)
+        return FRONT_REDIRECT;
+    return FRONT_NONE;
+}
+
+/* The Host header's name without its port ("[::1]" keeps its brackets). */
+static struct span host_name(struct span host)
+{
+    size_t n = host.n;
+    if (n && host.p[0] == '[') {
+        const char *close = memchr(host.p, ']', n);
+        return (struct span){host.p, close ? (size_t)(close - host.p) + 1 : n};
+    }
+    const char *colon = memchr(host.p, ':', n);
+    return (struct span){host.p, colon ? (size_t)(colon - host.p) : n};
+}
+
+static void answer_front(struct h1conn *h, struct response *res)
+{
+    struct server *s = h->c.srv;
+    const struct request *r = &h->x->req;
+    if (h->front == FRONT_HEALTH) {
+        bool up = !s->stopping && !s->draining;
+        res->status = up ? 200 : 503;
+        res->content_type = "text/plain";
+        res->body = up ? "ok\n" : "stopping\n";
+        res->content_length = up ? 3 : 9;
+        if (!response_add_header(res, "Cache-Control", "no-store"))
+            log_error("cannot add Cache-Control");
+        return;
+    }
+    /* FRONT_REDIRECT: the same target on the TLS listener's port of the host asked for */
+    struct span host = host_name(r->host);
+    if (host.n == 0) { /* HTTP/1.0 without Host: nothing to redirect to */
+        response_error(res, 400);
+        return;
+    }
+    response_error(res, 308);
+    if (!response_add_header(res, "Location", "https://%.*s%s%s%.*s", (int)host.n, host.p,
+                             s->redirect_port[0] ? ":" : "", s->redirect_port, (int)r->target.n,
+                             r->target.p))
+        response_error(res, 414); /* a target too long for the header: refuse it */
+}
+
 static int on_headers_complete(llhttp_t *p)
 {
     struct h1conn *h = from_parser(p);
@@ -523,7 +578,8 @@ static int on_headers_complete(llhttp_t *p)
     bool has_body = (p->flags & F_CHUNKED) || ((p->flags & F_CONTENT_LENGTH) && p->content_length);
     if ((p->flags & F_CONTENT_LENGTH) && p->content_length > cfg->limit_request_body)
         return fail(h, 413); /* answered without reading the body */
-    h->to_app = wsgi_enabled() && !router_is_static(&h->c.srv->router, r, true);
+    h->front = front_kind(h, r);
+    h->to_app = wsgi_enabled() && !h->front && !router_is_static(&h->c.srv->router, r, true);
     if (has_body) {
         conn_set_timer(&h->c, CONN_T_IO);
         if (h->expect_continue && p->http_minor == 1) {
@@ -740,6 +796,13 @@ static int send_response(struct h1conn *h, struct response *res, bool keep_alive
     int e = append_head_start(&c->out, res);
     if (res->hdrs_len)
         e |= buf_append(&c->out, res->hdrs, res->hdrs_len);
+    const struct cfg *cfg = c->srv->cfg;
+    if (cfg->hsts >= 0 && c->tls) {
+        char sts[64];
+        int k = snprintf(sts, sizeof sts, "Strict-Transport-Security: max-age=%lld\r\n",
+                         (long long)cfg->hsts);
+        e |= buf_append(&c->out, sts, (size_t)k);
+    }
     if (!keep_alive)
         e |= buf_append(&c->out, "Connection: close\r\n\r\n", 21);
     else if (r->version_minor == 0)
@@ -853,6 +916,8 @@ static int on_message_complete(llhttp_t *p)
         response_error(&res, e);
         if (!response_add_header(&res, "Retry-After", "1"))
             log_error("cannot add Retry-After");
+    } else if (h->front) {
+        answer_front(h, &res);
     } else {
         router_handle(&s->router, &h->x->req, &res);
     }

@@ -72,6 +72,7 @@ static int open_unix(const struct bind_spec *b, struct listener *l, char *err, s
     l->io.fd = fd;
     l->tls = false;
     l->is_unix = true;
+    l->proxy = b->proxy;
     l->shared = true;
     snprintf(l->path, sizeof l->path, "%s", b->path);
     snprintf(l->url, sizeof l->url, "unix:%s", b->path);
@@ -132,6 +133,7 @@ static int open_inet(const struct bind_spec *b, const struct addrinfo *ai, struc
     l->io.fd = fd;
     l->tls = b->kind == BIND_TLS;
     l->is_unix = false;
+    l->proxy = b->proxy;
     format_url(l, (struct sockaddr *)&ss);
     return 0;
 fail:;
@@ -322,6 +324,7 @@ int listener_open_or_inherit(const struct bind_spec *specs, size_t n, bool reuse
         }
         used[k] = true;
         l->tls = specs[k].kind == BIND_TLS;
+        l->proxy = specs[k].proxy;
         if (!l->is_unix)
             format_url(l, (struct sockaddr *)&ss); /* now with the right scheme */
         /* systemd's socket, not ours to unlink; shared by the workers unless it is already in a

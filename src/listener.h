@@ -13,6 +13,7 @@ struct listener {
     void *owner; /* the server accepting on it */
     bool tls;
     bool is_unix;
+    bool proxy;     /* connections start with a PROXY protocol header */
     bool shared;    /* one socket for every worker (UNIX, or inherited without SO_REUSEPORT) */
     char path[108]; /* UNIX socket path to unlink on close */
     char url[320];  /* "https://127.0.0.1:8443" as printed */

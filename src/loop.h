@@ -37,7 +37,7 @@ struct loop_task {
     bool queued;
 };
 
-#define LOOP_MAX_TIMER_LISTS 12
+#define LOOP_MAX_TIMER_LISTS 16
 
 struct timer_list {
     struct timer head; /* sentinel of a circular list */

@@ -627,6 +627,16 @@ static void retire(struct worker *w, int sig)
         log_error("kill %d: %s", (int)w->pid, strerror(errno));
 }
 
+/* A worker others replace (reload, TTOU): a graceful stop without --drain-delay, since the
+ * server as a whole stays up (its health must not say otherwise). */
+static void replace(struct worker *w)
+{
+    w->retiring = true;
+    if (sigqueue(w->pid, SIGTERM, (union sigval){.sival_int = MASTER_DRAIN_NOW}) < 0 &&
+        errno != ESRCH)
+        log_error("sigqueue %d: %s", (int)w->pid, strerror(errno));
+}
+
 static void all_ready_check(void)
 {
     if (!M.started && count(M.gen, true) == M.target) {
@@ -642,7 +652,7 @@ static void all_ready_check(void)
         size_t old = 0;
         for (struct worker *w = M.workers; w; w = w->next)
             if (w->gen != M.gen && !w->retiring) {
-                retire(w, SIGTERM);
+                replace(w);
                 old++;
             }
         notify("READY=1\nSTATUS=%zu workers (generation %u)", M.target, M.gen);
@@ -842,7 +852,7 @@ static void on_signal(struct loop_io *io, uint32_t events)
     struct signalfd_siginfo si;
     while (read(io->fd, &si, sizeof si) == (ssize_t)sizeof si) {
         unsigned from = si.ssi_pid;
-        int graceful = (int)(M.cfg->graceful_timeout_ms + STOP_EXTRA_MS);
+        int graceful = (int)(M.cfg->drain_delay_ms + M.cfg->graceful_timeout_ms + STOP_EXTRA_MS);
         switch (si.ssi_signo) {
         case SIGCHLD: reap_all(); break;
         case SIGTERM:
@@ -892,7 +902,7 @@ static void on_signal(struct loop_io *io, uint32_t events)
                 if (w->gen == M.gen && !w->retiring)
                     newest = w;
             if (newest) {
-                retire(newest, SIGTERM);
+                replace(newest);
                 if (newest->index > 0) /* it takes what is queued there, then closes it */
                     close_set(newest->index);
             }

@@ -6,6 +6,10 @@
 #ifndef HTTPSD_MASTER_H
 #define HTTPSD_MASTER_H
 
+/* The value of a SIGTERM the master queues (sigqueue) to a worker it replaces (reload, TTOU):
+ * drain at once, without --drain-delay, which is for stopping the whole server. */
+#define MASTER_DRAIN_NOW 0x44524e57
+
 #include "cfg.h"
 
 #include <stdatomic.h>

@@ -157,6 +157,8 @@ static void start_drain(struct server *s, const char *why)
 {
     if (s->draining)
         return;
+    s->stopping = true;
+    timer_cancel(&s->drain_delay);
     s->draining = true;
     log_info("%s: shutting down: draining %zu connections (up to %.1f s)", why, s->nconns,
              (double)s->cfg->graceful_timeout_ms / 1000);
@@ -232,6 +234,31 @@ static void on_trim(struct timer *t)
     }
     give_back_memory(s, waiting);
     loop_timer_arm(&s->loop, &s->trim, s->tl_trim);
+}
+
+static void on_drain_delay(struct timer *t)
+{
+    start_drain(container_of(t, struct server, drain_delay), "--drain-delay over");
+}
+
+/* SIGTERM: with --drain-delay the listeners stay open that long while health checks answer
+ * 503, so a load balancer takes this backend out before connections are refused (a second TERM
+ * changes nothing; SIGQUIT or two SIGINTs stop at once); a TERM the master sends to a worker it
+ * replaces (reload, TTOU) drains at once. */
+static void on_term(struct server *s, const struct signalfd_siginfo *si)
+{
+    bool now = si->ssi_code == SI_QUEUE && si->ssi_int == MASTER_DRAIN_NOW;
+    if (s->draining || now || s->cfg->drain_delay_ms == 0) {
+        start_drain(s, "SIGTERM");
+        return;
+    }
+    if (s->stopping) /* systemd signals every process of the unit, the master too */
+        return;
+    s->stopping = true;
+    log_info("SIGTERM: stopping: health checks answer 503; still accepting for %.1f s "
+             "(--drain-delay)",
+             (double)s->cfg->drain_delay_ms / 1000);
+    loop_timer_arm(&s->loop, &s->drain_delay, s->tl_drain_delay);
 }
 
 static void on_graceful_timeout(struct timer *t)
@@ -347,7 +374,7 @@ static void on_signal(struct loop_io *io, uint32_t events)
     while (read(io->fd, &si, sizeof si) == (ssize_t)sizeof si) {
         unsigned from = si.ssi_pid;
         switch (si.ssi_signo) {
-        case SIGTERM: start_drain(s, "SIGTERM"); break;
+        case SIGTERM: on_term(s, &si); break;
         case SIGINT:
             if (s->draining) {
                 log_warn("second SIGINT: exiting now");
@@ -491,6 +518,8 @@ int server_init(struct server *s, const struct cfg *cfg, struct worker_link *lin
     loop_timer_arm(l, &s->logtick, s->tl_trim);
     s->accept_retry.cb = on_accept_retry;
     s->graceful.cb = on_graceful_timeout;
+    s->tl_drain_delay = loop_timer_list(l, cfg->drain_delay_ms);
+    s->drain_delay.cb = on_drain_delay;
     l->on_turn = on_turn;
     l->on_turn_arg = s;
 
@@ -525,6 +554,14 @@ int server_init(struct server *s, const struct cfg *cfg, struct worker_link *lin
         if ((e = loop_add(l, &s->listeners[i].io, listen_events(s, &s->listeners[i]))) < 0) {
             snprintf(err, errlen, "epoll: %s", strerror(-e));
             goto fail;
+        }
+    }
+    for (size_t i = 0; i < s->nlisteners; i++) { /* --redirect-http's target port */
+        const char *url = s->listeners[i].url, *colon = strrchr(url, ':');
+        if (s->listeners[i].tls && colon) {
+            snprintf(s->redirect_port, sizeof s->redirect_port, "%s",
+                     strcmp(colon + 1, "443") == 0 ? "" : colon + 1);
+            break;
         }
     }
     if (drop_privileges(s, err, errlen) < 0) {

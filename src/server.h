@@ -34,10 +34,13 @@ struct server {
     size_t max_conns;                      /* from RLIMIT_NOFILE, leaving descriptors for files */
     uint64_t next_id;
     int tl[8]; /* timer list per enum conn_timer */
-    int tl_accept_retry, tl_graceful, tl_trim;
+    int tl_accept_retry, tl_graceful, tl_trim, tl_drain_delay;
     struct timer accept_retry, graceful, trim, logtick;
     struct loop_io sig_io;
     bool draining;
+    bool stopping; /* a graceful stop has begun (--drain-delay: still accepting): health 503 */
+    struct timer drain_delay;
+    char redirect_port[8]; /* --redirect-http: the first TLS listener's port ("" for 443) */
     bool quit; /* SIGQUIT: stopped at once; main exits without waiting for app threads */
     bool accept_paused;
     int exit_code;

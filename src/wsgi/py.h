@@ -39,6 +39,7 @@ struct resp {
     bool broken;   /* cut after the headers: the connection must close */
     bool warned_long;
     bool has_server, has_date; /* the app set them: the server does not add its own */
+    bool has_sts;              /* the app set Strict-Transport-Security (--hsts adds none) */
 };
 
 struct wsgi_task {
@@ -134,6 +135,8 @@ enum pool_pub pool_publish(struct wsgi_task *t, bool may_park);
 /* Start --threads app threads and the eventfd on loop (0, or -1 with err); stop them at exit
  * (true when every thread ended, so Python can be finalised). */
 struct cfg;
+/* --hsts: the header line https responses get (the app's own wins); max_age < 0 = none. */
+void response_set_hsts(int64_t max_age);
 int pool_start(const struct cfg *cfg, struct loop *loop, char *err, size_t errlen);
 bool pool_stop(void);
 

@@ -112,7 +112,7 @@ static int set_head(struct wsgi_task *t, PyObject *status, PyObject *headers)
     }
     buf_reset(&r->head);
     r->content_length = -1;
-    r->has_server = r->has_date = false;
+    r->has_server = r->has_date = r->has_sts = false;
     int e = put(&r->head, "HTTP/1.1 ", 9) | put(&r->head, s, (size_t)n) | put(&r->head, "\r\n", 2);
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(headers); i++) {
         PyObject *item = PyList_GET_ITEM(headers, i);
@@ -163,6 +163,8 @@ static int set_head(struct wsgi_task *t, PyObject *status, PyObject *headers)
             r->has_server = true;
         } else if (eq_nocase(name, (size_t)nl, "date")) {
             r->has_date = true;
+        } else if (eq_nocase(name, (size_t)nl, "strict-transport-security")) {
+            r->has_sts = true;
         }
         e |= put(&r->head, name, (size_t)nl) | put(&r->head, ": ", 2) |
              put(&r->head, value, (size_t)vl) | put(&r->head, "\r\n", 2);
@@ -356,6 +358,18 @@ int response_setup(void)
 
 /* ---- framing ----------------------------------------------------------------------------- */
 
+static char hsts_line[64]; /* "Strict-Transport-Security: max-age=N\r\n" or "" */
+static size_t hsts_len;
+
+void response_set_hsts(int64_t max_age)
+{
+    hsts_len = 0;
+    if (max_age >= 0)
+        hsts_len =
+            (size_t)snprintf(hsts_line, sizeof hsts_line,
+                             "Strict-Transport-Security: max-age=%lld\r\n", (long long)max_age);
+}
+
 /* Stage the status line and headers. known_len >= 0: the whole body's length, when the server
  * knows it (a list, or nothing left to send) and the app did not say. */
 static int send_head(struct wsgi_task *t, int64_t known_len)
@@ -370,6 +384,8 @@ static int send_head(struct wsgi_task *t, int64_t known_len)
         e |= buf_append(b, "Server: httpsd\r\n", 16);
     if (!r->has_date)
         e |= put(b, "Date: ", 6) | put(b, httpdate_now(), HTTPDATE_LEN) | put(b, "\r\n", 2);
+    if (hsts_len && t->https && !r->has_sts)
+        e |= put(b, hsts_line, hsts_len);
     if (r->content_length < 0 && !no_length) {
         if (known_len >= 0) {
             e |= put(b, "Content-Length: ", 16) | put_u64(b, (uint64_t)known_len) |

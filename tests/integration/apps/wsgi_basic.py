@@ -543,6 +543,8 @@ def r_headers(environ, start_response, qs):
         headers.append(("Date", qget(qs, "date")))
     if qget(qs, "bigvalue"):
         headers.append(("X-Big", "v" * qint(qs, "bigvalue")))
+    if qget(qs, "sts"):
+        headers.append(("Strict-Transport-Security", qget(qs, "sts")))
     start_response("200 OK", headers)
     return [b"many headers"]
 
