@@ -12,7 +12,7 @@
 
 static int parse_copy(const uint8_t *data, size_t n, struct proxy_info *out)
 {
-    unsigned char *p = malloc(n ? n : 1);
+    unsigned char *p = calloc(1, n ? n : 1); /* (zeroed: gcc sees no write for n == 0) */
     if (!p)
         abort();
     if (n)

@@ -1,6 +1,7 @@
 #include "cfg.h"
 
 #include "log.h"
+#include "netmask.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -620,6 +621,18 @@ int cfg_parse(struct cfg *c, int argc, char **argv, char *err, size_t errlen)
     for (size_t i = 0; i < c->nbinds; i++) {
         c->binds[i].proxy |= proxy_all;
         have_tls |= c->binds[i].kind == BIND_TLS;
+    }
+    const char *lists[][2] = {{"proxy-allow-from", c->proxy_allow_from},
+                              {"forwarded-allow-ips", c->forwarded_allow_ips}};
+    for (size_t i = 0; i < 2; i++) {
+        struct netmask_list nl;
+        char why[200];
+        int r = netmask_parse(&nl, lists[i][1], why, sizeof why);
+        netmask_deinit(&nl);
+        if (r < 0) {
+            snprintf(err, errlen, "bad value for --%s: %s", lists[i][0], why);
+            return -EINVAL;
+        }
     }
     if (c->redirect_http && !have_tls) {
         snprintf(err, errlen, "--redirect-http needs a TLS listener (-b https://HOST:PORT)");

@@ -1,6 +1,7 @@
 #include "conn.h"
 
 #include "log.h"
+#include "proxy.h"
 #include "server.h"
 #include "tls.h"
 
@@ -21,6 +22,61 @@
 #define TLS_CHUNK_BLOCKED (16 * 1024)
 #define KTLS_MIN (64 * 1024) /* smaller bodies: pread + SSL_write is cheaper than the setup */
 #define LINGER_READ_MAX (256 * 1024)
+
+/* The PROXY protocol header of a proxy+ listener's connection, before TLS or HTTP: peeked
+ * until whole (it may arrive in pieces within the header or handshake deadline), then taken
+ * off the socket exactly, so what follows (a ClientHello, a request) stays for TLS or HTTP.
+ * Its source address becomes the peer's (LOCAL, UNKNOWN: the real one stays). Anything but a
+ * valid header closes the connection: nothing of it is ever parsed as a request. */
+static void proxy_header(struct conn *c)
+{
+    unsigned char buf[PROXY_V2_MAX];
+    char peer[INET6_ADDRSTRLEN + 8];
+    ssize_t n;
+    do
+        n = recv(c->io.fd, buf, sizeof buf, MSG_PEEK);
+    while (n < 0 && errno == EINTR);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        c->readable = false;
+        return;
+    }
+    if (n <= 0) {
+        conn_abort(c, n == 0 ? "closed before its PROXY header" : "read error");
+        return;
+    }
+    struct proxy_info pi;
+    int r = proxy_parse(buf, (size_t)n, &pi);
+    if (r == 0 && c->rd_hup) {
+        conn_abort(c, "closed inside its PROXY header");
+        return;
+    }
+    if (r == 0) { /* a valid beginning: the rest comes with a new edge */
+        c->readable = false;
+        return;
+    }
+    if (r < 0) {
+        conn_peer_str(c, peer, sizeof peer);
+        log_warn("#%llu from %s: PROXY protocol header %s: closed", (unsigned long long)c->id, peer,
+                 proxy_strerror(r));
+        conn_abort(c, NULL);
+        return;
+    }
+    ssize_t k;
+    do
+        k = recv(c->io.fd, buf, (size_t)r, 0);
+    while (k < 0 && errno == EINTR);
+    if (k != r) { /* what was peeked is there to read: only a broken socket gets here */
+        conn_abort(c, "read error");
+        return;
+    }
+    c->srv->bytes_in += (uint64_t)r;
+    if (!pi.local && (pi.family == AF_INET || pi.family == AF_INET6))
+        memcpy(&c->peer, &pi.src, sizeof c->peer);
+    else if (!pi.local && pi.family == AF_UNIX)
+        c->peer.sa.sa_family = AF_UNSPEC; /* "unix", as on a UNIX listener */
+    c->proxy_pending = false;
+    c->readable = true; /* the ClientHello or request may have come with it */
+}
 
 static void conn_on_io(struct loop_io *io, uint32_t events);
 static void conn_on_timer(struct timer *t);
@@ -434,6 +490,12 @@ static void conn_on_io(struct loop_io *io, uint32_t events)
         c->readable = true;
     if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
         c->rd_hup = true;
+    if (c->proxy_pending) { /* nothing else happens before it (a first EPOLLOUT alone neither) */
+        if (c->readable)
+            proxy_header(c);
+        if (c->proxy_pending || c->closing)
+            return;
+    }
     if (c->handshaking) {
         handshake(c);
         if (c->handshaking || c->closing)

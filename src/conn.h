@@ -65,6 +65,7 @@ struct conn {
     int file_fd;          /* owned; -1 when no file body is queued */
     off_t file_off, file_left;
     enum conn_timer timer_kind;
+    bool proxy_pending; /* a PROXY protocol header must come first (proxy+ listeners) */
     bool handshaking;
     bool readable;    /* edge-triggered: the socket may hold unread bytes */
     bool read_paused; /* the protocol does not want input now (backpressure) */

@@ -1,6 +1,7 @@
 #include "http1.h"
 
 #include "accesslog.h"
+#include "forwarded.h"
 #include "chars.h"
 #include "chunked.h"
 #include "conn.h"
@@ -48,6 +49,11 @@ struct h1req {
     struct request req;
     struct body body;  /* the request body, read whole for the app */
     struct chunked ck; /* a chunked body being decoded (h->ck_active) */
+    /* The client as the app and the access log see it (client_of): the peer, or what a
+     * trusted proxy reported in forwarded headers. */
+    bool client_done, client_https;
+    unsigned client_port;
+    char client[48];
 };
 
 struct h1conn {
@@ -164,6 +170,7 @@ static int on_message_begin(llhttp_t *p)
     h->ck_active = false;
     h->app_dispatched = false;
     h->busy_status = 0;
+    h->x->client_done = false;
     memset(&h->x->req, 0, sizeof h->x->req);
     if (h->completed_in_parse) /* pipelined: a new total deadline for this head */
         conn_set_timer(&h->c, CONN_T_HEADER);
@@ -662,14 +669,73 @@ static int on_body(llhttp_t *p, const char *at, size_t n)
     return body_data(from_parser(p), at, n);
 }
 
+/* The client's address, port and scheme for this request: the connection's peer (its PROXY
+ * header's source on proxy+ listeners) and TLS, unless the peer is in --forwarded-allow-ips:
+ * then Forwarded (RFC 7239), else X-Forwarded-For and X-Forwarded-Proto say (forwarded.h
+ * picks the right-most hop no trusted proxy vouches for). Computed once per request. */
+static const struct h1req *client_of(struct h1conn *h)
+{
+    struct h1req *x = h->x;
+    if (x->client_done)
+        return x;
+    x->client_done = true;
+    struct conn *c = &h->c;
+    x->client_https = c->tls != NULL;
+    x->client_port = 0;
+    x->client[0] = 0;
+    if (c->peer.sa.sa_family == AF_INET) {
+        inet_ntop(AF_INET, &c->peer.in4.sin_addr, x->client, sizeof x->client);
+        x->client_port = ntohs(c->peer.in4.sin_port);
+    } else if (c->peer.sa.sa_family == AF_INET6) {
+        inet_ntop(AF_INET6, &c->peer.in6.sin6_addr, x->client, sizeof x->client);
+        x->client_port = ntohs(c->peer.in6.sin6_port);
+    }
+    const struct netmask_list *trusted = &c->srv->forwarded_allow;
+    const struct request *r = &x->req;
+    if (!r->nheaders || !netmask_match(trusted, &c->peer.sa))
+        return x;
+    enum { MAXV = 8 }; /* field lines per header name; more are not read */
+    struct span xff[MAXV], xfp[MAXV], fwd[MAXV];
+    size_t nxff = 0, nxfp = 0, nfwd = 0;
+    for (size_t i = 0; i < r->nheaders; i++) {
+        struct span n = r->headers[i].name, v = r->headers[i].value;
+        if (n.n == 15 && span_eq_lower(n, "x-forwarded-for") && nxff < MAXV)
+            xff[nxff++] = v;
+        else if (n.n == 17 && span_eq_lower(n, "x-forwarded-proto") && nxfp < MAXV)
+            xfp[nxfp++] = v;
+        else if (n.n == 9 && span_eq_lower(n, "forwarded") && nfwd < MAXV)
+            fwd[nfwd++] = v;
+    }
+    struct forwarded_client fc;
+    int got = nfwd ? forwarded_rfc7239(trusted, &c->peer.sa, fwd, nfwd, &fc) : 0;
+    if (!(got & FORWARDED_ADDR) && nxff) {
+        struct forwarded_client fx;
+        if (forwarded_xff(trusted, &c->peer.sa, xff, nxff, &fx) & FORWARDED_ADDR) {
+            memcpy(fc.addr, fx.addr, sizeof fc.addr);
+            fc.port = fx.port;
+            got |= FORWARDED_ADDR;
+        }
+    }
+    if (got & FORWARDED_ADDR) {
+        snprintf(x->client, sizeof x->client, "%s", fc.addr);
+        x->client_port = fc.port > 0 ? (unsigned)fc.port : 0;
+    }
+    const char *proto = (got & FORWARDED_PROTO) ? fc.proto
+                        : nxfp                  ? forwarded_proto(trusted, &c->peer.sa, xfp, nxfp)
+                                                : NULL;
+    if (proto)
+        x->client_https = strcmp(proto, "https") == 0;
+    return x;
+}
+
 static void log_access(struct h1conn *h, int status, int64_t bytes)
 {
     server_request_done(h->c.srv, status);
     struct accesslog *al = h->c.srv->alog;
     if (!al)
         return;
-    char peer[64];
-    conn_peer_str(&h->c, peer, sizeof peer);
+    const char *client = client_of(h)->client;
+    const char *peer = *client ? client : "unix";
     struct request *r = &h->x->req;
     struct span none = {NULL, 0};
     struct span target = r->method.p ? r->target : none;
@@ -1042,15 +1108,9 @@ static int app_submit(struct h1conn *h, bool keep, bool streaming)
 {
     struct conn *c = &h->c;
     const struct cfg *cfg = c->srv->cfg;
-    char remote[64] = "", local[64] = "";
-    unsigned remote_port = 0, local_port = 0;
-    if (c->peer.sa.sa_family == AF_INET) {
-        inet_ntop(AF_INET, &c->peer.in4.sin_addr, remote, sizeof remote);
-        remote_port = ntohs(c->peer.in4.sin_port);
-    } else if (c->peer.sa.sa_family == AF_INET6) {
-        inet_ntop(AF_INET6, &c->peer.in6.sin6_addr, remote, sizeof remote);
-        remote_port = ntohs(c->peer.in6.sin6_port);
-    }
+    char local[64] = "";
+    unsigned local_port = 0;
+    const struct h1req *client = client_of(h);
     if (!h->x->req.host.n) /* SERVER_NAME falls back to the listener's address: one syscall */
         local_addr(c, local, sizeof local, &local_port);
     struct wsgi_req_info info = {
@@ -1060,9 +1120,9 @@ static int app_submit(struct h1conn *h, bool keep, bool streaming)
         .streaming = streaming,
         .content_length = streaming ? h->x->parser.content_length : 0,
         .keep_alive = keep,
-        .https = c->tls != NULL,
-        .remote_addr = remote,
-        .remote_port = remote_port,
+        .https = client->client_https,
+        .remote_addr = client->client,
+        .remote_port = client->client_port,
         .local_addr = local,
         .local_port = local_port,
         .conn_id = c->id,
@@ -1391,7 +1451,7 @@ static const llhttp_settings_t settings = {
 };
 
 int http1_accept(struct server *srv, int fd, struct tls_conn *tls, const void *peer,
-                 unsigned peer_len)
+                 unsigned peer_len, bool proxy)
 {
     struct h1conn *h = calloc(1, sizeof *h);
     if (!h)
@@ -1402,6 +1462,7 @@ int http1_accept(struct server *srv, int fd, struct tls_conn *tls, const void *p
     }
     if (peer_len && peer_len <= sizeof h->c.peer)
         memcpy(&h->c.peer, peer, peer_len);
+    h->c.proxy_pending = proxy;
     int e = conn_init(&h->c, srv, fd, tls, &h1_proto);
     if (e < 0) {
         h1req_free(h);

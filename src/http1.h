@@ -13,7 +13,7 @@ struct conn;
 /* Make a connection speaking HTTP/1 on an accepted socket (tls may be NULL); it registers
  * itself with the server. 0 or -errno (fd and tls are then released by the caller). */
 int http1_accept(struct server *srv, int fd, struct tls_conn *tls, const void *peer,
-                 unsigned peer_len) __attribute__((warn_unused_result));
+                 unsigned peer_len, bool proxy) __attribute__((warn_unused_result));
 /* Graceful shutdown: close c now when idle, else after its current response. */
 void http1_drain(struct conn *c);
 

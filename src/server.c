@@ -9,6 +9,7 @@
 #include "tls.h"
 #include "wsgi/wsgi.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <grp.h>
 #include <pwd.h>
@@ -104,6 +105,7 @@ static void on_accept(struct loop_io *io, uint32_t events)
     struct server *s = l->owner;
     if (io->fd < 0) /* closed by a drain earlier in this batch of events */
         return;
+    static const struct sockaddr unix_peer = {.sa_family = AF_UNIX};
     for (int i = 0; i < ACCEPTS_PER_WAKEUP; i++) {
         if (s->nconns >= s->max_conns) {
             /* Keep descriptors for files and logs: stop accepting until a connection ends. */
@@ -138,13 +140,26 @@ static void on_accept(struct loop_io *io, uint32_t events)
         } else {
             plen = 0;
         }
+        if (l->proxy && !netmask_match(&s->proxy_allow, l->is_unix ? &unix_peer : &peer.sa)) {
+            char addr[INET6_ADDRSTRLEN] = "unix";
+            if (!l->is_unix)
+                inet_ntop(peer.sa.sa_family,
+                          peer.sa.sa_family == AF_INET ? (void *)&peer.in4.sin_addr
+                                                       : (void *)&peer.in6.sin6_addr,
+                          addr, sizeof addr);
+            log_warn("connection from %s to a PROXY protocol listener: not in --proxy-allow-from: "
+                     "closed",
+                     addr);
+            close(fd);
+            continue;
+        }
         struct tls_conn *tls = NULL;
         if (l->tls && !(tls = tls_conn_new(s->tls, fd))) {
             log_error("cannot create a TLS session");
             close(fd);
             continue;
         }
-        if (http1_accept(s, fd, tls, &peer, plen) < 0) {
+        if (http1_accept(s, fd, tls, &peer, plen, l->proxy) < 0) {
             log_error("cannot set up a connection: out of memory");
             if (tls)
                 tls_conn_free(tls);
@@ -525,6 +540,9 @@ int server_init(struct server *s, const struct cfg *cfg, struct worker_link *lin
 
     if ((e = router_init(&s->router, cfg, err, errlen)) < 0)
         goto fail;
+    if ((e = netmask_parse(&s->proxy_allow, cfg->proxy_allow_from, err, errlen)) < 0 ||
+        (e = netmask_parse(&s->forwarded_allow, cfg->forwarded_allow_ips, err, errlen)) < 0)
+        goto fail;
     if (cfg->access_log && !(s->alog = accesslog_open(cfg->access_log))) {
         e = -errno;
         snprintf(err, errlen, "cannot open access log %s: %s", cfg->access_log, strerror(errno));
@@ -616,6 +634,8 @@ void server_deinit(struct server *s)
         s->listeners = NULL;
     }
     router_deinit(&s->router);
+    netmask_deinit(&s->proxy_allow);
+    netmask_deinit(&s->forwarded_allow);
     tls_ctx_free(s->tls);
     s->tls = NULL;
     accesslog_close(s->alog);

@@ -5,6 +5,7 @@
 #include "cfg.h"
 #include "listener.h"
 #include "loop.h"
+#include "netmask.h"
 #include "router.h"
 
 #include <stdbool.h>
@@ -25,8 +26,10 @@ struct server {
     struct listener *listeners; /* owned */
     size_t nlisteners;
     struct router router;
-    struct accesslog *alog; /* owned; NULL = off */
-    struct conn *conns;     /* every live connection */
+    struct netmask_list proxy_allow;     /* --proxy-allow-from */
+    struct netmask_list forwarded_allow; /* --forwarded-allow-ips */
+    struct accesslog *alog;              /* owned; NULL = off */
+    struct conn *conns;                  /* every live connection */
     size_t nconns;
     size_t peak_conns, peak_waiting;       /* since memory was last given back (server.c) */
     uint64_t trim_requests, tick_requests; /* s->requests when memory was given back, a tick ago */

@@ -12,6 +12,7 @@ with HUP, A is started again; no request may fail and both instances must get tr
 
 The config is the one docs/DEPLOYMENT.md shows (kept in HAPROXY_TCP / HAPROXY_HTTP below)."""
 
+import json
 import os
 import shutil
 import signal
@@ -177,20 +178,23 @@ def test_scale_out_behind_haproxy(httpsd, tmp_path, mode):
         time.sleep(2)
         # 3. bring A back on its port
         a2, log_a2 = instance(httpsd, pa, mode, (crt, key), workdir, "a2")
+        time.sleep(1)  # rise 2 x 200 ms
+        # the load's keep-alive connections stay where they are (TCP mode); new ones are
+        # balanced over both again
+        for _ in range(20):
+            assert up(url, True)
         rep = load.result(timeout=60)
+        # the app saw the client and the scheme
+        e = json.loads(up(url, True))
     finally:
         hap.stop()
-    assert failed(rep) == 0, rep
+    assert failed(rep) == 0, json.dumps(rep["errors"]) + json.dumps(rep.get("timeline"))
     assert rep["errors_total"] == 0, rep
     assert rep["requests"] > 1000, rep
     n_a, peers_a = hits(log_a)
     n_b, peers_b = hits(log_b)
     n_a2, peers_a2 = hits(log_a2)
-    assert n_a > 100 and n_b > 100 and n_a2 > 50, (n_a, n_b, n_a2)
+    assert n_a > 100 and n_b > 100 and n_a2 >= 5, (n_a, n_b, n_a2)
     # the load client's address (127.0.0.1), never HAProxy's (127.0.0.3)
     assert peers_a | peers_b | peers_a2 == {"127.0.0.1"}, (peers_a, peers_b, peers_a2)
-    # and the app saw the client and the scheme
-    env = up(url, True)
-    import json
-    e = json.loads(env)
     assert e["REMOTE_ADDR"] == "127.0.0.1" and e["wsgi.url_scheme"] == "https", e
