@@ -198,3 +198,14 @@ def test_scale_out_behind_haproxy(httpsd, tmp_path, mode):
     # the load client's address (127.0.0.1), never HAProxy's (127.0.0.3)
     assert peers_a | peers_b | peers_a2 == {"127.0.0.1"}, (peers_a, peers_b, peers_a2)
     assert e["REMOTE_ADDR"] == "127.0.0.1" and e["wsgi.url_scheme"] == "https", e
+
+
+def test_deployment_doc_shows_the_tested_configs():
+    """docs/DEPLOYMENT.md quotes HAPROXY_TCP and HAPROXY_HTTP verbatim: keep them so."""
+    doc = os.path.join(os.path.dirname(__file__), "..", "..", "docs", "DEPLOYMENT.md")
+    with open(doc) as f:
+        text = f.read()
+    blocks = [b.split("\n", 1)[1] for b in text.split("```haproxy")[1:]]
+    blocks = [b[:b.index("```")] for b in blocks]
+    for conf in (HAPROXY_TCP, HAPROXY_HTTP):
+        assert conf in blocks, "docs/DEPLOYMENT.md no longer shows this tested config:\n" + conf
