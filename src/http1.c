@@ -52,6 +52,7 @@ struct h1req {
     /* The client as the app and the access log see it (client_of): the peer, or what a
      * trusted proxy reported in forwarded headers. */
     bool client_done, client_https;
+    bool client_proto_forwarded; /* the scheme came from a trusted proxy's header */
     unsigned client_port;
     char client[48];
 };
@@ -485,13 +486,17 @@ static bool may_keep_alive(struct h1conn *h)
  * with --redirect-http everything else on a plain listener. */
 enum { FRONT_NONE, FRONT_HEALTH, FRONT_REDIRECT };
 
-static uint8_t front_kind(const struct h1conn *h, const struct request *r)
+static const struct h1req *client_of(struct h1conn *h);
+
+/* With --redirect-http, a request on a plain listener is redirected unless a trusted proxy
+ * says its client came over https (TLS ended at the proxy: redirecting would loop). */
+static uint8_t front_kind(struct h1conn *h, const struct request *r)
 {
     const struct cfg *cfg = h->c.srv->cfg;
     if (cfg->health && (r->is_get || r->is_head) && r->path.n == strlen(cfg->health) &&
         memcmp(r->path.p, cfg->health, r->path.n) == 0)
         return FRONT_HEALTH;
-    if (cfg->redirect_http && !h->c.tls)
+    if (cfg->redirect_http && !h->c.tls && !client_of(h)->client_https)
         return FRONT_REDIRECT;
     return FRONT_NONE;
 }
@@ -528,10 +533,12 @@ static void answer_front(struct h1conn *h, struct response *res)
         response_error(res, 400);
         return;
     }
+    /* Through a trusted proxy (it said the client came over http) the public TLS port is the
+     * proxy's, not ours: the default one. */
+    const char *port = client_of(h)->client_proto_forwarded ? "" : s->redirect_port;
     response_error(res, 308);
     if (!response_add_header(res, "Location", "https://%.*s%s%s%.*s", (int)host.n, host.p,
-                             s->redirect_port[0] ? ":" : "", s->redirect_port, (int)r->target.n,
-                             r->target.p))
+                             port[0] ? ":" : "", port, (int)r->target.n, r->target.p))
         response_error(res, 414); /* a target too long for the header: refuse it */
 }
 
@@ -681,6 +688,7 @@ static const struct h1req *client_of(struct h1conn *h)
     x->client_done = true;
     struct conn *c = &h->c;
     x->client_https = c->tls != NULL;
+    x->client_proto_forwarded = false;
     x->client_port = 0;
     x->client[0] = 0;
     if (c->peer.sa.sa_family == AF_INET) {
@@ -723,8 +731,10 @@ static const struct h1req *client_of(struct h1conn *h)
     const char *proto = (got & FORWARDED_PROTO) ? fc.proto
                         : nxfp                  ? forwarded_proto(trusted, &c->peer.sa, xfp, nxfp)
                                                 : NULL;
-    if (proto)
+    if (proto) {
         x->client_https = strcmp(proto, "https") == 0;
+        x->client_proto_forwarded = true;
+    }
     return x;
 }
 

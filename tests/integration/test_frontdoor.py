@@ -141,6 +141,27 @@ def test_redirect_http_to_the_tls_listener(httpsd):
         assert c.read_response().status == 400
 
 
+def test_redirect_http_behind_a_tls_terminating_proxy(httpsd):
+    """Behind a proxy that ended TLS (X-Forwarded-Proto: https from a trusted peer) nothing is
+    redirected (it would loop); what came over http there goes to the default https port."""
+    srv = start(httpsd, "wsgi_basic:app", "--redirect-http", binds=(HTTP, HTTPS))
+    plain = srv.listener("http")
+    with connect(plain) as c:
+        r = c.request("GET", "/env", host="www.example.com",
+                      headers=[("X-Forwarded-Proto", "https"), ("X-Forwarded-For", "192.0.2.4")])
+    assert r.status == 200, r
+    with connect(plain) as c:
+        r = c.request("GET", "/a?b", host="www.example.com", headers=[("X-Forwarded-Proto", "http")])
+    assert r.status == 308 and r.header("location") == "https://www.example.com/a?b", r
+    # from a peer that is not trusted the header means nothing: redirected as usual
+    srv.stop()
+    srv = start(httpsd, "wsgi_basic:app", "--redirect-http", "--forwarded-allow-ips", "10.0.0.1",
+                binds=(HTTP, HTTPS))
+    with connect(srv.listener("http")) as c:
+        r = c.request("GET", "/env", host="h", headers=[("X-Forwarded-Proto", "https")])
+    assert r.status == 308, r
+
+
 def test_redirect_http_needs_a_tls_listener(httpsd):
     from conftest import run_cli
     p = run_cli(["--redirect-http", "-b", "http://127.0.0.1:0"])
