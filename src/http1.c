@@ -505,7 +505,9 @@ static uint8_t front_kind(struct h1conn *h, const struct request *r)
 static struct span host_name(struct span host)
 {
     size_t n = host.n;
-    if (n && host.p[0] == '[') {
+    if (n == 0) /* (p may be NULL then: no memchr on it) */
+        return host;
+    if (host.p[0] == '[') {
         const char *close = memchr(host.p, ']', n);
         return (struct span){host.p, close ? (size_t)(close - host.p) + 1 : n};
     }
