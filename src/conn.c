@@ -47,7 +47,10 @@ static void proxy_header(struct conn *c)
     struct proxy_info pi;
     int r = proxy_parse(buf, (size_t)n, &pi);
     if (r == 0 && c->rd_hup) {
-        conn_abort(c, "closed inside its PROXY header");
+        conn_peer_str(c, peer, sizeof peer);
+        log_warn("#%llu from %s: closed inside its PROXY protocol header",
+                 (unsigned long long)c->id, peer);
+        conn_abort(c, NULL);
         return;
     }
     if (r == 0) { /* a valid beginning: the rest comes with a new edge */
@@ -133,6 +136,16 @@ void conn_check_rate(struct conn *c, uint64_t min_rate)
     }
     c->rate_since = c->srv->loop.now;
     c->rate_bytes = 0;
+}
+
+bool conn_peer_gone(struct conn *c)
+{
+    if (!c->rd_hup && !c->tls) {
+        char b;
+        if (recv(c->io.fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 0)
+            c->rd_hup = true;
+    }
+    return c->rd_hup;
 }
 
 void conn_peer_str(const struct conn *c, char *out, size_t n)

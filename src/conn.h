@@ -118,6 +118,9 @@ void conn_destroy(struct conn *c);
 /* --min-rate: cut c if it moved fewer than min_rate bytes/s over the last window while it
  * waited on the client. Called once a second for each connection on the CONN_T_IO list. */
 void conn_check_rate(struct conn *c, uint64_t min_rate);
+/* Whether the peer has closed its side (epoll said so, or, on plain connections, a peek finds
+ * nothing more to read before the EOF: a FIN that came after the last wake-up). */
+bool conn_peer_gone(struct conn *c);
 /* Format the peer address ("127.0.0.1", "::1", "unix") into out. */
 void conn_peer_str(const struct conn *c, char *out, size_t n);
 

@@ -615,8 +615,11 @@ static int on_headers_complete(llhttp_t *p)
                  (unsigned long long)h->c.id);
         return fail(h, 503);
     }
+    /* Not for a client that has half-closed already: its whole body is in the socket buffer,
+     * so it is read at once, and if it ends early the app never runs (half-closing floods
+     * held app threads for nothing, and legit requests met a full queue). */
     if (h->to_app && !cfg->request_buffering && wsgi_threaded() && (p->flags & F_CONTENT_LENGTH) &&
-        p->content_length > WSGI_STREAM_MIN) {
+        p->content_length > WSGI_STREAM_MIN && !conn_peer_gone(&h->c)) {
         h->stream_len = p->content_length;
         int e = app_submit(h, may_keep_alive(h), true);
         if (e < 0)

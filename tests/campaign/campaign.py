@@ -156,7 +156,9 @@ class Server:
         self.ctx = ctx
         self.log_path = os.path.join(ctx.tmp, f"{name}.server.log")
         binary = binary or ctx.httpsd
-        argv = [binary, "-b", "http://127.0.0.1:0", "-b", "https://127.0.0.1:0",
+        # -w 0: one process, so the pid sampled for RSS and descriptors is the one serving (with
+        # the default -w 1 it would be the master, which holds no connection)
+        argv = [binary, "-w", "0", "-b", "http://127.0.0.1:0", "-b", "https://127.0.0.1:0",
                 "--certfile", ctx.cert, "--keyfile", ctx.key,
                 "--static", f"/static={ctx.www}", "--pythonpath", HERE,
                 "--error-logfile", "-", *extra, "app:app"]

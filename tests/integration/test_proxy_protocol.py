@@ -176,6 +176,15 @@ def test_bad_or_missing_header_closes_without_a_request(proxied, bad):
     assert env_over(s)["REMOTE_ADDR"] == "192.0.2.1"
 
 
+def test_truncated_header_then_eof_is_closed_and_logged(proxied):
+    srv, log = proxied
+    s = raw(srv.listeners[0])
+    s.sendall(b"PROXY TCP4 1.2.3.4 5.6.7.8 1")
+    s.shutdown(socket.SHUT_WR)
+    assert read_all(s) == b""
+    assert srv.wait_log(r"closed inside its PROXY protocol header")
+
+
 def test_slow_partial_header_meets_the_header_timeout(httpsd, tmp_path):
     srv, _ = serve(httpsd, tmp_path, "--header-timeout", "1")
     s = raw(srv.listeners[0])
