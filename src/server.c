@@ -199,8 +199,10 @@ static void start_drain(struct server *s, const char *why)
  * glibc keeps up to 64 MiB free per arena (main.c) and blocks below 4 MiB in the heap, so memory
  * freed after a burst would stay resident (500 slow TLS readers left ~100 MiB behind). Done
  * after a burst (many connections gone, or no longer waiting on their client, since the last
- * look), in the first second without a completed response, and every TRIM_EVERY_MS under
- * steady load — never per request: refaulting the pages costs more than keeping them. */
+ * look; and once more a second later: the responses of closed connections are freed by the
+ * app threads, some after the first look), in the first second without a completed response,
+ * and every TRIM_EVERY_MS under steady load — never per request: refaulting the pages costs
+ * more than keeping them. */
 static void give_back_memory(struct server *s, size_t waiting)
 {
     if (s->nconns > s->peak_conns)
@@ -212,8 +214,10 @@ static void give_back_memory(struct server *s, size_t waiting)
     bool worked = s->requests != s->trim_requests;
     bool paused = worked && s->requests == s->tick_requests;
     bool due = worked && s->loop.now - s->trimmed_at >= TRIM_EVERY_MS;
+    bool again = s->retrim;
     s->tick_requests = s->requests;
-    if (!burst_over && !paused && !due)
+    s->retrim = burst_over;
+    if (!burst_over && !paused && !due && !again)
         return;
     body_release_cache();
     malloc_trim(0);

@@ -34,7 +34,8 @@ struct server {
     size_t peak_conns, peak_waiting;       /* since memory was last given back (server.c) */
     uint64_t trim_requests, tick_requests; /* s->requests when memory was given back, a tick ago */
     int64_t trimmed_at;                    /* loop time of that */
-    size_t max_conns;                      /* from RLIMIT_NOFILE, leaving descriptors for files */
+    bool retrim;      /* after a burst: once more at the next tick (frees finish on app threads) */
+    size_t max_conns; /* from RLIMIT_NOFILE, leaving descriptors for files */
     uint64_t next_id;
     int tl[8]; /* timer list per enum conn_timer */
     int tl_accept_retry, tl_graceful, tl_trim, tl_drain_delay;
