@@ -114,18 +114,15 @@ static void chunks_free(struct body *b)
     }
 }
 
-/* Copy n bytes at off out of the memory body (small buffer or chunks). */
+/* Copy n bytes at off out of the memory body (the caller checked they are there). */
 static void mem_copy_out(const struct body *b, uint64_t off, char *dst, size_t n)
 {
-    if (!b->chunk[0]) {
-        memcpy(dst, buf_data(&b->mem) + off, n);
-        return;
-    }
     while (n) {
-        size_t in = (size_t)(off % BODY_CHUNK), k = BODY_CHUNK - in;
+        size_t k;
+        const char *p = body_peek(b, off, &k);
         if (k > n)
             k = n;
-        memcpy(dst, b->chunk[off / BODY_CHUNK] + in, k);
+        memcpy(dst, p, k);
         dst += k;
         off += k;
         n -= k;

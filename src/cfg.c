@@ -381,6 +381,16 @@ int cfg_parse_app(const char *s, struct app_spec *out)
     return 0;
 }
 
+/* A max-age in whole seconds (no size suffix), at most ten years; *out is left alone on error. */
+static int parse_max_age(const char *s, int64_t *out)
+{
+    uint64_t v = 0;
+    if (cfg_parse_size(s, &v) < 0 || v > 10 * 365 * 86400ULL || strpbrk(s, "kKmMgG"))
+        return -EINVAL;
+    *out = (int64_t)v;
+    return 0;
+}
+
 static int parse_count(const char *s, size_t min, size_t max, size_t *out)
 {
     uint64_t v;
@@ -469,15 +479,7 @@ int cfg_parse(struct cfg *c, int argc, char **argv, char *err, size_t errlen)
             if (r == 0)
                 c->nmounts++;
             break;
-        case OPT_MAX_AGE: {
-            uint64_t v = 0;
-            r = cfg_parse_size(a, &v);
-            if (r == 0 && (v > 10 * 365 * 86400ULL || strpbrk(a, "kKmMgG")))
-                r = -EINVAL;
-            if (r == 0)
-                c->static_max_age = (int64_t)v;
-            break;
-        }
+        case OPT_MAX_AGE: r = parse_max_age(a, &c->static_max_age); break;
         case OPT_DOTFILES: c->static_dotfiles = true; break;
         case OPT_CERT: c->certfile = a; break;
         case OPT_KEY: c->keyfile = a; break;
@@ -556,14 +558,7 @@ int cfg_parse(struct cfg *c, int argc, char **argv, char *err, size_t errlen)
                 r = -EINVAL;
             break;
         case OPT_REDIRECT_HTTP: c->redirect_http = true; break;
-        case OPT_HSTS: {
-            uint64_t v = 0;
-            r = cfg_parse_size(a, &v);
-            if (r == 0 && (v > 10 * 365 * 86400ULL || strpbrk(a, "kKmMgG")))
-                r = -EINVAL;
-            c->hsts = (int64_t)v;
-            break;
-        }
+        case OPT_HSTS: r = parse_max_age(a, &c->hsts); break;
         case OPT_NO_BUFFERING: c->request_buffering = false; break;
         case OPT_MIN_RATE: r = cfg_parse_size(a, &c->min_rate); break;
         case OPT_BUF_MEM: r = cfg_parse_size(a, &c->buffer_memory); break;

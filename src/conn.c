@@ -148,14 +148,28 @@ bool conn_peer_gone(struct conn *c)
     return c->rd_hup;
 }
 
+bool conn_addr_str(const union conn_addr *a, char *out, size_t n, unsigned *port)
+{
+    unsigned p = 0;
+    bool inet = true;
+    if (a->sa.sa_family == AF_INET) {
+        inet_ntop(AF_INET, &a->in4.sin_addr, out, (socklen_t)n);
+        p = ntohs(a->in4.sin_port);
+    } else if (a->sa.sa_family == AF_INET6) {
+        inet_ntop(AF_INET6, &a->in6.sin6_addr, out, (socklen_t)n);
+        p = ntohs(a->in6.sin6_port);
+    } else {
+        snprintf(out, n, "unix");
+        inet = false;
+    }
+    if (port)
+        *port = p;
+    return inet;
+}
+
 void conn_peer_str(const struct conn *c, char *out, size_t n)
 {
-    if (c->peer.sa.sa_family == AF_INET)
-        inet_ntop(AF_INET, &c->peer.in4.sin_addr, out, (socklen_t)n);
-    else if (c->peer.sa.sa_family == AF_INET6)
-        inet_ntop(AF_INET6, &c->peer.in6.sin6_addr, out, (socklen_t)n);
-    else
-        snprintf(out, n, "unix");
+    conn_addr_str(&c->peer, out, n, NULL);
 }
 
 void conn_destroy(struct conn *c)

@@ -121,6 +121,9 @@ void conn_check_rate(struct conn *c, uint64_t min_rate);
 /* Whether the peer has closed its side (epoll said so, or, on plain connections, a peek finds
  * nothing more to read before the EOF: a FIN that came after the last wake-up). */
 bool conn_peer_gone(struct conn *c);
+/* Format an address ("127.0.0.1", "::1"; "unix" for anything else) into out, its port into
+ * *port (0 for "unix"; port may be NULL). Whether it was an IP address. */
+bool conn_addr_str(const union conn_addr *a, char *out, size_t n, unsigned *port);
 /* Format the peer address ("127.0.0.1", "::1", "unix") into out. */
 void conn_peer_str(const struct conn *c, char *out, size_t n);
 

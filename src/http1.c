@@ -694,15 +694,8 @@ static const struct h1req *client_of(struct h1conn *h)
     struct conn *c = &h->c;
     x->client_https = c->tls != NULL;
     x->client_proto_forwarded = false;
-    x->client_port = 0;
-    x->client[0] = 0;
-    if (c->peer.sa.sa_family == AF_INET) {
-        inet_ntop(AF_INET, &c->peer.in4.sin_addr, x->client, sizeof x->client);
-        x->client_port = ntohs(c->peer.in4.sin_port);
-    } else if (c->peer.sa.sa_family == AF_INET6) {
-        inet_ntop(AF_INET6, &c->peer.in6.sin6_addr, x->client, sizeof x->client);
-        x->client_port = ntohs(c->peer.in6.sin6_port);
-    }
+    if (!conn_addr_str(&c->peer, x->client, sizeof x->client, &x->client_port))
+        x->client[0] = 0; /* UNIX: REMOTE_ADDR "" (the access log says "unix") */
     const struct netmask_list *trusted = &c->srv->forwarded_allow;
     const struct request *r = &x->req;
     if (!r->nheaders || !netmask_match(trusted, &c->peer.sa))
@@ -877,13 +870,8 @@ static int send_response(struct h1conn *h, struct response *res, bool keep_alive
     int e = append_head_start(&c->out, res);
     if (res->hdrs_len)
         e |= buf_append(&c->out, res->hdrs, res->hdrs_len);
-    const struct cfg *cfg = c->srv->cfg;
-    if (cfg->hsts >= 0 && c->tls) {
-        char sts[64];
-        int k = snprintf(sts, sizeof sts, "Strict-Transport-Security: max-age=%lld\r\n",
-                         (long long)cfg->hsts);
-        e |= buf_append(&c->out, sts, (size_t)k);
-    }
+    if (c->srv->hsts_len && c->tls)
+        e |= buf_append(&c->out, c->srv->hsts_line, c->srv->hsts_len);
     if (!keep_alive)
         e |= buf_append(&c->out, "Connection: close\r\n\r\n", 21);
     else if (r->version_minor == 0)

@@ -74,6 +74,9 @@ static inline bool response_add_header_str(struct response *res, const char *nam
 }
 bool response_add_header(struct response *res, const char *name, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* --hsts: "Strict-Transport-Security: max-age=N\r\n" into out (n >= 64); its length, or 0
+ * (nothing written) when max_age < 0. */
+size_t hsts_header_line(int64_t max_age, char *out, size_t n);
 /* A short text/plain error page for status ("404 Not Found\n"). */
 void response_error(struct response *res, int status);
 /* "Not Found" for 404, ... ; "Unknown" for anything else. */

@@ -87,6 +87,14 @@ const char *http_reason(int status)
     }
 }
 
+size_t hsts_header_line(int64_t max_age, char *out, size_t n)
+{
+    if (max_age < 0)
+        return 0;
+    int k = snprintf(out, n, "Strict-Transport-Security: max-age=%lld\r\n", (long long)max_age);
+    return k > 0 && (size_t)k < n ? (size_t)k : 0;
+}
+
 void response_error(struct response *res, int status)
 {
     /* One static page per status, so the body outlives the call. */

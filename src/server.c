@@ -9,7 +9,6 @@
 #include "tls.h"
 #include "wsgi/wsgi.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <grp.h>
 #include <pwd.h>
@@ -143,10 +142,7 @@ static void on_accept(struct loop_io *io, uint32_t events)
         if (l->proxy && !netmask_match(&s->proxy_allow, l->is_unix ? &unix_peer : &peer.sa)) {
             char addr[INET6_ADDRSTRLEN] = "unix";
             if (!l->is_unix)
-                inet_ntop(peer.sa.sa_family,
-                          peer.sa.sa_family == AF_INET ? (void *)&peer.in4.sin_addr
-                                                       : (void *)&peer.in6.sin6_addr,
-                          addr, sizeof addr);
+                conn_addr_str(&peer, addr, sizeof addr, NULL);
             log_warn("connection from %s to a PROXY protocol listener: not in --proxy-allow-from: "
                      "closed",
                      addr);
@@ -578,6 +574,7 @@ int server_init(struct server *s, const struct cfg *cfg, struct worker_link *lin
             goto fail;
         }
     }
+    s->hsts_len = hsts_header_line(cfg->hsts, s->hsts_line, sizeof s->hsts_line);
     for (size_t i = 0; i < s->nlisteners; i++) { /* --redirect-http's target port */
         const char *url = s->listeners[i].url, *colon = strrchr(url, ':');
         if (s->listeners[i].tls && colon) {

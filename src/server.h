@@ -45,6 +45,8 @@ struct server {
     bool stopping; /* a graceful stop has begun (--drain-delay: still accepting): health 503 */
     struct timer drain_delay;
     char redirect_port[8]; /* --redirect-http: the first TLS listener's port ("" for 443) */
+    char hsts_line[64];    /* --hsts: the header line of TLS responses */
+    size_t hsts_len;       /* 0: off */
     bool quit; /* SIGQUIT: stopped at once; main exits without waiting for app threads */
     bool accept_paused;
     int exit_code;

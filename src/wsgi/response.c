@@ -363,11 +363,7 @@ static size_t hsts_len;
 
 void response_set_hsts(int64_t max_age)
 {
-    hsts_len = 0;
-    if (max_age >= 0)
-        hsts_len =
-            (size_t)snprintf(hsts_line, sizeof hsts_line,
-                             "Strict-Transport-Security: max-age=%lld\r\n", (long long)max_age);
+    hsts_len = hsts_header_line(max_age, hsts_line, sizeof hsts_line);
 }
 
 /* Stage the status line and headers. known_len >= 0: the whole body's length, when the server
