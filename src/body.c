@@ -11,6 +11,7 @@
 
 /* Shared by the loop (appending) and app threads (freeing a finished task's body). */
 static _Atomic uint64_t mem_used, disk_used;
+static _Atomic uint64_t spool_used; /* the response spools' part of disk_used */
 static uint64_t mem_max = UINT64_MAX, disk_max = UINT64_MAX;
 
 void body_set_budget(uint64_t mem, uint64_t disk)
@@ -241,6 +242,23 @@ int body_append(struct body *b, const char *data, size_t n)
     return e;
 }
 
+/* pread exactly n bytes at off unless the file ends first; the count or -errno. */
+static ssize_t pread_all(int fd, char *dst, size_t n, uint64_t off)
+{
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = pread(fd, dst + got, n - got, (off_t)(off + got));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return -errno;
+        if (r == 0)
+            break;
+        got += (size_t)r;
+    }
+    return (ssize_t)got;
+}
+
 ssize_t body_read(const struct body *b, uint64_t off, char *dst, size_t n)
 {
     if (off >= b->len)
@@ -251,18 +269,7 @@ ssize_t body_read(const struct body *b, uint64_t off, char *dst, size_t n)
         mem_copy_out(b, off, dst, n);
         return (ssize_t)n;
     }
-    size_t got = 0;
-    while (got < n) {
-        ssize_t r = pread(b->fd, dst + got, n - got, (off_t)(off + got));
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0)
-            return -errno;
-        if (r == 0)
-            break;
-        got += (size_t)r;
-    }
-    return (ssize_t)got;
+    return pread_all(b->fd, dst, n, off);
 }
 
 const char *body_peek(const struct body *b, uint64_t off, size_t *n)
@@ -292,4 +299,69 @@ void body_free(struct body *b)
         give(&mem_used, b->len);
     }
     body_init(b);
+}
+
+/* ---- response spools ---------------------------------------------------------------------- */
+
+bool spool_budget_fits(uint64_t n)
+{
+    uint64_t d = atomic_load_explicit(&disk_used, memory_order_relaxed);
+    uint64_t sp = atomic_load_explicit(&spool_used, memory_order_relaxed);
+    return sp + n <= disk_max / 2 && d + n <= disk_max;
+}
+
+static void spool_give(uint64_t n)
+{
+    give(&disk_used, n);
+    give(&spool_used, n);
+}
+
+int spool_write(struct spool *s, uint64_t off, const char *p, size_t n, bool force)
+{
+    uint64_t grow = off + n > s->size ? off + n - s->size : 0;
+    if (grow) {
+        if (!force && !spool_budget_fits(grow))
+            return -ENOSPC;
+        atomic_fetch_add_explicit(&disk_used, grow, memory_order_relaxed);
+        atomic_fetch_add_explicit(&spool_used, grow, memory_order_relaxed);
+        s->size += grow;
+    }
+    if (s->fd < 0 && (s->fd = open_tmp()) < 0) {
+        int e = s->fd;
+        s->fd = -1;
+        return e;
+    }
+    while (n) {
+        ssize_t w = pwrite(s->fd, p, n, (off_t)off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return w < 0 ? -errno : -EIO;
+        p += w;
+        off += (uint64_t)w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+void spool_rewind(struct spool *s)
+{
+    if (s->fd >= 0 && s->size && ftruncate(s->fd, 0) < 0)
+        return; /* keep counting what the file still holds */
+    spool_give(s->size);
+    s->size = 0;
+}
+
+ssize_t spool_read(const struct spool *s, uint64_t off, char *dst, size_t n)
+{
+    ssize_t r = pread_all(s->fd, dst, n, off);
+    return r >= 0 && (size_t)r < n ? -EIO : r; /* the bytes were written: all must be there */
+}
+
+void spool_free(struct spool *s)
+{
+    if (s->fd >= 0)
+        close(s->fd);
+    spool_give(s->size);
+    spool_init(s);
 }

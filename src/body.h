@@ -56,4 +56,31 @@ const char *body_peek(const struct body *b, uint64_t off, size_t *n);
 /* Release memory and file; b is left empty. Accepts an empty body. */
 void body_free(struct body *b);
 
+/* spool: response bytes an app produced ahead of a slow client, in an unlinked temporary file
+ * whose size counts against the disk budget (spools together take at most half of it, so
+ * uploads keep the rest). One writer appends at a position it chooses, one reader reads below
+ * what the writer published; the caller orders the two (the pool's mutex). */
+struct spool {
+    int fd;        /* -1 until the first write */
+    uint64_t size; /* the file's size, as counted in the budget (writer only) */
+};
+
+static inline void spool_init(struct spool *s)
+{
+    s->fd = -1;
+    s->size = 0;
+}
+/* Whether n more bytes could be taken from the budget now (a hint: others may take it first). */
+bool spool_budget_fits(uint64_t n);
+/* Write n bytes at off (creating the file on first use). With force the budget may be passed
+ * (the bytes must go somewhere); else -ENOSPC when it is spent. 0 or -errno. */
+int spool_write(struct spool *s, uint64_t off, const char *p, size_t n, bool force)
+    __attribute__((warn_unused_result));
+/* Empty the file and give its bytes back to the budget (writer, once the reader has all). */
+void spool_rewind(struct spool *s);
+/* Read n bytes at off (they were written); the count or -errno. */
+ssize_t spool_read(const struct spool *s, uint64_t off, char *dst, size_t n);
+/* Close the file and give its bytes back. */
+void spool_free(struct spool *s);
+
 #endif

@@ -69,6 +69,9 @@ const char cfg_usage[] =
     "                             beyond it they go to temporary files [256m]\n"
     "      --buffer-disk SIZE     request bodies held in temporary files, all together;\n"
     "                             beyond it: 503 [4g]\n"
+    "      --response-spool SIZE  response bytes an app may produce ahead of a slow client,\n"
+    "                             kept in a temporary file (all together at most half of\n"
+    "                             --buffer-disk), so the app finishes; 0 = off [64m]\n"
     "      --min-rate BYTES       a request body or response that moves slower than this\n"
     "                             many bytes/s over 10 s is cut; 0 = off [500]\n"
     "      --chdir DIR            change to DIR before loading the app (first on sys.path)\n"
@@ -118,6 +121,7 @@ enum {
     OPT_MIN_RATE,
     OPT_BUF_MEM,
     OPT_BUF_DISK,
+    OPT_RESPONSE_SPOOL,
     OPT_WORKER_TO,
     OPT_MAX_REQ,
     OPT_MAX_REQ_JITTER,
@@ -182,6 +186,7 @@ static const struct option long_opts[] = {
     {"min-rate", required_argument, NULL, OPT_MIN_RATE},
     {"buffer-memory", required_argument, NULL, OPT_BUF_MEM},
     {"buffer-disk", required_argument, NULL, OPT_BUF_DISK},
+    {"response-spool", required_argument, NULL, OPT_RESPONSE_SPOOL},
     {"version", no_argument, NULL, OPT_VERSION},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -451,6 +456,7 @@ int cfg_parse(struct cfg *c, int argc, char **argv, char *err, size_t errlen)
     c->min_rate = 500;
     c->buffer_memory = 256ULL << 20;
     c->buffer_disk = 4ULL << 30;
+    c->response_spool = 64ULL << 20;
     c->proxy_allow_from = "127.0.0.1,::1";
     c->forwarded_allow_ips = "127.0.0.1,::1";
     c->hsts = -1;
@@ -563,6 +569,7 @@ int cfg_parse(struct cfg *c, int argc, char **argv, char *err, size_t errlen)
         case OPT_MIN_RATE: r = cfg_parse_size(a, &c->min_rate); break;
         case OPT_BUF_MEM: r = cfg_parse_size(a, &c->buffer_memory); break;
         case OPT_BUF_DISK: r = cfg_parse_size(a, &c->buffer_disk); break;
+        case OPT_RESPONSE_SPOOL: r = cfg_parse_size(a, &c->response_spool); break;
         case OPT_VERSION: c->version = true; break;
         case 'h': c->help = true; break;
         case ':':

@@ -46,6 +46,7 @@ struct cfg {
     bool request_buffering; /* read a request body whole before the app runs (default) */
     uint64_t min_rate;      /* --min-rate: bytes/s a transfer must keep up; 0 = off */
     uint64_t buffer_memory, buffer_disk; /* --buffer-memory/-disk: all request bodies held */
+    uint64_t response_spool;             /* --response-spool: per response, in a file */
     const char *chdir, *pythonpath, *virtualenv; /* borrowed from argv; NULL = not given */
     const char *pidfile;             /* --pid FILE: the master's pid, written after binding */
     const char *user, *group;        /* --user/--group: workers drop to them; NULL = stay */

@@ -15,7 +15,13 @@
  * in its own contextvars.Context, entered on whichever thread advances it, so context-local
  * state (Flask's request context, for one) follows the response across threads. The legacy
  * write() callable and blocking wsgi.input reads cannot park: the app's own stack is waiting
- * there. */
+ * there.
+ *
+ * Spooling: before it parks (or waits), a response's output goes on into a temporary file, up
+ * to --response-spool bytes per response (and half of --buffer-disk for all), so an app that
+ * produces faster than its client reads finishes, and its iterable is closed (a database
+ * cursor, a lock, a file), while the loop sends the rest from the file. Only a response that
+ * outgrows its spool parks. */
 #include "py.h"
 
 #include "cfg.h"
@@ -38,6 +44,7 @@ static struct pool {
     pthread_cond_t idle_cv;           /* a thread became idle (start-up) */
     struct wsgi_task *qhead, **qtail; /* waiting for a thread */
     size_t qlen, idle, max_queue;
+    uint64_t spool_max;                    /* --response-spool; 0 with no threads */
     struct wsgi_task *ready, **ready_tail; /* with news for the loop */
     struct wsgi_task *waiters;             /* threads waiting for room they could park */
     struct loop_io io;                     /* the eventfd */
@@ -79,6 +86,7 @@ static void task_free(struct wsgi_task *t)
     body_free(&t->body);
     buf_free(&t->in);
     buf_free(&t->out);
+    spool_free(&t->spool);
     buf_free(&t->r.stage);
     buf_free(&t->r.head);
     if (t->file_fd >= 0 && !t->file_taken)
@@ -150,16 +158,93 @@ static void waiters_unlink_locked(struct wsgi_task *t)
     t->wprev = t->wnext = NULL;
 }
 
+#define SPOOL_GRACE_MS 10 /* out stayed full this long: the client is slow, spool */
+
+static bool spool_empty_locked(const struct wsgi_task *t)
+{
+    return t->spool_head == t->spool_tail;
+}
+
+/* Whether t's spool could take more output (mutex held): it is under --response-spool (an
+ * empty one starts again at 0) and the budget has room. */
+static bool spool_room_locked(const struct wsgi_task *t)
+{
+    uint64_t used = spool_empty_locked(t) ? 0 : t->spool_tail;
+    return used < P.spool_max && spool_budget_fits(1);
+}
+
+/* Whether t's output is full: the writer must wait or park (mutex held). Out is full at
+ * OUT_HIGH_WATER; a spooling response's spool when it can take no more. */
+static bool out_full_locked(const struct wsgi_task *t)
+{
+    if (spool_empty_locked(t) && buf_size(&t->out) < OUT_HIGH_WATER)
+        return false;
+    return !t->spooling || !spool_room_locked(t);
+}
+
+/* Out is full: let the response go on into its spool, if that has room (mutex held). True
+ * when it does (out_full_locked turned false). */
+static bool start_spooling_locked(struct wsgi_task *t)
+{
+    if (t->spooling || !spool_room_locked(t))
+        return false;
+    t->spooling = true;
+    return true;
+}
+
+/* Put the staged output in t's spool while it is spooling; the file is written without the
+ * mutex (only this thread writes it, and the loop reads below spool_tail). 0 or -errno. */
+static int spool_stage(struct wsgi_task *t)
+{
+    struct buf *stage = &t->r.stage;
+    size_t n = buf_size(stage);
+    if (!n || !P.spool_max)
+        return 0;
+    pthread_mutex_lock(&P.mu);
+    bool empty = spool_empty_locked(t);
+    if (empty && buf_size(&t->out) < OUT_HIGH_WATER)
+        t->spooling = false; /* the client caught up: memory again */
+    bool to_spool = !t->released && t->spooling;
+    if (to_spool && empty)
+        t->spool_head = t->spool_tail = 0; /* the reader has all: start the file again */
+    uint64_t at = t->spool_tail;
+    pthread_mutex_unlock(&P.mu);
+    if (!to_spool)
+        return 0;
+    if (at == 0)
+        spool_rewind(&t->spool);
+    /* Past the spool's limits the bytes still go there (after it they must come); the
+     * writer then waits or parks until the loop has taken it all. */
+    int e = spool_write(&t->spool, at, buf_data(stage), n, true);
+    buf_reset(stage);
+    if (e == 0) {
+        pthread_mutex_lock(&P.mu);
+        t->spool_tail = at + n;
+        pthread_mutex_unlock(&P.mu);
+    }
+    return e;
+}
+
+/* Wait on t->room (mutex held) until woken, or until the deadline when there is one. */
+static void room_wait_locked(struct wsgi_task *t, const struct timespec *deadline)
+{
+    t->waiting = true;
+    if (deadline)
+        pthread_cond_timedwait(&t->room, &P.mu, deadline);
+    else
+        pthread_cond_wait(&t->room, &P.mu);
+}
+
 enum pool_pub pool_publish(struct wsgi_task *t, bool may_park)
 {
     struct resp *r = &t->r;
+    int e = spool_stage(t);
     pthread_mutex_lock(&P.mu);
     if (t->released) {
         pthread_mutex_unlock(&P.mu);
         buf_reset(&r->stage);
         return PUB_RELEASED;
     }
-    int e = 0;
     if (buf_size(&r->stage)) {
         if (buf_size(&t->out) == 0) { /* hand the buffer over instead of copying */
             struct buf tmp = t->out;
@@ -190,29 +275,49 @@ enum pool_pub pool_publish(struct wsgi_task *t, bool may_park)
         t->keep_alive = r->keep_alive && !r->broken;
     }
     wake_loop_locked(t);
-    bool wait = P.nthreads > 0 && !t->done && buf_size(&t->out) >= OUT_HIGH_WATER;
-    if (wait && may_park && P.qhead) { /* a request waits for a thread: park at once */
-        pthread_mutex_unlock(&P.mu);
-        return PUB_PARK;
+    bool wait = P.nthreads > 0 && !t->done && out_full_locked(t);
+    if (wait && may_park && P.qhead) { /* a request waits for a thread: spool or park at once */
+        wait = !start_spooling_locked(t);
+        if (wait) {
+            pthread_mutex_unlock(&P.mu);
+            return PUB_PARK;
+        }
     }
     pthread_mutex_unlock(&P.mu);
     if (e)
         return PUB_RELEASED;
     if (!wait)
         return PUB_OK;
-    /* Backpressure: the client reads slower than the app writes. Wait without the GIL. */
+    /* Backpressure: the client reads slower than the app writes. Wait without the GIL; past
+     * SPOOL_GRACE_MS (a slow client, not a busy loop), or as soon as a request needs this
+     * thread, go on into the spool if it has room, else park when a request needs the
+     * thread. */
     PyThreadState *ts = PyEval_SaveThread();
+    struct timespec grace;
+    clock_gettime(CLOCK_REALTIME, &grace);
+    grace.tv_nsec += SPOOL_GRACE_MS * 1000000L;
+    if (grace.tv_nsec >= 1000000000L) {
+        grace.tv_sec++;
+        grace.tv_nsec -= 1000000000L;
+    }
     pthread_mutex_lock(&P.mu);
     bool park = false;
     if (may_park)
         waiters_link_locked(t);
-    while (!t->released && buf_size(&t->out) >= OUT_HIGH_WATER) {
+    while (!t->released && out_full_locked(t)) {
         if (may_park && P.qhead) {
+            if (start_spooling_locked(t))
+                break;
             park = true;
             break;
         }
-        t->waiting = true;
-        pthread_cond_wait(&t->room, &P.mu);
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        bool graced = now.tv_sec > grace.tv_sec ||
+                      (now.tv_sec == grace.tv_sec && now.tv_nsec >= grace.tv_nsec);
+        if (graced && start_spooling_locked(t))
+            break;
+        room_wait_locked(t, !graced && !t->spooling && P.spool_max ? &grace : NULL);
     }
     t->waiting = false;
     if (may_park)
@@ -254,7 +359,7 @@ static void unpark_locked(struct wsgi_task *t)
 static bool park(struct wsgi_task *t)
 {
     pthread_mutex_lock(&P.mu);
-    bool parked = !t->released && buf_size(&t->out) >= OUT_HIGH_WATER;
+    bool parked = !t->released && out_full_locked(t);
     t->parked = parked;
     pthread_mutex_unlock(&P.mu);
     return parked;
@@ -494,6 +599,7 @@ int pool_start(const struct cfg *cfg, struct loop *loop, char *err, size_t errle
     P.interp = PyInterpreterState_Get();
     P.loop = loop;
     P.max_queue = cfg->max_queue;
+    P.spool_max = cfg->threads ? cfg->response_spool : 0;
     P.qtail = &P.qhead;
     P.ready_tail = &P.ready;
     if (cfg->threads == 0)
@@ -651,6 +757,7 @@ int wsgi_submit(const struct wsgi_req_info *info, wsgi_notify_cb notify, void *a
     t->arg = arg;
     t->file_fd = -1;
     t->r.file_fd = -1;
+    spool_init(&t->spool);
     t->refs = 1;
     if (P.nthreads > 0) {
         pthread_mutex_lock(&P.mu);
@@ -664,6 +771,24 @@ int wsgi_submit(const struct wsgi_req_info *info, wsgi_notify_cb notify, void *a
         pthread_mutex_unlock(&P.mu);
     }
     *out = t;
+    return 0;
+}
+
+/* Read up to max bytes from the front of t's spool into out (mutex held, dropped while the
+ * file is read: the writer only appends past spool_tail, and rewinds only when the spool is
+ * empty). 0 or -errno. */
+static int spool_take_locked(struct wsgi_task *t, struct buf *out, size_t max)
+{
+    uint64_t at = t->spool_head;
+    size_t n = t->spool_tail - at < max ? (size_t)(t->spool_tail - at) : max;
+    pthread_mutex_unlock(&P.mu);
+    char *dst = buf_reserve(out, n, 0);
+    ssize_t got = dst ? spool_read(&t->spool, at, dst, n) : -ENOMEM;
+    pthread_mutex_lock(&P.mu);
+    if (got < 0)
+        return (int)got;
+    buf_commit(out, (size_t)got);
+    t->spool_head += (uint64_t)got;
     return 0;
 }
 
@@ -695,8 +820,10 @@ int wsgi_task_take(struct wsgi_task *t, struct buf *out, size_t max_out, int *fi
             buf_reset(&t->out);
         }
     }
+    if (e == 0 && buf_size(&t->out) == 0 && !spool_empty_locked(t) && buf_size(out) < max_out)
+        e = spool_take_locked(t, out, max_out - buf_size(out));
     *file_fd = -1;
-    if (t->file_fd >= 0 && !t->file_taken && buf_size(&t->out) == 0) {
+    if (t->file_fd >= 0 && !t->file_taken && buf_size(&t->out) == 0 && spool_empty_locked(t)) {
         *file_fd = t->file_fd;
         *file_off = t->file_off;
         *file_len = t->file_len;
@@ -705,12 +832,12 @@ int wsgi_task_take(struct wsgi_task *t, struct buf *out, size_t max_out, int *fi
     }
     if (t->waiting)
         pthread_cond_signal(&t->room);
-    if (buf_size(&t->out) < OUT_HIGH_WATER)
+    if (!out_full_locked(t))
         unpark_locked(t);
     p->started = t->started;
     p->status = t->status;
     p->body_bytes = t->body_bytes;
-    p->done = t->done && buf_size(&t->out) == 0 && t->file_fd < 0;
+    p->done = t->done && buf_size(&t->out) == 0 && spool_empty_locked(t) && t->file_fd < 0;
     p->keep_alive = t->keep_alive;
     p->broken = t->broken;
     pthread_mutex_unlock(&P.mu);

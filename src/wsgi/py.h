@@ -57,6 +57,12 @@ struct wsgi_task {
     void *arg;
     /* Shared, under the pool's mutex. */
     struct buf out;
+    /* Output past OUT_HIGH_WATER while the client reads slower (thread mode): bytes
+     * [spool_head, spool_tail) of the spool come after everything in out. The writer (the
+     * thread advancing the response) appends only to out while the spool is empty. */
+    struct spool spool;
+    uint64_t spool_head, spool_tail;
+    bool spooling; /* output goes to the spool (set when out stayed full) */
     int file_fd;
     off_t file_off, file_len;
     bool started, done, broken, keep_alive;

@@ -1,8 +1,9 @@
 """Slow-client defences (issue 14): an app thread runs Python, it never waits on a client.
 
 - request bodies are read whole before the app runs (default; --no-request-buffering streams);
-- a response whose client does not read parks its iterable instead of holding a thread, and is
-  resumed on whichever thread is free when the client reads again;
+- a response whose client does not read goes on into a temporary file (--response-spool), so
+  the app finishes and its iterable is closed; past that it parks its iterable instead of
+  holding a thread, and is resumed on whichever thread is free when the client reads again;
 - --buffer-memory / --buffer-disk bound the bodies held for the app, 503 beyond;
 - --min-rate cuts transfers that crawl.
 
@@ -168,8 +169,11 @@ def read_http_body(s, timeout=30):
         buf = buf[size + 2:]
 
 
-def test_slow_readers_leave_the_app_to_everyone_else(httpsd, markers):
-    srv = start(httpsd, "wsgi_basic:app", "--max-queue", "4", threads=2, marker_dir=markers)
+@pytest.mark.parametrize("spool", ["0", "64m"])
+def test_slow_readers_leave_the_app_to_everyone_else(httpsd, markers, spool):
+    """Parked (--response-spool 0) or spooled, stalled responses leave the threads free."""
+    srv = start(httpsd, "wsgi_basic:app", "--max-queue", "4", "--response-spool", spool,
+                threads=2, marker_dir=markers)
     lst = srv.listener("http")
     # 8 clients that never read a 16 MiB streamed response: before, 2 of them took both threads
     # for --io-timeout and every other request waited or got 503
@@ -184,8 +188,9 @@ def test_slow_readers_leave_the_app_to_everyone_else(httpsd, markers):
 
 def test_parked_responses_resume_whole_and_in_their_context(httpsd, markers):
     """Responses parked while their clients stall are resumed by whichever thread is free,
-    byte for byte, with their contextvars intact, and close() runs once each."""
-    srv = start(httpsd, "wsgi_basic:app", threads=2, marker_dir=markers)
+    byte for byte, with their contextvars intact, and close() runs once each (no spool: each
+    response parks)."""
+    srv = start(httpsd, "wsgi_basic:app", "--response-spool", "0", threads=2, marker_dir=markers)
     lst = srv.listener("http")
     n, size = 48, 65536
     socks = [raw_connect(lst, timeout=30, rcvbuf=4096) for _ in range(6)]
@@ -218,8 +223,8 @@ def test_parked_responses_resume_whole_and_in_their_context(httpsd, markers):
 
 def test_parked_response_of_a_vanished_client_is_closed(httpsd, markers):
     """A client that stalls (its response parks) and then goes away: the iterable's close()
-    runs (on some app thread), nothing is left behind."""
-    srv = start(httpsd, "wsgi_basic:app", threads=1, marker_dir=markers)
+    runs (on some app thread), nothing is left behind (no spool: the response parks)."""
+    srv = start(httpsd, "wsgi_basic:app", "--response-spool", "0", threads=1, marker_dir=markers)
     lst = srv.listener("http")
     s = raw_connect(lst, timeout=5, rcvbuf=4096)
     s.sendall(b"GET /big?mb=64&marker=vanished HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -228,6 +233,140 @@ def test_parked_response_of_a_vanished_client_is_closed(httpsd, markers):
     s.close()
     assert wait_marker(markers, "vanished", timeout=10) == ["closed"]
     assert env_of(lst)["REQUEST_METHOD"] == "GET"
+
+
+# ---------------------------------------------------------------------------
+# --response-spool: the app finishes, the loop sends the rest from a file
+# ---------------------------------------------------------------------------
+
+BIG_BLOCK = bytes(range(256)) * 4096  # /big's 1 MiB block
+
+
+def spool_files(srv, spool_dir):
+    """The server's open temporary files in spool_dir: {fd: size}."""
+    pid = srv.worker_pid
+    out = {}
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            target = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+            if target.startswith(str(spool_dir) + "/"):
+                out[int(fd)] = os.stat("/proc/%d/fd/%s" % (pid, fd)).st_size
+        except FileNotFoundError:
+            pass
+    return out
+
+
+def spool_server(httpsd, tmp_path, markers, *args, threads=1, binds=None):
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    kw = {"binds": binds} if binds else {}
+    srv = start(httpsd, "wsgi_basic:app", *args, threads=threads, marker_dir=markers,
+                env=server_env(markers, TMPDIR=str(spool)), **kw)
+    return srv, spool
+
+
+def stalled_get(lst, path, tls=False):
+    """A client that sends a GET and reads nothing for now (small receive buffer)."""
+    c = connect(lst, tls=tls, timeout=60, rcvbuf=4096)
+    c.send(("GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path).encode())
+    return c
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_slow_reader_spools_and_the_app_finishes(httpsd, tmp_path, markers, scheme):
+    """A 20 MiB generator whose client reads nothing: the app runs to the end and its close()
+    is called within seconds (its output waits in an unlinked temporary file), the one app
+    thread serves others meanwhile, the client then gets every byte, and the file is gone."""
+    srv, spool = spool_server(httpsd, tmp_path, markers,
+                              binds=("https://127.0.0.1:0",) if scheme == "https" else None)
+    lst = srv.listener(scheme)
+    c = stalled_get(lst, "/big?mb=20&marker=spooled", tls=scheme == "https")
+    assert wait_marker(markers, "spooled", timeout=5) == ["closed"]
+    files = spool_files(srv, spool)
+    assert len(files) == 1 and 15 << 20 <= sum(files.values()) <= 21 << 20, files
+    assert env_of(lst)["REQUEST_METHOD"] == "GET"
+    r = c.read_response(timeout=60)
+    assert r.status == 200 and r.body == BIG_BLOCK * 20
+    c.close()
+    deadline = time.monotonic() + 5
+    while spool_files(srv, spool) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert spool_files(srv, spool) == {}
+    assert os.listdir(str(spool)) == []
+
+
+def test_spool_limit_parks_the_rest_and_resumes(httpsd, tmp_path, markers):
+    """--response-spool 2m: the spool stops at 2 MiB (plus the 1 MiB block that crossed it),
+    the iterable parks (not closed, no thread held), and resumes in order as the client
+    reads; a file is reused, not grown, once the client has caught up."""
+    srv, spool = spool_server(httpsd, tmp_path, markers, "--response-spool", "2m")
+    lst = srv.listener("http")
+    c = stalled_get(lst, "/big?mb=40&marker=limited")
+    time.sleep(1.5)
+    files = spool_files(srv, spool)
+    assert len(files) == 1 and (1 << 20) <= sum(files.values()) <= (3 << 20), files
+    assert not os.path.exists(os.path.join(str(markers), "limited"))  # parked, not finished
+    assert env_of(lst)["REQUEST_METHOD"] == "GET"  # the one thread is free
+    r = c.read_response(timeout=60)
+    assert r.status == 200 and r.body == BIG_BLOCK * 40
+    assert wait_marker(markers, "limited", timeout=10) == ["closed"]
+    c.close()
+
+
+def test_spool_write_callable_finishes_without_the_client(httpsd, tmp_path, markers):
+    """The legacy write() callable cannot park, but it can spool: 8 MiB written to a client
+    that reads nothing, and the app returns."""
+    srv, spool = spool_server(httpsd, tmp_path, markers, threads=2)
+    lst = srv.listener("http")
+    c = stalled_get(lst, "/write?parts=128&pad=65536&marker=wrote&only=1")
+    assert wait_marker(markers, "wrote", timeout=5) == ["written"]
+    r = c.read_response(timeout=60)
+    expect = b"".join(b"part%d;" % i + b"x" * 65536 for i in range(128))
+    assert r.status == 200 and r.body == expect
+    c.close()
+
+
+def test_spool_of_a_vanished_client_is_freed(httpsd, tmp_path, markers):
+    """A client that goes away with 20 MiB spooled: file closed, nothing left open."""
+    srv, spool = spool_server(httpsd, tmp_path, markers)
+    lst = srv.listener("http")
+    c = stalled_get(lst, "/big?mb=20&marker=gone")
+    assert wait_marker(markers, "gone", timeout=5) == ["closed"]
+    assert spool_files(srv, spool)
+    c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    c.close()  # a reset: the server sees the error on its next write
+    deadline = time.monotonic() + 10
+    while spool_files(srv, spool) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert spool_files(srv, spool) == {}
+    assert env_of(lst)["REQUEST_METHOD"] == "GET"
+
+
+def test_spools_take_at_most_half_the_disk_budget(httpsd, tmp_path, markers):
+    """--buffer-disk 16m: four stalled readers of 40 MiB spool 8 MiB in all (each may pass it
+    by the one 1 MiB block that crossed it) and park the rest; an upload that needs 4 MiB of
+    disk still gets it (--buffer-memory 1: bodies go straight to files). Every reader then
+    gets its whole response."""
+    srv, spool = spool_server(httpsd, tmp_path, markers, "--buffer-disk", "16m",
+                              "--buffer-memory", "1", threads=2)
+    lst = srv.listener("http")
+    readers = [stalled_get(lst, "/big?mb=40&marker=half%d" % i) for i in range(4)]
+    time.sleep(2)
+    total = sum(spool_files(srv, spool).values())
+    assert (8 << 20) <= total <= (12 << 20), total
+    for i in range(4):
+        assert not os.path.exists(os.path.join(str(markers), "half%d" % i))
+    size = 4 << 20
+    up = connect(lst, timeout=30)
+    up.send(b"POST /hash HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % size +
+            b"u" * size)
+    r = up.read_response()
+    assert r.status == 200 and json.loads(r.body)["len"] == size, r
+    up.close()
+    for c in readers:
+        r = c.read_response(timeout=60)
+        assert r.status == 200 and r.body == BIG_BLOCK * 40
+        c.close()
 
 
 # ---------------------------------------------------------------------------

@@ -709,16 +709,18 @@ static void test_parse_wsgi_options(void)
     CHECK_EQ_INT(c.min_rate, 500);
     CHECK_EQ_INT(c.buffer_memory, 256 << 20);
     CHECK(c.buffer_disk == 4ULL << 30);
+    CHECK(c.response_spool == 64ULL << 20);
     cfg_free(&c);
     args_free(&a);
     CHECK_EQ_INT(parse(&c, &a,
                        ARGS("--no-request-buffering", "--min-rate", "0", "--buffer-memory", "1m",
-                            "--buffer-disk", "0", "m")),
+                            "--buffer-disk", "0", "--response-spool", "0", "m")),
                  0);
     CHECK(!c.request_buffering);
     CHECK_EQ_INT(c.min_rate, 0);
     CHECK_EQ_INT(c.buffer_memory, 1 << 20);
     CHECK_EQ_INT(c.buffer_disk, 0);
+    CHECK_EQ_INT(c.response_spool, 0);
     cfg_free(&c);
     args_free(&a);
     CHECK_EQ_INT(parse(&c, &a, ARGS("m")), 0);

@@ -407,8 +407,11 @@ def r_cl(environ, start_response, qs):
 
 def r_write(environ, start_response, qs):
     write = start_response("200 OK", [("Content-Type", "text/plain")])
+    pad = b"x" * qint(qs, "pad", 0)
     for i in range(qint(qs, "parts", 3)):
-        write(b"part%d;" % i)
+        write(b"part%d;" % i + pad)
+    if qget(qs, "marker"):
+        marker(qget(qs, "marker"), "written\n")
     if qget(qs, "only"):
         return []
     return [b"tail;"]
