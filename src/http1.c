@@ -1,10 +1,11 @@
 #include "http1.h"
 
 #include "accesslog.h"
-#include "forwarded.h"
 #include "chars.h"
 #include "chunked.h"
+#include "client.h"
 #include "conn.h"
+#include "exchange.h"
 #include "httpdate.h"
 #include "log.h"
 #include "request.h"
@@ -31,16 +32,6 @@ struct hdr_off {
     uint32_t name, name_len, value, value_len;
 };
 
-/* A multipart/byteranges body being sent, one part per drain. */
-struct multipart {
-    int fd; /* owned */
-    size_t next, n;
-    uint64_t size;
-    const char *type; /* static MIME string */
-    char boundary[RANGE_BOUNDARY_LEN + 1];
-    struct byte_range ranges[RANGE_MAX];
-};
-
 /* The per-request part of a connection: allocated when a request's first bytes arrive (or at
  * accept), freed with the other buffers when an idle keep-alive connection gives them back
  * (h1_on_trim), so that 10,000 idle connections cost sizeof(struct h1conn) each, not this too. */
@@ -49,17 +40,18 @@ struct h1req {
     struct request req;
     struct body body;  /* the request body, read whole for the app */
     struct chunked ck; /* a chunked body being decoded (h->ck_active) */
-    /* The client as the app and the access log see it (client_of): the peer, or what a
-     * trusted proxy reported in forwarded headers. */
-    bool client_done, client_https;
-    bool client_proto_forwarded; /* the scheme came from a trusted proxy's header */
-    unsigned client_port;
-    char client[48];
+    /* The client as the app and the access log see it (client_of) */
+    bool client_done;
+    struct client client;
 };
 
 struct h1conn {
-    struct conn c;           /* first: a struct conn * is a struct h1conn * */
-    struct multipart *mp;    /* owned; NULL unless a multipart body is in progress */
+    struct conn c; /* first: a struct conn * is a struct h1conn * */
+    /* The response being answered by a handler (static, errors, the server's own): its body
+     * may go on over several drains (xc.body). */
+    struct exchange xc;
+    bool x_keep;             /* the connection stays open after it */
+    bool x_bodyless;         /* HEAD, 204, 304: body bytes are dropped */
     struct h1req *x;         /* owned; NULL while an idle connection's buffers are given back */
     struct buf hbuf;         /* the request head's bytes: target, names, values */
     struct hdr_off *hdrs;    /* owned */
@@ -78,7 +70,6 @@ struct h1conn {
     bool stop;               /* no more requests on this connection */
     bool completed_in_parse; /* a request ended in this parse() call: the next one is new */
     unsigned nrequests;
-    bool close_after_body; /* Connection: close once the multipart body is out */
     /* A chunked body is decoded by chunked.c, not llhttp (RFC 9112 §7.1 in full, BWS in chunk
      * extensions included; llhttp 8.1 refuses it and skips the CRLF after chunk data unseen):
      * on_headers_complete tells llhttp there is no body, on_message_complete pauses it, and
@@ -91,7 +82,7 @@ struct h1conn {
     bool prev_tail_tab;                /* ... and that whitespace held a tab */
     /* WSGI */
     bool to_app;           /* the request in progress goes to the app */
-    uint8_t front;         /* FRONT_*: answered by the server before routing */
+    uint8_t route;         /* enum route: who answers the request in progress */
     bool app_keep;         /* the connection may stay open after the app's response */
     struct wsgi_task *app; /* the app's response in progress (one reference) */
     bool app_resume;       /* --threads 0: the connection's task will produce more */
@@ -473,6 +464,7 @@ static int check_target(const struct request *r, bool is_options)
 }
 
 static int app_submit(struct h1conn *h, bool keep, bool streaming);
+static struct exchange *h1x_begin(struct h1conn *h, bool keep);
 static void resume_input(struct h1conn *h);
 
 static bool may_keep_alive(struct h1conn *h)
@@ -480,68 +472,6 @@ static bool may_keep_alive(struct h1conn *h)
     const struct server *s = h->c.srv;
     return llhttp_should_keep_alive(&h->x->parser) && !s->draining && s->cfg->keep_alive_ms > 0 &&
            !(h->x->parser.flags & F_CONNECTION_UPGRADE) && !h->x->parser.upgrade;
-}
-
-/* Requests the server answers itself, on every listener, before the router: --health, and
- * with --redirect-http everything else on a plain listener. */
-enum { FRONT_NONE, FRONT_HEALTH, FRONT_REDIRECT };
-
-static const struct h1req *client_of(struct h1conn *h);
-
-/* With --redirect-http, a request on a plain listener is redirected unless a trusted proxy
- * says its client came over https (TLS ended at the proxy: redirecting would loop). */
-static uint8_t front_kind(struct h1conn *h, const struct request *r)
-{
-    const struct cfg *cfg = h->c.srv->cfg;
-    if (cfg->health && (r->is_get || r->is_head) && r->path.n == strlen(cfg->health) &&
-        memcmp(r->path.p, cfg->health, r->path.n) == 0)
-        return FRONT_HEALTH;
-    if (cfg->redirect_http && !h->c.tls && !client_of(h)->client_https)
-        return FRONT_REDIRECT;
-    return FRONT_NONE;
-}
-
-/* The Host header's name without its port ("[::1]" keeps its brackets). */
-static struct span host_name(struct span host)
-{
-    size_t n = host.n;
-    if (n == 0) /* (p may be NULL then: no memchr on it) */
-        return host;
-    if (host.p[0] == '[') {
-        const char *close = memchr(host.p, ']', n);
-        return (struct span){host.p, close ? (size_t)(close - host.p) + 1 : n};
-    }
-    const char *colon = memchr(host.p, ':', n);
-    return (struct span){host.p, colon ? (size_t)(colon - host.p) : n};
-}
-
-static void answer_front(struct h1conn *h, struct response *res)
-{
-    struct server *s = h->c.srv;
-    const struct request *r = &h->x->req;
-    if (h->front == FRONT_HEALTH) {
-        bool up = !s->stopping && !s->draining;
-        res->status = up ? 200 : 503;
-        res->content_type = "text/plain";
-        res->body = up ? "ok\n" : "stopping\n";
-        res->content_length = up ? 3 : 9;
-        if (!response_add_header(res, "Cache-Control", "no-store"))
-            log_error("cannot add Cache-Control");
-        return;
-    }
-    /* FRONT_REDIRECT: the same target on the TLS listener's port of the host asked for */
-    struct span host = host_name(r->host);
-    if (host.n == 0) { /* HTTP/1.0 without Host: nothing to redirect to */
-        response_error(res, 400);
-        return;
-    }
-    /* Through a trusted proxy (it said the client came over http) the public TLS port is the
-     * proxy's, not ours: the default one. */
-    const char *port = client_of(h)->client_proto_forwarded ? "" : s->redirect_port;
-    response_error(res, 308);
-    if (!response_add_header(res, "Location", "https://%.*s%s%s%.*s", (int)host.n, host.p,
-                             port[0] ? ":" : "", port, (int)r->target.n, r->target.p))
-        response_error(res, 414); /* a target too long for the header: refuse it */
 }
 
 static int on_headers_complete(llhttp_t *p)
@@ -594,8 +524,8 @@ static int on_headers_complete(llhttp_t *p)
     bool has_body = (p->flags & F_CHUNKED) || ((p->flags & F_CONTENT_LENGTH) && p->content_length);
     if ((p->flags & F_CONTENT_LENGTH) && p->content_length > cfg->limit_request_body)
         return fail(h, 413); /* answered without reading the body */
-    h->front = front_kind(h, r);
-    h->to_app = wsgi_enabled() && !h->front && !router_is_static(&h->c.srv->router, r, true);
+    h->route = (uint8_t)router_route(&h->c.srv->router, h1x_begin(h, false));
+    h->to_app = h->route == ROUTE_APP;
     if (has_body) {
         conn_set_timer(&h->c, CONN_T_IO);
         if (h->expect_continue && p->http_minor == 1) {
@@ -681,59 +611,16 @@ static int on_body(llhttp_t *p, const char *at, size_t n)
     return body_data(from_parser(p), at, n);
 }
 
-/* The client's address, port and scheme for this request: the connection's peer (its PROXY
- * header's source on proxy+ listeners) and TLS, unless the peer is in --forwarded-allow-ips:
- * then Forwarded (RFC 7239), else X-Forwarded-For and X-Forwarded-Proto say (forwarded.h
- * picks the right-most hop no trusted proxy vouches for). Computed once per request. */
-static const struct h1req *client_of(struct h1conn *h)
+/* Who the request in h->x is from (client.h); computed once per request. */
+static const struct client *client_of(struct h1conn *h)
 {
     struct h1req *x = h->x;
-    if (x->client_done)
-        return x;
-    x->client_done = true;
-    struct conn *c = &h->c;
-    x->client_https = c->tls != NULL;
-    x->client_proto_forwarded = false;
-    if (!conn_addr_str(&c->peer, x->client, sizeof x->client, &x->client_port))
-        x->client[0] = 0; /* UNIX: REMOTE_ADDR "" (the access log says "unix") */
-    const struct netmask_list *trusted = &c->srv->forwarded_allow;
-    const struct request *r = &x->req;
-    if (!r->nheaders || !netmask_match(trusted, &c->peer.sa))
-        return x;
-    enum { MAXV = 8 }; /* field lines per header name; more are not read */
-    struct span xff[MAXV], xfp[MAXV], fwd[MAXV];
-    size_t nxff = 0, nxfp = 0, nfwd = 0;
-    for (size_t i = 0; i < r->nheaders; i++) {
-        struct span n = r->headers[i].name, v = r->headers[i].value;
-        if (n.n == 15 && span_eq_lower(n, "x-forwarded-for") && nxff < MAXV)
-            xff[nxff++] = v;
-        else if (n.n == 17 && span_eq_lower(n, "x-forwarded-proto") && nxfp < MAXV)
-            xfp[nxfp++] = v;
-        else if (n.n == 9 && span_eq_lower(n, "forwarded") && nfwd < MAXV)
-            fwd[nfwd++] = v;
+    if (!x->client_done) {
+        x->client_done = true;
+        client_resolve(&x->client, &h->c.peer, h->c.tls != NULL, &x->req,
+                       &h->c.srv->forwarded_allow);
     }
-    struct forwarded_client fc;
-    int got = nfwd ? forwarded_rfc7239(trusted, &c->peer.sa, fwd, nfwd, &fc) : 0;
-    if (!(got & FORWARDED_ADDR) && nxff) {
-        struct forwarded_client fx;
-        if (forwarded_xff(trusted, &c->peer.sa, xff, nxff, &fx) & FORWARDED_ADDR) {
-            memcpy(fc.addr, fx.addr, sizeof fc.addr);
-            fc.port = fx.port;
-            got |= FORWARDED_ADDR;
-        }
-    }
-    if (got & FORWARDED_ADDR) {
-        snprintf(x->client, sizeof x->client, "%s", fc.addr);
-        x->client_port = fc.port > 0 ? (unsigned)fc.port : 0;
-    }
-    const char *proto = (got & FORWARDED_PROTO) ? fc.proto
-                        : nxfp                  ? forwarded_proto(trusted, &c->peer.sa, xfp, nxfp)
-                                                : NULL;
-    if (proto) {
-        x->client_https = strcmp(proto, "https") == 0;
-        x->client_proto_forwarded = true;
-    }
-    return x;
+    return &x->client;
 }
 
 static void log_access(struct h1conn *h, int status, int64_t bytes)
@@ -742,7 +629,7 @@ static void log_access(struct h1conn *h, int status, int64_t bytes)
     struct accesslog *al = h->c.srv->alog;
     if (!al)
         return;
-    const char *client = client_of(h)->client;
+    const char *client = client_of(h)->addr;
     const char *peer = *client ? client : "unix";
     struct request *r = &h->x->req;
     struct span none = {NULL, 0};
@@ -750,68 +637,6 @@ static void log_access(struct h1conn *h, int status, int64_t bytes)
     accesslog_write(al, peer, r->method, target, r->version_minor, status, bytes,
                     r->method.p ? request_header(r, "referer") : none,
                     r->method.p ? request_header(r, "user-agent") : none);
-}
-
-/* Read len bytes of fd at off into the output (small bodies go out with the head). 0 or -1. */
-static int read_into_out(struct conn *c, int fd, off_t off, size_t len)
-{
-    char *w = buf_reserve(&c->out, len, 0);
-    ssize_t got = w ? pread(fd, w, len, off) : -1;
-    if (got != (ssize_t)len) {
-        log_error("#%llu file read failed or file changed", (unsigned long long)c->id);
-        return -1;
-    }
-    buf_commit(&c->out, len);
-    return 0;
-}
-
-/* Queue len bytes of fd from off: small ones are read into the output now, larger ones go
- * out by sendfile / TLS records. fd is stolen. 0 or -1. */
-static int queue_file(struct h1conn *h, int fd, off_t off, int64_t len)
-{
-    if (len > INLINE_FILE_MAX) {
-        conn_write_file(&h->c, fd, off, (off_t)len);
-        return 0;
-    }
-    int e = read_into_out(&h->c, fd, off, (size_t)len);
-    close(fd);
-    return e;
-}
-
-/* Queue the following parts of a multipart body: small parts are read into the output at once
- * (several per write), a large part goes out alone and the rest waits for the next drain.
- * After the last part, the trailer. 0 or -1. */
-static int multipart_next(struct h1conn *h)
-{
-    struct multipart *mp = h->mp;
-    char head[512];
-    while (mp->next < mp->n) {
-        const struct byte_range *r = &mp->ranges[mp->next++];
-        size_t k = range_part_header(head, sizeof head, mp->boundary, mp->type, r, mp->size);
-        if (!k || conn_write(&h->c, head, k))
-            return -1;
-        uint64_t len = r->last - r->first + 1;
-        if (len > INLINE_FILE_MAX) {
-            int fd = dup(mp->fd);
-            if (fd < 0)
-                return -1;
-            conn_write_file(&h->c, fd, (off_t)r->first, (off_t)len);
-            return 0;
-        }
-        if (read_into_out(&h->c, mp->fd, (off_t)r->first, (size_t)len) < 0)
-            return -1;
-        if (buf_size(&h->c.out) >= OUT_HIGH_WATER)
-            return 0;
-    }
-    size_t k = range_trailer(head, sizeof head, mp->boundary);
-    close(mp->fd);
-    free(mp);
-    h->mp = NULL;
-    if (conn_write(&h->c, head, k))
-        return -1;
-    if (h->close_after_body)
-        conn_close_after_flush(&h->c);
-    return 0;
 }
 
 /* The status line, Server, Date, Content-Type and Content-Length of res, without printf (this
@@ -859,54 +684,116 @@ static int append_head_start(struct buf *out, const struct response *res)
     return 0;
 }
 
-/* Serialise res for h->x->req (or for a request that could not be parsed: h->x->req.method.p NULL).
- * Returns 0 or -1 (out of memory: the connection is aborted). */
-static int send_response(struct h1conn *h, struct response *res, bool keep_alive)
+/* ---- the exchange, for HTTP/1.1 ------------------------------------------------------ */
+
+static inline struct h1conn *from_exchange(struct exchange *x)
 {
+    return (struct h1conn *)((char *)x - offsetof(struct h1conn, xc));
+}
+
+/* The head of res for h->x->req (or for a request that could not be parsed:
+ * h->x->req.method.p NULL); h->x_keep says whether the connection may stay open, and is
+ * cleared when res says otherwise. */
+static int h1x_head(struct exchange *x, const struct response *res)
+{
+    struct h1conn *h = from_exchange(x);
     struct conn *c = &h->c;
-    struct request *r = &h->x->req;
-    bool head = r->is_head;
-    bool bodyless = head || res->status == 204 || res->status == 304;
+    const struct request *r = &h->x->req;
+    h->x_keep = h->x_keep && !res->close && res->status != 400;
+    h->x_bodyless = r->is_head || res->status == 204 || res->status == 304;
     int e = append_head_start(&c->out, res);
     if (res->hdrs_len)
         e |= buf_append(&c->out, res->hdrs, res->hdrs_len);
     if (c->srv->hsts_len && c->tls)
         e |= buf_append(&c->out, c->srv->hsts_line, c->srv->hsts_len);
-    if (!keep_alive)
+    if (!h->x_keep)
         e |= buf_append(&c->out, "Connection: close\r\n\r\n", 21);
     else if (r->version_minor == 0)
         e |= buf_append(&c->out, "Connection: keep-alive\r\n\r\n", 26);
     else
         e |= buf_append(&c->out, "\r\n", 2);
-    int64_t body = bodyless ? 0 : (res->content_length > 0 ? res->content_length : 0);
-    if (!bodyless && res->body)
-        e |= buf_append(&c->out, res->body, (size_t)body);
-    if (res->file_fd >= 0) {
-        int fd = res->file_fd;
-        res->file_fd = -1;
-        if (bodyless) {
-            close(fd);
-        } else if (res->nranges > 1) {
-            struct multipart *mp = malloc(sizeof *mp);
-            if (!mp) {
-                close(fd);
-                return -1;
-            }
-            mp->fd = fd;
-            mp->next = 0;
-            mp->n = res->nranges;
-            mp->size = res->file_size;
-            mp->type = res->part_type;
-            memcpy(mp->boundary, res->boundary, sizeof mp->boundary);
-            memcpy(mp->ranges, res->ranges, res->nranges * sizeof *mp->ranges);
-            h->mp = mp;
-            e |= multipart_next(h);
-        } else if (queue_file(h, fd, res->file_off, body) < 0) {
-            return -1;
-        }
-    }
+    int64_t body = h->x_bodyless ? 0 : (res->content_length > 0 ? res->content_length : 0);
     log_access(h, res->status, body);
     return e ? -1 : 0;
+}
+
+static int h1x_data(struct exchange *x, const char *p, size_t n)
+{
+    struct h1conn *h = from_exchange(x);
+    if (h->x_bodyless || n == 0)
+        return 0;
+    return buf_append(&h->c.out, p, n) ? -1 : 0;
+}
+
+/* Small ranges are read into the output at once (with the head, or several parts in one
+ * write); larger ones go out by sendfile / TLS records, one at a time (room() says no
+ * meanwhile). */
+static int h1x_file(struct exchange *x, int fd, off_t off, uint64_t len)
+{
+    struct h1conn *h = from_exchange(x);
+    struct conn *c = &h->c;
+    if (h->x_bodyless || len == 0)
+        return 0;
+    if (len > INLINE_FILE_MAX) {
+        int own = dup(fd);
+        if (own < 0)
+            return -1;
+        conn_write_file(c, own, off, (off_t)len);
+        return 0;
+    }
+    char *w = buf_reserve(&c->out, (size_t)len, 0);
+    ssize_t got = w ? pread(fd, w, (size_t)len, off) : -1;
+    if (got != (ssize_t)len) {
+        log_error("#%llu file read failed or file changed", (unsigned long long)c->id);
+        return -1;
+    }
+    buf_commit(&c->out, (size_t)len);
+    return 0;
+}
+
+static bool h1x_room(struct exchange *x)
+{
+    struct h1conn *h = from_exchange(x);
+    return h->c.file_fd < 0 && buf_size(&h->c.out) < OUT_HIGH_WATER;
+}
+
+static const struct client *h1x_client(struct exchange *x)
+{
+    return client_of(from_exchange(x));
+}
+
+static const struct exchange_ops h1x_ops = {
+    .head = h1x_head,
+    .data = h1x_data,
+    .file = h1x_file,
+    .room = h1x_room,
+    .client = h1x_client,
+};
+
+/* Start an exchange for the request in h->x (keep: the connection may stay open). */
+static struct exchange *h1x_begin(struct h1conn *h, bool keep)
+{
+    exchange_free_body(&h->xc);
+    h->xc.ops = &h1x_ops;
+    h->xc.req = &h->x->req;
+    h->xc.tls = h->c.tls != NULL;
+    h->xc.body = NULL;
+    h->x_keep = keep;
+    h->x_bodyless = false;
+    return &h->xc;
+}
+
+/* Run the handler's producer while there is room. 1 when its body is complete (or there is
+ * none), 0 when more is to come (on_drain calls again), -1 on failure. */
+static int h1x_produce(struct h1conn *h)
+{
+    struct exchange *x = &h->xc;
+    if (!x->body)
+        return 1;
+    int r = x->body->produce(x->body, x);
+    if (r != 0)
+        exchange_free_body(x);
+    return r;
 }
 
 /* Answer a request that cannot be processed and stop reading the connection. */
@@ -922,11 +809,6 @@ static void reject(struct h1conn *h, int status)
             return;
         }
     }
-    struct response res;
-    response_init(&res);
-    response_error(&res, status);
-    if (status == 503 && !response_add_header(&res, "Retry-After", "1"))
-        log_error("cannot add Retry-After");
     h->stop = true;
     h->in_request = false;
     h->c.read_paused = true;
@@ -935,7 +817,7 @@ static void reject(struct h1conn *h, int status)
         log_info("#%llu answered %d", (unsigned long long)h->c.id, status);
     else
         log_debug("#%llu answered %d", (unsigned long long)h->c.id, status);
-    if (send_response(h, &res, false) < 0) {
+    if (exchange_error(h1x_begin(h, false), status) < 0) {
         conn_abort(&h->c, "out of memory");
         return;
     }
@@ -949,8 +831,6 @@ static int on_message_complete(llhttp_t *p)
         return HPE_PAUSED; /* this again */
     struct server *s = h->c.srv;
     bool may_keep = may_keep_alive(h);
-    struct response res;
-    response_init(&res);
     if (h->app_dispatched) { /* its body streamed in */
         h->in_request = false;
         h->completed_in_parse = true;
@@ -981,36 +861,30 @@ static int on_message_complete(llhttp_t *p)
         h->in_request = true; /* the answer goes through the normal path below */
         h->nrequests--;
     }
-    if (e) { /* no thread free and the queue full */
-        response_error(&res, e);
-        if (!response_add_header(&res, "Retry-After", "1"))
-            log_error("cannot add Retry-After");
-    } else if (h->front) {
-        answer_front(h, &res);
-    } else {
-        router_handle(&s->router, &h->x->req, &res);
-    }
-    bool keep = may_keep && !res.close && res.status != 400;
     h->in_request = false;
     h->completed_in_parse = true;
     h->nrequests++;
-    if (send_response(h, &res, keep) < 0) {
-        if (res.file_fd >= 0)
-            close(res.file_fd);
+    struct exchange *x = h1x_begin(h, may_keep);
+    int sent;
+    if (e) { /* no thread free and the queue full */
+        sent = exchange_error(x, e);
+    } else {
+        sent = router_handle(&s->router, x, (enum route)h->route);
+    }
+    if (sent < 0 || h1x_produce(h) < 0) {
+        exchange_free_body(x);
         h->stop = true;
         conn_abort(&h->c, "cannot queue response");
         return HPE_PAUSED;
     }
-    if (!keep) {
+    if (!h->x_keep) {
         h->stop = true;
-        if (h->mp)
-            h->close_after_body = true; /* conn only sees one part at a time */
-        else
+        if (!x->body) /* else once the producer is done (conn sees one part at a time) */
             conn_close_after_flush(&h->c);
         return HPE_PAUSED;
     }
     /* Backpressure: hold the rest of the input until this response is out. */
-    if (h->c.file_fd >= 0 || h->mp || buf_size(&h->c.out) >= OUT_HIGH_WATER)
+    if (h->c.file_fd >= 0 || x->body || buf_size(&h->c.out) >= OUT_HIGH_WATER)
         return HPE_PAUSED;
     return 0;
 }
@@ -1113,7 +987,7 @@ static int app_submit(struct h1conn *h, bool keep, bool streaming)
     const struct cfg *cfg = c->srv->cfg;
     char local[64] = "";
     unsigned local_port = 0;
-    const struct h1req *client = client_of(h);
+    const struct client *client = client_of(h);
     if (!h->x->req.host.n) /* SERVER_NAME falls back to the listener's address: one syscall */
         local_addr(c, local, sizeof local, &local_port);
     struct wsgi_req_info info = {
@@ -1123,9 +997,9 @@ static int app_submit(struct h1conn *h, bool keep, bool streaming)
         .streaming = streaming,
         .content_length = streaming ? h->x->parser.content_length : 0,
         .keep_alive = keep,
-        .https = client->client_https,
-        .remote_addr = client->client,
-        .remote_port = client->client_port,
+        .https = client->https,
+        .remote_addr = client->addr,
+        .remote_port = client->port,
         .local_addr = local,
         .local_port = local_port,
         .conn_id = c->id,
@@ -1320,9 +1194,12 @@ static void h1_on_drain(struct conn *c)
             return; /* more to come, or to write first: on_drain comes back */
         /* The response is complete and written: on to pipelined input, as below. */
     }
-    if (h->mp) {
-        if (multipart_next(h) < 0)
-            conn_abort(c, "multipart body failed");
+    if (h->xc.body) {
+        int r = h1x_produce(h);
+        if (r < 0)
+            conn_abort(c, "response body failed");
+        else if (r > 0 && !h->x_keep) /* the connection ends with this body */
+            conn_close_after_flush(c);
         return;
     }
     if (h->stop)
@@ -1409,7 +1286,7 @@ static void h1_on_trim(struct conn *c)
     h->hdrs = NULL;
     h->view = NULL;
     h->hdrs_cap = h->nhdrs = 0;
-    if (!h->mp && !conn_has_output(c))
+    if (!h->xc.body && !conn_has_output(c))
         h1req_free(h);
 }
 
@@ -1420,10 +1297,7 @@ static void h1_on_free(struct conn *c)
         wsgi_task_release(h->app);
     h->app = NULL;
     h1req_free(h);
-    if (h->mp) {
-        close(h->mp->fd);
-        free(h->mp);
-    }
+    exchange_free_body(&h->xc);
     buf_free(&h->hbuf);
     buf_free(&h->pending);
     free(h->hdrs);
@@ -1499,7 +1373,7 @@ int http1_fuzz_parse(const char *data, size_t n)
         char err[256], arg0[] = "fuzz";
         char *argv[] = {arg0, NULL};
         if (cfg_parse(&cfg, 1, argv, err, sizeof err) < 0 || loop_init(&srv.loop) < 0 ||
-            router_init(&srv.router, &cfg, err, sizeof err) < 0)
+            router_init(&srv.router, &cfg, &srv, err, sizeof err) < 0)
             abort();
         srv.cfg = &cfg;
         for (int k = CONN_T_HANDSHAKE; k <= CONN_T_DRAIN; k++)

@@ -3,7 +3,6 @@
 #define HTTPSD_REQUEST_H
 
 #include "buf.h"
-#include "range.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -32,7 +31,7 @@ struct span request_header(const struct request *r, const char *lower_name);
 
 #define RESPONSE_HDRS_MAX 1024
 
-/* A response to queue. Handlers fill it; http1 serialises it. */
+/* The head of a response (and a body given at once), as handlers fill it; see exchange.h. */
 struct response {
     int status;
     const char *content_type; /* static string or NULL */
@@ -41,12 +40,6 @@ struct response {
     int file_fd;              /* owned file body of content_length bytes from file_off; -1 */
     off_t file_off;
     bool close; /* force Connection: close */
-    /* multipart/byteranges: parts of the file in file_fd (nranges > 1) */
-    size_t nranges;
-    uint64_t file_size;
-    const char *part_type;
-    char boundary[RANGE_BOUNDARY_LEN + 1];
-    struct byte_range ranges[RANGE_MAX];
     size_t hdrs_len;
     char hdrs[RESPONSE_HDRS_MAX]; /* extra header lines, each "Name: value\r\n" */
 };
@@ -60,7 +53,6 @@ static inline void response_init(struct response *res)
     res->file_fd = -1;
     res->file_off = 0;
     res->close = false;
-    res->nranges = 0;
     res->hdrs_len = 0;
 }
 

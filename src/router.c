@@ -1,110 +1,18 @@
 #include "router.h"
 
+#include "exchange.h"
 #include "log.h"
 #include "path.h"
+#include "server.h"
 #include "static.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-struct span request_header(const struct request *r, const char *lower_name)
-{
-    for (size_t i = 0; i < r->nheaders; i++)
-        if (span_eq_lower(r->headers[i].name, lower_name))
-            return r->headers[i].value;
-    return (struct span){NULL, 0};
-}
-
-bool response_add_header_n(struct response *res, const char *name, const char *value, size_t vlen)
-{
-    size_t nlen = strlen(name);
-    size_t room = sizeof res->hdrs - res->hdrs_len;
-    if (nlen + vlen + 4 > room)
-        return false;
-    char *w = res->hdrs + res->hdrs_len;
-    memcpy(w, name, nlen);
-    memcpy(w + nlen, ": ", 2);
-    memcpy(w + nlen + 2, value, vlen);
-    memcpy(w + nlen + 2 + vlen, "\r\n", 2);
-    res->hdrs_len += nlen + vlen + 4;
-    return true;
-}
-
-bool response_add_header(struct response *res, const char *name, const char *fmt, ...)
-{
-    size_t room = sizeof res->hdrs - res->hdrs_len;
-    int n = snprintf(res->hdrs + res->hdrs_len, room, "%s: ", name);
-    if (n < 0 || (size_t)n >= room)
-        return false;
-    size_t len = (size_t)n;
-    va_list ap;
-    va_start(ap, fmt);
-    n = vsnprintf(res->hdrs + res->hdrs_len + len, room - len, fmt, ap);
-    va_end(ap);
-    if (n < 0 || (size_t)n + 2 >= room - len)
-        return false;
-    len += (size_t)n;
-    memcpy(res->hdrs + res->hdrs_len + len, "\r\n", 2);
-    res->hdrs_len += len + 2;
-    return true;
-}
-
-const char *http_reason(int status)
-{
-    switch (status) {
-    case 100: return "Continue";
-    case 200: return "OK";
-    case 204: return "No Content";
-    case 206: return "Partial Content";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 304: return "Not Modified";
-    case 308: return "Permanent Redirect";
-    case 400: return "Bad Request";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 411: return "Length Required";
-    case 412: return "Precondition Failed";
-    case 413: return "Content Too Large";
-    case 414: return "URI Too Long";
-    case 416: return "Range Not Satisfiable";
-    case 417: return "Expectation Failed";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    case 505: return "HTTP Version Not Supported";
-    default: return "Unknown";
-    }
-}
-
-size_t hsts_header_line(int64_t max_age, char *out, size_t n)
-{
-    if (max_age < 0)
-        return 0;
-    int k = snprintf(out, n, "Strict-Transport-Security: max-age=%lld\r\n", (long long)max_age);
-    return k > 0 && (size_t)k < n ? (size_t)k : 0;
-}
-
-void response_error(struct response *res, int status)
-{
-    /* One static page per status, so the body outlives the call. */
-    static __thread char page[64];
-    res->status = status;
-    res->content_type = "text/plain; charset=utf-8";
-    int n = snprintf(page, sizeof page, "%d %s\n", status, http_reason(status));
-    res->body = page;
-    res->content_length = n;
-}
 
 static int by_prefix_len(const void *a, const void *b)
 {
@@ -112,9 +20,14 @@ static int by_prefix_len(const void *a, const void *b)
     return (int)y->mount->prefix_len - (int)x->mount->prefix_len;
 }
 
-int router_init(struct router *r, const struct cfg *cfg, char *err, size_t errlen)
+int router_init(struct router *r, const struct cfg *cfg, const struct server *srv, char *err,
+                size_t errlen)
 {
     r->nroots = 0;
+    r->health = cfg->health;
+    r->redirect_http = cfg->redirect_http;
+    r->have_app = cfg->app != NULL;
+    r->srv = srv;
     r->roots = calloc(cfg->nmounts ? cfg->nmounts : 1, sizeof *r->roots);
     if (!r->roots) {
         snprintf(err, errlen, "out of memory");
@@ -163,37 +76,93 @@ static const struct static_root *match(const struct router *r, const char *path,
     return NULL;
 }
 
-bool router_is_static(const struct router *r, const struct request *req, bool have_app)
+enum route router_route(const struct router *r, struct exchange *x)
 {
-    if (!have_app)
-        return true;
+    const struct request *req = x->req;
+    if (r->health && (req->is_get || req->is_head) && req->path.n == strlen(r->health) &&
+        memcmp(req->path.p, r->health, req->path.n) == 0)
+        return ROUTE_HEALTH;
+    if (r->redirect_http && !x->tls && !x->ops->client(x)->https)
+        return ROUTE_REDIRECT;
+    if (!r->have_app)
+        return ROUTE_STATIC;
     char path[PATH_MAX];
     size_t len;
     if (path_normalize(req->path.p, req->path.n, path, sizeof path, &len) < 0)
-        return false; /* the app sees the raw path and decides */
-    return match(r, path, len) != NULL;
+        return ROUTE_APP; /* the app sees the raw path and decides */
+    return match(r, path, len) ? ROUTE_STATIC : ROUTE_APP;
 }
 
-void router_handle(const struct router *r, const struct request *req, struct response *res)
+/* The Host header's name without its port ("[::1]" keeps its brackets). */
+static struct span host_name(struct span host)
 {
+    size_t n = host.n;
+    if (n == 0) /* (p may be NULL then: no memchr on it) */
+        return host;
+    if (host.p[0] == '[') {
+        const char *close = memchr(host.p, ']', n);
+        return (struct span){host.p, close ? (size_t)(close - host.p) + 1 : n};
+    }
+    const char *colon = memchr(host.p, ':', n);
+    return (struct span){host.p, colon ? (size_t)(colon - host.p) : n};
+}
+
+static int health(const struct router *r, struct exchange *x)
+{
+    struct response res;
+    response_init(&res);
+    bool up = !r->srv->stopping && !r->srv->draining;
+    res.status = up ? 200 : 503;
+    res.content_type = "text/plain";
+    res.body = up ? "ok\n" : "stopping\n";
+    res.content_length = up ? 3 : 9;
+    if (!response_add_header(&res, "Cache-Control", "no-store"))
+        log_error("cannot add Cache-Control");
+    return exchange_send(x, &res);
+}
+
+/* The same target on the TLS listener's port of the host asked for. */
+static int redirect(const struct router *r, struct exchange *x)
+{
+    const struct request *req = x->req;
+    struct span host = host_name(req->host);
+    if (host.n == 0) /* HTTP/1.0 without Host: nothing to redirect to */
+        return exchange_error(x, 400);
+    /* Through a trusted proxy (it said the client came over http) the public TLS port is the
+     * proxy's, not ours: the default one. */
+    const char *port = x->ops->client(x)->proto_forwarded ? "" : r->srv->redirect_port;
+    struct response res;
+    response_init(&res);
+    response_error(&res, 308);
+    if (!response_add_header(&res, "Location", "https://%.*s%s%s%.*s", (int)host.n, host.p,
+                             port[0] ? ":" : "", port, (int)req->target.n, req->target.p))
+        response_error(&res, 414); /* a target too long for the header: refuse it */
+    return exchange_send(x, &res);
+}
+
+int router_handle(const struct router *r, struct exchange *x, enum route route)
+{
+    if (route == ROUTE_HEALTH)
+        return health(r, x);
+    if (route == ROUTE_REDIRECT)
+        return redirect(r, x);
+    const struct request *req = x->req;
     char path[PATH_MAX];
     size_t len;
     int e = path_normalize(req->path.p, req->path.n, path, sizeof path, &len);
-    if (e < 0) {
-        response_error(res, e == -ENAMETOOLONG ? 414 : 400);
-        return;
-    }
+    if (e < 0)
+        return exchange_error(x, e == -ENAMETOOLONG ? 414 : 400);
     const struct static_root *root = match(r, path, len);
-    if (!root) {
-        response_error(res, 404);
-        return;
-    }
+    if (!root)
+        return exchange_error(x, 404);
     if (!req->is_get && !req->is_head) {
-        response_error(res, 405);
-        if (!response_add_header(res, "Allow", "GET, HEAD"))
+        struct response res;
+        response_init(&res);
+        response_error(&res, 405);
+        if (!response_add_header(&res, "Allow", "GET, HEAD"))
             log_error("cannot add Allow header");
-        return;
+        return exchange_send(x, &res);
     }
     size_t plen = root->mount->prefix_len;
-    static_serve(root, req, path + plen, len - plen, res);
+    return static_serve(root, x, path + plen, len - plen);
 }

@@ -12,19 +12,36 @@ struct static_root {
     bool dotfiles;                    /* --static-dotfiles */
 };
 
+struct server;
+struct exchange;
+
+/* What answers a request. */
+enum route {
+    ROUTE_STATIC,   /* a static mount, or 400/404/405/414 */
+    ROUTE_APP,      /* the WSGI app */
+    ROUTE_HEALTH,   /* --health */
+    ROUTE_REDIRECT, /* --redirect-http on a plain listener */
+};
+
 struct router {
     struct static_root *roots; /* owned, longest prefix first */
     size_t nroots;
+    const char *health; /* --health PATH, or NULL */
+    bool redirect_http; /* --redirect-http */
+    bool have_app;
+    const struct server *srv; /* for health (stopping) and redirects (the TLS port) */
 };
 
 /* Open every mount's directory. 0, or negative with the reason in err. */
-int router_init(struct router *r, const struct cfg *cfg, char *err, size_t errlen)
-    __attribute__((warn_unused_result));
+int router_init(struct router *r, const struct cfg *cfg, const struct server *srv, char *err,
+                size_t errlen) __attribute__((warn_unused_result));
 void router_deinit(struct router *r);
-/* Whether req's path is under a static prefix (an invalid path counts as static when there
- * is no app to take it: router_handle then answers 400/414). */
-bool router_is_static(const struct router *r, const struct request *req, bool have_app);
-/* Answer req into res (always sets a status). */
-void router_handle(const struct router *r, const struct request *req, struct response *res);
+/* Which handler answers x, for every protocol: the server's own answers first (--health on
+ * every listener; with --redirect-http everything on a plain listener unless a trusted proxy
+ * says its client came over https — redirecting that would loop), then static mounts, then the
+ * app (an invalid path goes to the app, which sees it raw, when there is one). */
+enum route router_route(const struct router *r, struct exchange *x);
+/* Answer x for a route other than ROUTE_APP. 0 or -1 (the protocol failed). */
+int router_handle(const struct router *r, struct exchange *x, enum route route);
 
 #endif

@@ -538,7 +538,7 @@ int server_init(struct server *s, const struct cfg *cfg, struct worker_link *lin
     l->on_turn = on_turn;
     l->on_turn_arg = s;
 
-    if ((e = router_init(&s->router, cfg, err, errlen)) < 0)
+    if ((e = router_init(&s->router, cfg, s, err, errlen)) < 0)
         goto fail;
     if ((e = netmask_parse(&s->proxy_allow, cfg->proxy_allow_from, err, errlen)) < 0 ||
         (e = netmask_parse(&s->forwarded_allow, cfg->forwarded_allow_ips, err, errlen)) < 0)

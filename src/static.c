@@ -1,5 +1,6 @@
 #include "static.h"
 
+#include "exchange.h"
 #include "httpdate.h"
 #include "log.h"
 #include "fcache.h"
@@ -14,6 +15,7 @@
 #include <limits.h>
 #include <linux/openat2.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/random.h>
@@ -289,8 +291,48 @@ static void make_boundary(char *out)
     out[RANGE_BOUNDARY_LEN] = 0;
 }
 
-void static_serve(const struct static_root *root, const struct request *req, const char *rel,
-                  size_t rel_len, struct response *res)
+/* A multipart/byteranges body: its parts, produced a few at a time as the protocol has room
+ * (a large part alone), then the closing boundary. */
+struct multipart {
+    struct xbody b; /* first */
+    int fd;         /* owned */
+    size_t next, n;
+    uint64_t size;
+    const char *type; /* static MIME string */
+    char boundary[RANGE_BOUNDARY_LEN + 1];
+    struct byte_range ranges[RANGE_MAX];
+};
+
+static int multipart_produce(struct xbody *b, struct exchange *x)
+{
+    struct multipart *mp = (struct multipart *)b;
+    char head[512];
+    while (mp->next < mp->n) {
+        if (!x->ops->room(x))
+            return 0;
+        const struct byte_range *r = &mp->ranges[mp->next++];
+        size_t k = range_part_header(head, sizeof head, mp->boundary, mp->type, r, mp->size);
+        if (!k || x->ops->data(x, head, k) < 0 ||
+            x->ops->file(x, mp->fd, (off_t)r->first, r->last - r->first + 1) < 0)
+            return -1;
+    }
+    if (!x->ops->room(x)) /* after the last part's bytes */
+        return 0;
+    size_t k = range_trailer(head, sizeof head, mp->boundary);
+    return x->ops->data(x, head, k) < 0 ? -1 : 1;
+}
+
+static void multipart_free(struct xbody *b)
+{
+    struct multipart *mp = (struct multipart *)b;
+    if (mp->fd >= 0)
+        close(mp->fd);
+    free(mp);
+}
+
+/* Fill res for req (and mp, for a multipart/byteranges answer: mp->n > 1). */
+static void serve(const struct static_root *root, const struct request *req, const char *rel,
+                  size_t rel_len, struct response *res, struct multipart *mp)
 {
     const struct static_mount *m = root->mount;
     char full[PATH_MAX + 16];
@@ -425,7 +467,7 @@ void static_serve(const struct static_root *root, const struct request *req, con
     struct span range = request_header(req, "range");
     if (pre == 0 && range.p && req->is_get && if_range_holds(req, etag, st->st_mtim.tv_sec)) {
         size_t n = 0;
-        switch (range_parse(range.p, range.n, size, res->ranges, &n)) {
+        switch (range_parse(range.p, range.n, size, mp->ranges, &n)) {
         case RANGE_IGNORE: break;
         case RANGE_UNSATISFIABLE:
             if (fd >= 0)
@@ -441,7 +483,7 @@ void static_serve(const struct static_root *root, const struct request *req, con
         case RANGE_OK:
             res->status = 206;
             if (n == 1) {
-                const struct byte_range *r = &res->ranges[0];
+                const struct byte_range *r = &mp->ranges[0];
                 res->content_length = (int64_t)(r->last - r->first + 1);
                 if (res->body)
                     res->body += r->first;
@@ -463,19 +505,48 @@ void static_serve(const struct static_root *root, const struct request *req, con
                     res->file_fd = fd;
                     res->body = NULL;
                 }
-                make_boundary(res->boundary);
-                res->nranges = n;
-                res->file_size = size;
-                res->part_type = type;
+                make_boundary(mp->boundary);
+                mp->n = n;
+                mp->size = size;
+                mp->type = type;
                 res->content_type = NULL;
                 res->content_length =
-                    (int64_t)range_multipart_length(res->boundary, type, res->ranges, n, size);
+                    (int64_t)range_multipart_length(mp->boundary, type, mp->ranges, n, size);
                 ok &= response_add_header(res, "Content-Type", "multipart/byteranges; boundary=%s",
-                                          res->boundary);
+                                          mp->boundary);
             }
             break;
         }
     }
     if (!ok)
         log_error("static: response headers do not fit");
+}
+
+int static_serve(const struct static_root *root, struct exchange *x, const char *rel,
+                 size_t rel_len)
+{
+    struct response res;
+    response_init(&res);
+    struct multipart mp;
+    mp.n = 0;
+    serve(root, x->req, rel, rel_len, &res, &mp);
+    if (mp.n < 2)
+        return exchange_send(x, &res);
+    struct multipart *body = malloc(sizeof *body);
+    if (!body) {
+        close(res.file_fd);
+        return exchange_error(x, 503);
+    }
+    *body = mp;
+    body->b.produce = multipart_produce;
+    body->b.free = multipart_free;
+    body->fd = res.file_fd;
+    body->next = 0;
+    res.file_fd = -1;
+    if (x->ops->head(x, &res) < 0) {
+        multipart_free(&body->b);
+        return -1;
+    }
+    x->body = &body->b;
+    return 0;
 }

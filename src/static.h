@@ -5,9 +5,12 @@
 #include "request.h"
 #include "router.h"
 
-/* Serve rel (the normalised, decoded path after the mount prefix: "" or "/..."), with
- * req for the method and query. Fills res; the file fd, if any, is owned by res. */
-void static_serve(const struct static_root *root, const struct request *req, const char *rel,
-                  size_t rel_len, struct response *res);
+struct exchange;
+
+/* Answer x with the file at rel (the normalised, decoded path after the mount prefix: "" or
+ * "/..."): its head, and its body or a producer of it in x->body. 0 or -1 (the protocol
+ * failed). */
+int static_serve(const struct static_root *root, struct exchange *x, const char *rel,
+                 size_t rel_len);
 
 #endif

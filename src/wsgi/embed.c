@@ -31,11 +31,6 @@ const char *wsgi_python_version(void)
     return PY_VERSION;
 }
 
-bool wsgi_enabled(void)
-{
-    return enabled;
-}
-
 void py_log_exception(const char *what, uint64_t conn_id)
 {
     PyObject *type, *value, *tb;

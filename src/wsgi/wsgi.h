@@ -62,8 +62,6 @@ int wsgi_preload(const struct cfg *cfg, char *err, size_t errlen)
  * thread is still busy in the app: Python was left as it is and the process should end with
  * _exit (no atexit handlers, which could wait for that thread). */
 bool wsgi_deinit(void);
-/* True once wsgi_init succeeded. */
-bool wsgi_enabled(void);
 /* "3.11.2": the Python this binary embeds (compile-time version). */
 const char *wsgi_python_version(void);
 

@@ -197,6 +197,60 @@ static void test_cache_is_bounded(void)
     body_release_cache();
 }
 
+/* Response spools (body.h): bytes written at growing offsets read back, the disk budget
+ * counted by file size and at most half of --buffer-disk unless forced, rewind gives it
+ * back, free closes the file. */
+static void test_spool(void)
+{
+    body_set_budget(UINT64_MAX, 1024 * 1024); /* spools: 512 KiB */
+    struct spool sp;
+    spool_init(&sp);
+    char *chunk = malloc(200 * 1024);
+    CHECK(chunk != NULL);
+    if (!chunk)
+        return;
+    fill(chunk, 0, 200 * 1024);
+    CHECK(spool_budget_fits(512 * 1024));
+    CHECK(!spool_budget_fits(512 * 1024 + 1));
+    CHECK_EQ_INT(spool_write(&sp, 0, chunk, 200 * 1024, false), 0);
+    CHECK(sp.fd >= 0);
+    fill(chunk, 200 * 1024, 200 * 1024);
+    CHECK_EQ_INT(spool_write(&sp, 200 * 1024, chunk, 200 * 1024, false), 0);
+    uint64_t mem, disk;
+    body_usage(&mem, &disk);
+    CHECK_EQ_INT(disk, 400 * 1024);
+    CHECK(!spool_budget_fits(200 * 1024));
+    /* past the spools' half without force: refused, nothing counted */
+    CHECK_EQ_INT(spool_write(&sp, 400 * 1024, chunk, 200 * 1024, false), -ENOSPC);
+    body_usage(&mem, &disk);
+    CHECK_EQ_INT(disk, 400 * 1024);
+    /* forced (the bytes must go somewhere): counted */
+    fill(chunk, 400 * 1024, 200 * 1024);
+    CHECK_EQ_INT(spool_write(&sp, 400 * 1024, chunk, 200 * 1024, true), 0);
+    body_usage(&mem, &disk);
+    CHECK_EQ_INT(disk, 600 * 1024);
+    char got[1000];
+    bool ok = spool_read(&sp, 199 * 1024, got, sizeof got) == (ssize_t)sizeof got;
+    for (size_t i = 0; ok && i < sizeof got; i++)
+        ok = got[i] == pattern(199 * 1024 + i);
+    CHECK_MSG(ok, "read back across two writes");
+    CHECK_MSG(spool_read(&sp, 600 * 1024 - 10, got, 20) < 0, "reading past the end: an error");
+    spool_rewind(&sp);
+    body_usage(&mem, &disk);
+    CHECK_EQ_INT(disk, 0);
+    CHECK_EQ_INT(sp.size, 0);
+    fill(chunk, 0, 1000);
+    CHECK_EQ_INT(spool_write(&sp, 0, chunk, 1000, false), 0);
+    ok = spool_read(&sp, 0, got, 1000) == 1000 && memcmp(got, chunk, 1000) == 0;
+    CHECK_MSG(ok, "the file is reused from its start");
+    spool_free(&sp);
+    CHECK(sp.fd < 0);
+    body_usage(&mem, &disk);
+    CHECK_EQ_INT(disk, 0);
+    body_set_budget(UINT64_MAX, UINT64_MAX);
+    free(chunk);
+}
+
 int main(void)
 {
     HARNESS_RUN(test_small_stays_in_memory);
@@ -205,5 +259,6 @@ int main(void)
     HARNESS_RUN(test_chunks_in_odd_pieces);
     HARNESS_RUN(test_chunks_spill_at_the_limit);
     HARNESS_RUN(test_cache_is_bounded);
+    HARNESS_RUN(test_spool);
     return HARNESS_DONE();
 }

@@ -1,0 +1,65 @@
+/* exchange: one request and its response, between the protocol that carries them (http1.c;
+ * http2.c next) and the handler the router chose (a static mount, or an answer of the server's
+ * own: errors, --health, redirects). The handler answers through the protocol's ops — a head,
+ * then body pieces: bytes the protocol copies at once, or a range of a file it sends by
+ * sendfile / TLS records — and knows nothing of framing, chunking, keep-alive or flow
+ * control. A body that cannot be given at once (multipart/byteranges) is a producer, struct
+ * xbody, that the protocol calls again whenever it has room. Loop thread only.
+ *
+ * The response ends when the handler returns without setting x->body, or when the producer
+ * says it is complete. */
+#ifndef HTTPSD_EXCHANGE_H
+#define HTTPSD_EXCHANGE_H
+
+#include "client.h"
+#include "request.h"
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct exchange;
+
+struct exchange_ops {
+    /* The head: res's status, Content-Type, Content-Length (-1: none) and header lines; the
+     * protocol adds its own (Date, Server; Connection or nothing; HSTS on TLS). Once per
+     * exchange, first. 0, or -1 when the connection cannot go on (no more calls then). */
+    int (*head)(struct exchange *x, const struct response *res);
+    /* n body bytes, copied before the call returns. Dropped for a response without a body
+     * (HEAD, 204, 304). 0 or -1. */
+    int (*data)(struct exchange *x, const char *p, size_t n);
+    /* len body bytes of fd from off. fd stays the caller's (the protocol duplicates it if the
+     * bytes go out later). 0 or -1. */
+    int (*file)(struct exchange *x, int fd, off_t off, uint64_t len);
+    /* Whether the protocol takes more body now. A producer gives data/file only while it
+     * does (a file range handed over may still be going out: what came after it would pass
+     * it); when not, it returns 0 and is called again once there is room. */
+    bool (*room)(struct exchange *x);
+    /* Who the request is from (computed on first use). */
+    const struct client *(*client)(struct exchange *x);
+};
+
+/* A body given over several turns (owned by the exchange once set in x->body). */
+struct xbody {
+    /* Give what fits (while room()). 1: the body is complete; 0: more to come; -1: failed
+     * (the connection is cut). */
+    int (*produce)(struct xbody *b, struct exchange *x);
+    void (*free)(struct xbody *b);
+};
+
+struct exchange {
+    const struct exchange_ops *ops; /* the protocol's */
+    const struct request *req;      /* valid until the response is complete */
+    bool tls;                       /* it came over TLS (to us) */
+    struct xbody *body;             /* a producer the handler left; NULL when done */
+};
+
+/* Answer x with res as it is: its head, then its inline body or its file (res->file_fd is
+ * closed). 0 or -1. */
+int exchange_send(struct exchange *x, struct response *res);
+/* Answer x with an error page (status, and Retry-After: 1 with 503). 0 or -1. */
+int exchange_error(struct exchange *x, int status);
+/* Drop x's producer, if any. */
+void exchange_free_body(struct exchange *x);
+
+#endif
