@@ -16,7 +16,7 @@ int exchange_send(struct exchange *x, struct response *res)
         e = x->ops->file(x, fd, res->file_off, (uint64_t)len);
     if (fd >= 0)
         close(fd);
-    return e;
+    return e ? e : x->ops->end(x);
 }
 
 int exchange_error(struct exchange *x, int status)

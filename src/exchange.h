@@ -6,8 +6,8 @@
  * control. A body that cannot be given at once (multipart/byteranges) is a producer, struct
  * xbody, that the protocol calls again whenever it has room. Loop thread only.
  *
- * The response ends when the handler returns without setting x->body, or when the producer
- * says it is complete. */
+ * Every response is head, body pieces, end: the handler (or its producer, before it says it
+ * is complete) calls end. */
 #ifndef HTTPSD_EXCHANGE_H
 #define HTTPSD_EXCHANGE_H
 
@@ -31,6 +31,8 @@ struct exchange_ops {
     /* len body bytes of fd from off. fd stays the caller's (the protocol duplicates it if the
      * bytes go out later). 0 or -1. */
     int (*file)(struct exchange *x, int fd, off_t off, uint64_t len);
+    /* The body is complete (HTTP/1: the access-log line, with the body bytes given). 0 or -1. */
+    int (*end)(struct exchange *x);
     /* Whether the protocol takes more body now. A producer gives data/file only while it
      * does (a file range handed over may still be going out: what came after it would pass
      * it); when not, it returns 0 and is called again once there is room. */
@@ -41,8 +43,8 @@ struct exchange_ops {
 
 /* A body given over several turns (owned by the exchange once set in x->body). */
 struct xbody {
-    /* Give what fits (while room()). 1: the body is complete; 0: more to come; -1: failed
-     * (the connection is cut). */
+    /* Give what fits (while room()). 1: the body is complete (end was called); 0: more to
+     * come; -1: failed (the connection is cut). */
     int (*produce)(struct xbody *b, struct exchange *x);
     void (*free)(struct xbody *b);
 };
@@ -55,7 +57,7 @@ struct exchange {
 };
 
 /* Answer x with res as it is: its head, then its inline body or its file (res->file_fd is
- * closed). 0 or -1. */
+ * closed), then the end. 0 or -1. */
 int exchange_send(struct exchange *x, struct response *res);
 /* Answer x with an error page (status, and Retry-After: 1 with 503). 0 or -1. */
 int exchange_error(struct exchange *x, int status);

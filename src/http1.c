@@ -52,6 +52,9 @@ struct h1conn {
     struct exchange xc;
     bool x_keep;             /* the connection stays open after it */
     bool x_bodyless;         /* HEAD, 204, 304: body bytes are dropped */
+    bool x_open;             /* its head was given, its end not yet */
+    int x_status;            /* for the access log, at the end */
+    uint64_t x_bytes;        /* body bytes given */
     struct h1req *x;         /* owned; NULL while an idle connection's buffers are given back */
     struct buf hbuf;         /* the request head's bytes: target, names, values */
     struct hdr_off *hdrs;    /* owned */
@@ -712,8 +715,9 @@ static int h1x_head(struct exchange *x, const struct response *res)
         e |= buf_append(&c->out, "Connection: keep-alive\r\n\r\n", 26);
     else
         e |= buf_append(&c->out, "\r\n", 2);
-    int64_t body = h->x_bodyless ? 0 : (res->content_length > 0 ? res->content_length : 0);
-    log_access(h, res->status, body);
+    h->x_status = res->status;
+    h->x_bytes = 0;
+    h->x_open = true;
     return e ? -1 : 0;
 }
 
@@ -722,6 +726,7 @@ static int h1x_data(struct exchange *x, const char *p, size_t n)
     struct h1conn *h = from_exchange(x);
     if (h->x_bodyless || n == 0)
         return 0;
+    h->x_bytes += n;
     return buf_append(&h->c.out, p, n) ? -1 : 0;
 }
 
@@ -734,6 +739,7 @@ static int h1x_file(struct exchange *x, int fd, off_t off, uint64_t len)
     struct conn *c = &h->c;
     if (h->x_bodyless || len == 0)
         return 0;
+    h->x_bytes += len;
     if (len > INLINE_FILE_MAX) {
         int own = dup(fd);
         if (own < 0)
@@ -748,6 +754,14 @@ static int h1x_file(struct exchange *x, int fd, off_t off, uint64_t len)
         return -1;
     }
     buf_commit(&c->out, (size_t)len);
+    return 0;
+}
+
+static int h1x_end(struct exchange *x)
+{
+    struct h1conn *h = from_exchange(x);
+    h->x_open = false;
+    log_access(h, h->x_status, (int64_t)h->x_bytes);
     return 0;
 }
 
@@ -766,6 +780,7 @@ static const struct exchange_ops h1x_ops = {
     .head = h1x_head,
     .data = h1x_data,
     .file = h1x_file,
+    .end = h1x_end,
     .room = h1x_room,
     .client = h1x_client,
 };
@@ -780,6 +795,7 @@ static struct exchange *h1x_begin(struct h1conn *h, bool keep)
     h->xc.body = NULL;
     h->x_keep = keep;
     h->x_bodyless = false;
+    h->x_open = false;
     return &h->xc;
 }
 
@@ -1296,6 +1312,8 @@ static void h1_on_free(struct conn *c)
     if (h->app) /* the client went away mid-response: the app is abandoned, close() runs */
         wsgi_task_release(h->app);
     h->app = NULL;
+    if (h->x_open && h->x) /* cut mid-body: logged with the bytes given so far */
+        log_access(h, h->x_status, (int64_t)h->x_bytes);
     h1req_free(h);
     exchange_free_body(&h->xc);
     buf_free(&h->hbuf);

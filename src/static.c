@@ -319,7 +319,7 @@ static int multipart_produce(struct xbody *b, struct exchange *x)
     if (!x->ops->room(x)) /* after the last part's bytes */
         return 0;
     size_t k = range_trailer(head, sizeof head, mp->boundary);
-    return x->ops->data(x, head, k) < 0 ? -1 : 1;
+    return x->ops->data(x, head, k) < 0 || x->ops->end(x) < 0 ? -1 : 1;
 }
 
 static void multipart_free(struct xbody *b)

@@ -3,6 +3,8 @@
 import datetime
 import os
 import re
+import socket
+import struct
 import time
 
 import pytest
@@ -131,6 +133,34 @@ def test_access_log_pipelined_all_logged(httpsd, site):
     stop_ok(s)
     log = read_access_log(os.path.join(s.cwd, "access.log"))
     assert [m["request"] for m in log] == ["GET /static/hello.txt?n=%d HTTP/1.1" % i for i in range(n)]
+
+
+def test_access_log_multipart_bytes_complete_and_cut(httpsd, tmp_path):
+    """A multipart/byteranges body is logged when it ends, with the bytes sent (its
+    Content-Length); one whose client goes away mid-body is logged too, with what was given
+    before the cut (less than the whole)."""
+    root = tmp_path / "site"
+    root.mkdir()
+    (root / "big.bin").write_bytes(os.urandom(8 << 20))
+    s = httpsd("--static", "/static=%s" % root, "--access-logfile", "access.log",
+               binds=["http://127.0.0.1:0"])
+    rng = "bytes=0-99,1000000-4999999,5000000-8388607"
+    c = connect(s.http)
+    r = c.request("GET", "/static/big.bin", headers=[("Range", rng)])
+    assert r.status == 206 and len(r.body) == int(r.header("Content-Length"))
+    c.close()
+    c = connect(s.http, rcvbuf=8192)
+    c.send(b"GET /static/big.bin HTTP/1.1\r\nHost: x\r\nRange: %s\r\n\r\n" % rng.encode())
+    assert c.sock.recv(1000)
+    time.sleep(0.3)
+    c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    c.close()
+    time.sleep(0.5)
+    stop_ok(s)
+    log = read_access_log(os.path.join(s.cwd, "access.log"))
+    assert [m["status"] for m in log] == ["206", "206"], [m.group(0) for m in log]
+    assert log[0]["bytes"] == str(len(r.body))
+    assert 0 < int(log[1]["bytes"]) < len(r.body), log[1].group(0)
 
 
 def test_bad_log_level_exit_2():
