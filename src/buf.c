@@ -36,6 +36,15 @@ char *buf_reserve(struct buf *b, size_t n, size_t max)
     return b->p + b->len;
 }
 
+int buf_headroom(struct buf *b, size_t h, size_t n)
+{
+    b->off = b->len = 0;
+    if (!buf_reserve(b, h + n, 0))
+        return -ENOMEM;
+    b->off = b->len = h;
+    return 0;
+}
+
 int buf_append(struct buf *b, const void *data, size_t n)
 {
     char *w = buf_reserve(b, n, 0);

@@ -34,6 +34,20 @@ static inline const char *buf_data(const struct buf *b)
 /* Make room for n more bytes; returns a pointer to write them, or NULL on ENOMEM or when the
  * buffer would exceed max bytes (0 = no cap). Compacts consumed space first. */
 char *buf_reserve(struct buf *b, size_t n, size_t max) WUR;
+/* Empty b and leave room for h bytes in front of what is appended next (for buf_prepend),
+ * with capacity for n more after them. 0 or -ENOMEM. */
+int buf_headroom(struct buf *b, size_t h, size_t n) WUR;
+/* Put n bytes in front of b's bytes, in the room before them; false (b unchanged) when there
+ * is not that much. */
+static inline bool buf_prepend(struct buf *b, const void *p, size_t n)
+{
+    if (b->off < n)
+        return false;
+    b->off -= n;
+    if (n)
+        memcpy(b->p + b->off, p, n);
+    return true;
+}
 /* Give back unused capacity: move the bytes to the front and fit the allocation to them
  * (a multiple of 4 KiB); free it when empty. */
 void buf_shrink(struct buf *b);

@@ -6,8 +6,8 @@
  * control. A body that cannot be given at once (multipart/byteranges) is a producer, struct
  * xbody, that the protocol calls again whenever it has room. Loop thread only.
  *
- * Every response is head, body pieces, end: the handler (or its producer, before it says it
- * is complete) calls end. */
+ * Every response is head, body pieces, end (or abort): the handler (or its producer, before it
+ * says it is complete) calls end. */
 #ifndef HTTPSD_EXCHANGE_H
 #define HTTPSD_EXCHANGE_H
 
@@ -28,11 +28,19 @@ struct exchange_ops {
     /* n body bytes, copied before the call returns. Dropped for a response without a body
      * (HEAD, 204, 304). 0 or -1. */
     int (*data)(struct exchange *x, const char *p, size_t n);
+    /* All of b's bytes, like data; the protocol may take b's memory instead of copying (b is
+     * left empty, maybe holding other memory): with room in front of the bytes
+     * (buf_headroom) it can put what it has not sent yet there. 0 or -1. */
+    int (*data_buf)(struct exchange *x, struct buf *b);
     /* len body bytes of fd from off. fd stays the caller's (the protocol duplicates it if the
      * bytes go out later). 0 or -1. */
     int (*file)(struct exchange *x, int fd, off_t off, uint64_t len);
-    /* The body is complete (HTTP/1: the access-log line, with the body bytes given). 0 or -1. */
+    /* The body is complete (HTTP/1: the last chunk of a chunked body; the access-log line,
+     * with the body bytes given). 0 or -1. */
     int (*end)(struct exchange *x);
+    /* The response cannot be completed (an app failed after its head): the client must see it
+     * cut (HTTP/1: no last chunk, the connection closes after what was given). Instead of end. */
+    void (*abort)(struct exchange *x, const char *why);
     /* Whether the protocol takes more body now. A producer gives data/file only while it
      * does (a file range handed over may still be going out: what came after it would pass
      * it); when not, it returns 0 and is called again once there is room. */

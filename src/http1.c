@@ -53,6 +53,8 @@ struct h1conn {
     bool x_keep;             /* the connection stays open after it */
     bool x_bodyless;         /* HEAD, 204, 304: body bytes are dropped */
     bool x_open;             /* its head was given, its end not yet */
+    bool x_chunked;          /* its body goes out chunked (no length known) */
+    bool x_crlf_owed;        /* a chunk sent as a file still needs its CRLF */
     int x_status;            /* for the access log, at the end */
     uint64_t x_bytes;        /* body bytes given */
     struct h1req *x;         /* owned; NULL while an idle connection's buffers are given back */
@@ -86,7 +88,6 @@ struct h1conn {
     /* WSGI */
     bool to_app;           /* the request in progress goes to the app */
     uint8_t route;         /* enum route: who answers the request in progress */
-    bool app_keep;         /* the connection may stay open after the app's response */
     struct wsgi_task *app; /* the app's response in progress (one reference) */
     bool app_resume;       /* --threads 0: the connection's task will produce more */
     bool app_dispatched;   /* this request went to the app (maybe while its body streams) */
@@ -646,11 +647,12 @@ static void log_access(struct h1conn *h, int status, int64_t bytes)
  * runs once per response). 0 or -ENOMEM. */
 static int append_head_start(struct buf *out, const struct response *res)
 {
-    const char *reason = http_reason(res->status);
+    const char *reason = res->reason ? res->reason : http_reason(res->status);
     const char *type = res->content_type;
-    size_t rlen = strlen(reason), tlen = type ? strlen(type) : 0;
-    static const char mid[] = "\r\nServer: httpsd\r\nDate: ";
-    size_t max = 13 + rlen + (sizeof mid - 1) + HTTPDATE_LEN + 2 + (type ? 16 + tlen : 0) + 38;
+    size_t rlen = res->reason ? res->reason_len : strlen(reason), tlen = type ? strlen(type) : 0;
+    static const char server[] = "Server: httpsd\r\n";
+    size_t max =
+        13 + rlen + 2 + (sizeof server - 1) + 6 + HTTPDATE_LEN + 2 + (type ? 16 + tlen : 0) + 38;
     char *w = buf_reserve(out, max, 0);
     if (!w)
         return -ENOMEM;
@@ -664,19 +666,26 @@ static int append_head_start(struct buf *out, const struct response *res)
     p += 13;
     memcpy(p, reason, rlen);
     p += rlen;
-    memcpy(p, mid, sizeof mid - 1);
-    p += sizeof mid - 1;
-    memcpy(p, httpdate_now(), HTTPDATE_LEN);
-    p += HTTPDATE_LEN;
     memcpy(p, "\r\n", 2);
     p += 2;
+    if (!res->has_server) {
+        memcpy(p, server, sizeof server - 1);
+        p += sizeof server - 1;
+    }
+    if (!res->has_date) {
+        memcpy(p, "Date: ", 6);
+        memcpy(p + 6, httpdate_now(), HTTPDATE_LEN);
+        memcpy(p + 6 + HTTPDATE_LEN, "\r\n", 2);
+        p += 6 + HTTPDATE_LEN + 2;
+    }
     if (type) {
         memcpy(p, "Content-Type: ", 14);
         memcpy(p + 14, type, tlen);
         memcpy(p + 14 + tlen, "\r\n", 2);
         p += 16 + tlen;
     }
-    if (res->content_length >= 0 && res->status != 204 && res->status != 304) {
+    if (res->content_length >= 0 && res->status != 204 && res->status != 304 &&
+        res->status >= 200) {
         memcpy(p, "Content-Length: ", 16);
         p += 16;
         p += fmt_u64(p, (unsigned long long)res->content_length);
@@ -702,23 +711,52 @@ static int h1x_head(struct exchange *x, const struct response *res)
     struct h1conn *h = from_exchange(x);
     struct conn *c = &h->c;
     const struct request *r = &h->x->req;
-    h->x_keep = h->x_keep && !res->close && res->status != 400;
-    h->x_bodyless = r->is_head || res->status == 204 || res->status == 304;
+    int st = res->status;
+    h->x_keep = h->x_keep && !res->close && st != 400;
+    h->x_bodyless = r->is_head || st == 204 || st == 304 || st < 200;
+    /* No length (an app's stream): chunked on 1.1; on 1.0 the body ends with the connection.
+     * Never for a response without a body (RFC 9112 §6.3). */
+    h->x_chunked = false;
+    if (res->content_length < 0 && !h->x_bodyless) {
+        if (r->version_minor >= 1)
+            h->x_chunked = true;
+        else
+            h->x_keep = false;
+    }
     int e = append_head_start(&c->out, res);
+    if (res->lines_len)
+        e |= buf_append(&c->out, res->lines, res->lines_len);
     if (res->hdrs_len)
         e |= buf_append(&c->out, res->hdrs, res->hdrs_len);
-    if (c->srv->hsts_len && c->tls)
+    if (c->srv->hsts_len && c->tls && !res->has_sts)
         e |= buf_append(&c->out, c->srv->hsts_line, c->srv->hsts_len);
+    if (h->x_chunked)
+        e |= buf_append(&c->out, "Transfer-Encoding: chunked\r\n", 28);
     if (!h->x_keep)
         e |= buf_append(&c->out, "Connection: close\r\n\r\n", 21);
     else if (r->version_minor == 0)
         e |= buf_append(&c->out, "Connection: keep-alive\r\n\r\n", 26);
     else
         e |= buf_append(&c->out, "\r\n", 2);
-    h->x_status = res->status;
+    h->x_status = st;
     h->x_bytes = 0;
     h->x_open = true;
     return e ? -1 : 0;
+}
+
+/* A chunk's size line ("1f4\r\n") before n bytes of a chunked body. 0 or -1. */
+static int chunk_start(struct h1conn *h, uint64_t n)
+{
+    char line[32];
+    size_t k = 0;
+    if (h->x_crlf_owed) { /* the end of the chunk before, sent as a file */
+        memcpy(line, "\r\n", 2);
+        k = 2;
+        h->x_crlf_owed = false;
+    }
+    k += fmt_hex(line + k, (unsigned long long)n);
+    memcpy(line + k, "\r\n", 2);
+    return buf_append(&h->c.out, line, k + 2) ? -1 : 0;
 }
 
 static int h1x_data(struct exchange *x, const char *p, size_t n)
@@ -727,7 +765,32 @@ static int h1x_data(struct exchange *x, const char *p, size_t n)
     if (h->x_bodyless || n == 0)
         return 0;
     h->x_bytes += n;
-    return buf_append(&h->c.out, p, n) ? -1 : 0;
+    if (!h->x_chunked)
+        return buf_append(&h->c.out, p, n) ? -1 : 0;
+    if (chunk_start(h, n) < 0 || buf_append(&h->c.out, p, n) || buf_append(&h->c.out, "\r\n", 2))
+        return -1;
+    return 0;
+}
+
+static int h1x_data_buf(struct exchange *x, struct buf *b)
+{
+    struct h1conn *h = from_exchange(x);
+    struct conn *c = &h->c;
+    size_t n = buf_size(b);
+    /* Plain bytes: what is still to be sent (the head, at least) goes in front of them, and b
+     * becomes the output — a large body is not copied. */
+    if (!h->x_bodyless && !h->x_chunked && c->file_fd < 0 &&
+        buf_prepend(b, buf_data(&c->out), buf_size(&c->out))) {
+        struct buf tmp = c->out;
+        c->out = *b;
+        *b = tmp;
+        buf_reset(b);
+        h->x_bytes += n;
+        return 0;
+    }
+    int e = h1x_data(x, buf_data(b), n);
+    buf_reset(b);
+    return e;
 }
 
 /* Small ranges are read into the output at once (with the head, or several parts in one
@@ -740,11 +803,15 @@ static int h1x_file(struct exchange *x, int fd, off_t off, uint64_t len)
     if (h->x_bodyless || len == 0)
         return 0;
     h->x_bytes += len;
+    if (h->x_chunked && chunk_start(h, len) < 0)
+        return -1;
     if (len > INLINE_FILE_MAX) {
         int own = dup(fd);
         if (own < 0)
             return -1;
         conn_write_file(c, own, off, (off_t)len);
+        /* the chunk's CRLF goes after the file: with the next piece (see h1x_end) */
+        h->x_crlf_owed = h->x_chunked;
         return 0;
     }
     char *w = buf_reserve(&c->out, (size_t)len, 0);
@@ -754,6 +821,8 @@ static int h1x_file(struct exchange *x, int fd, off_t off, uint64_t len)
         return -1;
     }
     buf_commit(&c->out, (size_t)len);
+    if (h->x_chunked && buf_append(&c->out, "\r\n", 2))
+        return -1;
     return 0;
 }
 
@@ -762,7 +831,20 @@ static int h1x_end(struct exchange *x)
     struct h1conn *h = from_exchange(x);
     h->x_open = false;
     log_access(h, h->x_status, (int64_t)h->x_bytes);
-    return 0;
+    if (!h->x_chunked)
+        return 0;
+    h->x_chunked = false;
+    return chunk_start(h, 0) < 0 || buf_append(&h->c.out, "\r\n", 2) ? -1 : 0;
+}
+
+static void h1x_abort(struct exchange *x, const char *why)
+{
+    struct h1conn *h = from_exchange(x);
+    log_debug("#%llu response cut: %s", (unsigned long long)h->c.id, why);
+    h->x_open = false;
+    h->x_keep = false; /* the client sees the connection close before the body's end */
+    h->x_chunked = h->x_crlf_owed = false;
+    log_access(h, h->x_status, (int64_t)h->x_bytes);
 }
 
 static bool h1x_room(struct exchange *x)
@@ -779,8 +861,10 @@ static const struct client *h1x_client(struct exchange *x)
 static const struct exchange_ops h1x_ops = {
     .head = h1x_head,
     .data = h1x_data,
+    .data_buf = h1x_data_buf,
     .file = h1x_file,
     .end = h1x_end,
+    .abort = h1x_abort,
     .room = h1x_room,
     .client = h1x_client,
 };
@@ -796,6 +880,7 @@ static struct exchange *h1x_begin(struct h1conn *h, bool keep)
     h->x_keep = keep;
     h->x_bodyless = false;
     h->x_open = false;
+    h->x_chunked = h->x_crlf_owed = false;
     return &h->xc;
 }
 
@@ -925,34 +1010,29 @@ static void local_addr(const struct conn *c, char *out, size_t n, unsigned *port
     }
 }
 
-/* Move the app's output into the connection; finish the request when it is complete.
- * Output waits while the connection has OUT_HIGH_WATER unsent (backpressure). */
+/* Give the app's output to the request's exchange (room permitting); finish the request when
+ * it is complete. */
 static void app_pump(struct h1conn *h)
 {
     struct conn *c = &h->c;
-    if (!h->app || c->closing || buf_size(&c->out) >= OUT_HIGH_WATER || c->file_fd >= 0)
+    if (!h->app || c->closing)
         return;
-    int fd;
-    off_t off = 0, len = 0;
     struct wsgi_progress p;
-    if (wsgi_task_take(h->app, &c->out, OUT_HIGH_WATER, &fd, &off, &len, &p) < 0) {
-        conn_abort(c, "out of memory");
+    if (wsgi_task_pump(h->app, &h->xc, &p) < 0) {
+        conn_abort(c, "cannot queue the app's response");
         return;
     }
-    if (fd >= 0)
-        conn_write_file(c, fd, off, len);
     h->app_started = p.started;
     if (p.started && c->timer_kind == CONN_T_APP)
         conn_set_timer(c, CONN_T_NONE);
     if (!p.done)
         return;
-    log_access(h, p.status, (int64_t)p.body_bytes);
     wsgi_task_release(h->app);
     h->app =
         NULL; /* Draining or not: a response that did not say Connection: close leaves the
                * connection open, so the client's next request is answered (with Connection: close)
                * rather than meeting a closed socket (h1_on_drain gives it CONN_T_DRAIN). */
-    if (p.broken || !p.keep_alive || !h->app_keep) {
+    if (!h->x_keep) {
         h->stop = true;
         conn_close_after_flush(c);
     }
@@ -1012,7 +1092,6 @@ static int app_submit(struct h1conn *h, bool keep, bool streaming)
         .chunked = (h->x->parser.flags & F_CHUNKED) != 0,
         .streaming = streaming,
         .content_length = streaming ? h->x->parser.content_length : 0,
-        .keep_alive = keep,
         .https = client->https,
         .remote_addr = client->addr,
         .remote_port = client->port,
@@ -1031,7 +1110,7 @@ static int app_submit(struct h1conn *h, bool keep, bool streaming)
     }
     h->app_dispatched = true;
     h->app_started = false;
-    h->app_keep = keep;
+    h1x_begin(h, keep);
     if (!streaming) /* a streaming request's timer is armed when its body is complete */
         conn_set_timer(c, wsgi_threaded() && cfg->app_timeout_ms > 0 ? CONN_T_APP : CONN_T_NONE);
     app_pump(h);

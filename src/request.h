@@ -40,6 +40,15 @@ struct response {
     int file_fd;              /* owned file body of content_length bytes from file_off; -1 */
     off_t file_off;
     bool close; /* force Connection: close */
+    /* From an app: its own reason phrase (NULL: the standard one), its header lines (borrowed,
+     * "Name: value\r\n" each, any length; not Content-Length, which is content_length), and
+     * whether it set Server, Date, Strict-Transport-Security itself (the protocol's own are
+     * then left out). */
+    const char *reason;
+    size_t reason_len;
+    const char *lines;
+    size_t lines_len;
+    bool has_server, has_date, has_sts;
     size_t hdrs_len;
     char hdrs[RESPONSE_HDRS_MAX]; /* extra header lines, each "Name: value\r\n" */
 };
@@ -53,6 +62,10 @@ static inline void response_init(struct response *res)
     res->file_fd = -1;
     res->file_off = 0;
     res->close = false;
+    res->reason = NULL;
+    res->lines = NULL;
+    res->lines_len = 0;
+    res->has_server = res->has_date = res->has_sts = false;
     res->hdrs_len = 0;
 }
 

@@ -233,7 +233,6 @@ int wsgi_init(const struct cfg *cfg, struct loop *loop, char *err, size_t errlen
     } else if (start_python(cfg, err, errlen) < 0) {
         return -1;
     }
-    response_set_hsts(cfg->hsts);
     if (pool_start(cfg, loop, err, errlen) < 0)
         return -1;
     log_info("app %s loaded (Python %s, %zu thread%s)", cfg->app, PY_VERSION, cfg->threads,

@@ -1,5 +1,5 @@
 /* pool: app threads, the queue of requests waiting for one, and the way back to the loop
- * (a ready list + an eventfd). With --threads 0 there are no threads: wsgi_task_take runs the
+ * (a ready list + an eventfd). With --threads 0 there are no threads: wsgi_task_pump runs the
  * app on the loop thread.
  *
  * Locking: one mutex guards the queue, the ready list and every task's shared fields. The
@@ -86,6 +86,11 @@ static void task_free(struct wsgi_task *t)
     body_free(&t->body);
     buf_free(&t->in);
     buf_free(&t->out);
+    buf_free(&t->taken);
+    buf_free(&t->head);
+    buf_free(&t->reason);
+    buf_free(&t->r.head);
+    buf_free(&t->r.reason);
     spool_free(&t->spool);
     buf_free(&t->r.stage);
     buf_free(&t->r.head);
@@ -158,7 +163,8 @@ static void waiters_unlink_locked(struct wsgi_task *t)
     t->wprev = t->wnext = NULL;
 }
 
-#define SPOOL_GRACE_MS 10 /* out stayed full this long: the client is slow, spool */
+#define SPOOL_GRACE_MS 10    /* out stayed full this long: the client is slow, spool */
+#define PUMP_MAX (64 * 1024) /* spool bytes given per take; with no threads, produced per pump */
 
 static bool spool_empty_locked(const struct wsgi_task *t)
 {
@@ -262,17 +268,26 @@ enum pool_pub pool_publish(struct wsgi_task *t, bool may_park)
         t->file_len = r->file_len;
         r->file_fd = -1;
     }
-    t->started = r->headers_sent;
-    t->status = r->status;
-    t->body_bytes = r->sent;
-    if (e) {
-        r->broken = true;
-        r->keep_alive = false;
+    if (r->headers_sent && !t->started) { /* the head: the loop's from now on */
+        struct buf tmp = t->head;
+        t->head = r->head;
+        r->head = tmp;
+        tmp = t->reason;
+        t->reason = r->reason;
+        r->reason = tmp;
+        t->content_length = r->content_length;
+        t->has_server = r->has_server;
+        t->has_date = r->has_date;
+        t->has_sts = r->has_sts;
+        t->status = r->status;
+        t->started = true;
     }
+    t->body_bytes = r->sent;
+    if (e)
+        r->broken = true;
     if (r->finished || e) {
         t->done = true;
         t->broken = r->broken;
-        t->keep_alive = r->keep_alive && !r->broken;
     }
     wake_loop_locked(t);
     bool wait = P.nthreads > 0 && !t->done && out_full_locked(t);
@@ -746,7 +761,6 @@ int wsgi_submit(const struct wsgi_req_info *info, wsgi_notify_cb notify, void *a
     t->streaming = info->streaming;
     t->stream_len = info->content_length;
     t->in_eof = !info->streaming;
-    t->keep_alive_ok = info->keep_alive;
     t->https = info->https;
     strncpy(t->remote_addr, info->remote_addr, sizeof t->remote_addr - 1);
     strncpy(t->local_addr, info->local_addr, sizeof t->local_addr - 1);
@@ -792,56 +806,116 @@ static int spool_take_locked(struct wsgi_task *t, struct buf *out, size_t max)
     return 0;
 }
 
-int wsgi_task_take(struct wsgi_task *t, struct buf *out, size_t max_out, int *file_fd,
-                   off_t *file_off, off_t *file_len, struct wsgi_progress *p)
+/* Take the next piece of t's body (mutex held, dropped while the spool is read): its memory
+ * part into t->taken, else up to max bytes of its spool, else its file (*file). 0 or -errno. */
+static int take_locked(struct wsgi_task *t, size_t max, bool *file)
 {
-    if (P.nthreads == 0 && !t->done && buf_size(&t->out) < max_out) {
+    *file = false;
+    if (buf_size(&t->out)) { /* hand the buffer over instead of copying */
+        struct buf tmp = t->taken;
+        t->taken = t->out;
+        t->out = tmp;
+        buf_reset(&t->out);
+    } else if (!spool_empty_locked(t)) {
+        int e = spool_take_locked(t, &t->taken, max);
+        if (e < 0)
+            return e;
+    } else if (t->file_fd >= 0 && !t->file_taken) {
+        *file = true;
+    }
+    if (t->waiting)
+        pthread_cond_signal(&t->room);
+    if (!out_full_locked(t))
+        unpark_locked(t);
+    return 0;
+}
+
+/* The head the app gave, for the protocol. */
+static void head_of(const struct wsgi_task *t, struct response *res)
+{
+    response_init(res);
+    res->status = t->status;
+    res->reason = buf_size(&t->reason) ? buf_data(&t->reason) : NULL;
+    res->reason_len = buf_size(&t->reason);
+    res->lines = buf_data(&t->head);
+    res->lines_len = buf_size(&t->head);
+    res->content_length = t->content_length;
+    res->has_server = t->has_server;
+    res->has_date = t->has_date;
+    res->has_sts = t->has_sts;
+}
+
+int wsgi_task_pump(struct wsgi_task *t, struct exchange *x, struct wsgi_progress *p)
+{
+    if (P.nthreads == 0 && !t->done && buf_size(&t->out) < PUMP_MAX && x->ops->room(x)) {
         PyEval_RestoreThread(W.main_ts);
         ctx_enter(t); /* responses interleave on this thread: each in its own context */
         if (!t->r.started_app)
             response_start(t);
         if (!t->r.finished)
-            response_produce(t, max_out);
+            response_produce(t, PUMP_MAX);
         (void)pool_publish(t, false); /* no threads: never waits */
         if (t->r.finished)
             response_abandon(t); /* frees the staging buffer */
         ctx_exit(t, t->r.finished);
         W.main_ts = PyEval_SaveThread();
     }
+    /* One turn of the mutex per piece: the head's state, the next piece of the body, and
+     * whether that was the last. */
     int e = 0;
-    pthread_mutex_lock(&P.mu);
-    if (buf_size(&t->out)) {
-        if (buf_size(out) == 0) {
-            struct buf tmp = *out;
-            *out = t->out;
-            t->out = tmp;
-            buf_reset(&t->out);
-        } else if ((e = buf_append(out, buf_data(&t->out), buf_size(&t->out))) == 0) {
-            buf_reset(&t->out);
+    bool done = false, more = x->ops->room(x);
+    while (e == 0) {
+        bool file = false;
+        pthread_mutex_lock(&P.mu);
+        bool started = t->started;
+        if (started && more)
+            e = take_locked(t, PUMP_MAX, &file);
+        done = t->done && buf_size(&t->out) == 0 && spool_empty_locked(t) &&
+               (t->file_fd < 0 || t->file_taken) && !file;
+        p->started = started;
+        p->status = t->status;
+        p->body_bytes = t->body_bytes;
+        p->broken = t->broken;
+        pthread_mutex_unlock(&P.mu);
+        if (e < 0 || !started)
+            break;
+        if (!t->head_given) { /* t->head is the loop's once started */
+            t->head_given = true;
+            struct response res;
+            head_of(t, &res);
+            if (x->ops->head(x, &res) < 0)
+                return -1;
         }
+        if (buf_size(&t->taken)) {
+            e = x->ops->data_buf(x, &t->taken);
+            buf_reset(&t->taken);
+        } else if (file) { /* its fd is ours again once the protocol has it (it dups) */
+            e = x->ops->file(x, t->file_fd, t->file_off, (uint64_t)t->file_len);
+            pthread_mutex_lock(&P.mu);
+            close(t->file_fd);
+            t->file_fd = -1;
+            t->file_taken = true;
+            done = t->done && buf_size(&t->out) == 0 && spool_empty_locked(t);
+            pthread_mutex_unlock(&P.mu);
+        } else {
+            break; /* nothing more for now */
+        }
+        if (done || !(more = x->ops->room(x)))
+            break;
     }
-    if (e == 0 && buf_size(&t->out) == 0 && !spool_empty_locked(t) && buf_size(out) < max_out)
-        e = spool_take_locked(t, out, max_out - buf_size(out));
-    *file_fd = -1;
-    if (t->file_fd >= 0 && !t->file_taken && buf_size(&t->out) == 0 && spool_empty_locked(t)) {
-        *file_fd = t->file_fd;
-        *file_off = t->file_off;
-        *file_len = t->file_len;
-        t->file_taken = true;
-        t->file_fd = -1;
+    if (e < 0)
+        return -1;
+    /* The end goes after everything given, so only when there is room (a chunked body's last
+     * chunk must not pass a file range still going out). */
+    if (done && !t->ended && (p->broken || x->ops->room(x))) {
+        t->ended = true;
+        if (p->broken)
+            x->ops->abort(x, "the app failed after its response had started");
+        else if (x->ops->end(x) < 0)
+            return -1;
     }
-    if (t->waiting)
-        pthread_cond_signal(&t->room);
-    if (!out_full_locked(t))
-        unpark_locked(t);
-    p->started = t->started;
-    p->status = t->status;
-    p->body_bytes = t->body_bytes;
-    p->done = t->done && buf_size(&t->out) == 0 && spool_empty_locked(t) && t->file_fd < 0;
-    p->keep_alive = t->keep_alive;
-    p->broken = t->broken;
-    pthread_mutex_unlock(&P.mu);
-    return e;
+    p->done = t->ended;
+    return 0;
 }
 
 int wsgi_task_feed(struct wsgi_task *t, const char *p, size_t n)

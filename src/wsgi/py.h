@@ -18,13 +18,14 @@
  * app (a pool thread, or the loop thread with --threads 0). */
 struct resp {
     PyObject *environ;
-    PyObject *input;  /* wsgi.input: detached from the task when the response ends */
-    PyObject *sr;     /* the StartResponse object handed to the app */
-    PyObject *result; /* what the app returned; its close() is called exactly once */
-    PyObject *iter;   /* iter(result), while iterating */
-    PyObject *ctx;    /* the contextvars.Context the app runs in, on whichever thread */
-    struct buf stage; /* framed output not yet published to the loop */
-    struct buf head;  /* status line + headers from start_response, sent with the first bytes */
+    PyObject *input;   /* wsgi.input: detached from the task when the response ends */
+    PyObject *sr;      /* the StartResponse object handed to the app */
+    PyObject *result;  /* what the app returned; its close() is called exactly once */
+    PyObject *iter;    /* iter(result), while iterating */
+    PyObject *ctx;     /* the contextvars.Context the app runs in, on whichever thread */
+    struct buf stage;  /* body bytes not yet published to the loop */
+    struct buf head;   /* the app's header lines ("Name: value\r\n"; not Content-Length) */
+    struct buf reason; /* the status's reason phrase as the app gave it (may be empty) */
     int status;
     int64_t content_length; /* from the app's headers, -1 when none */
     uint64_t sent;          /* body bytes framed */
@@ -32,9 +33,8 @@ struct resp {
     off_t file_off, file_len;
     bool started_app;  /* the app has been called */
     bool sr_called;    /* start_response called (and valid) */
-    bool headers_sent; /* head framed into stage */
-    bool chunked, bodyless;
-    bool keep_alive;
+    bool headers_sent; /* the head is complete: published with the next publish */
+    bool bodyless;
     bool finished; /* close() called, final framing done */
     bool broken;   /* cut after the headers: the connection must close */
     bool warned_long;
@@ -48,7 +48,7 @@ struct wsgi_task {
     struct req_header *hdrs; /* both in the task's own allocation, after it */
     char *strs;
     struct body body;
-    bool chunked, keep_alive_ok, https;
+    bool chunked, https;
     char remote_addr[64], local_addr[64];
     unsigned remote_port, local_port;
     uint64_t conn_id;
@@ -65,7 +65,11 @@ struct wsgi_task {
     bool spooling; /* output goes to the spool (set when out stayed full) */
     int file_fd;
     off_t file_off, file_len;
-    bool started, done, broken, keep_alive;
+    /* The head, once published (started): moved from r.head / r.reason, then the loop's. */
+    struct buf head, reason;
+    int64_t content_length;
+    bool has_server, has_date, has_sts;
+    bool started, done, broken;
     bool released; /* the loop dropped the request (client gone, 504): discard output */
     bool in_ready; /* on the pool's ready list */
     bool waiting;  /* the app thread waits on room (for output room or for input) */
@@ -82,6 +86,9 @@ struct wsgi_task {
     bool want_input;     /* the loop stopped reading because in was full: wake it when drained */
     uint64_t stream_len; /* the body's Content-Length */
     bool file_taken;
+    /* Loop thread only: what the protocol was given. */
+    struct buf taken; /* the body bytes being given */
+    bool head_given, ended;
     int status;
     uint64_t body_bytes;
     int refs;
@@ -141,8 +148,6 @@ enum pool_pub pool_publish(struct wsgi_task *t, bool may_park);
 /* Start --threads app threads and the eventfd on loop (0, or -1 with err); stop them at exit
  * (true when every thread ended, so Python can be finalised). */
 struct cfg;
-/* --hsts: the header line https responses get (the app's own wins); max_age < 0 = none. */
-void response_set_hsts(int64_t max_age);
 int pool_start(const struct cfg *cfg, struct loop *loop, char *err, size_t errlen);
 bool pool_stop(void);
 

@@ -1,11 +1,11 @@
-/* response: calling the app — start_response, write, iterating the result, framing the
- * HTTP/1.1 response (Content-Length, chunked or close-delimited), wsgi.file_wrapper, and the
- * error paths. Everything here runs with the GIL held. */
+/* response: calling the app — start_response, write, iterating the result, wsgi.file_wrapper,
+ * and the error paths. What it produces is protocol-neutral: a head (status, reason, the app's
+ * header lines, the body's length when known) and the body's bytes; the protocol frames them
+ * (exchange.h). Everything here runs with the GIL held. */
 #include "py.h"
 
 #include "chars.h"
 
-#include "httpdate.h"
 #include "log.h"
 
 #include <errno.h>
@@ -27,9 +27,14 @@ struct sr {
 static PyObject *sr_write(PyObject *self, PyObject *data);
 static PyMethodDef write_def = {"write", sr_write, METH_O, "write(bytes): the imperative API"};
 
+/* Room left in front of a response's first body bytes: the protocol may put its head there
+ * and send both from one buffer (exchange.h, data_buf) instead of copying the body. */
+#define STAGE_HEADROOM 1024
+
 static int stage(struct wsgi_task *t, const void *p, size_t n)
 {
-    if (buf_append(&t->r.stage, p, n) < 0) {
+    struct buf *b = &t->r.stage;
+    if ((buf_size(b) == 0 && buf_headroom(b, STAGE_HEADROOM, n) < 0) || buf_append(b, p, n) < 0) {
         PyErr_NoMemory();
         return -1;
     }
@@ -41,17 +46,6 @@ static int stage(struct wsgi_task *t, const void *p, size_t n)
 static int put(struct buf *b, const char *p, size_t n)
 {
     return buf_append(b, p, n) ? 1 : 0;
-}
-
-static int put_u64(struct buf *b, uint64_t v)
-{
-    char tmp[24];
-    size_t i = sizeof tmp;
-    do {
-        tmp[--i] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    return put(b, tmp + i, sizeof tmp - i);
 }
 
 static bool eq_nocase(const char *a, size_t n, const char *lower)
@@ -111,9 +105,10 @@ static int set_head(struct wsgi_task *t, PyObject *status, PyObject *headers)
         return -1;
     }
     buf_reset(&r->head);
+    buf_reset(&r->reason);
     r->content_length = -1;
     r->has_server = r->has_date = r->has_sts = false;
-    int e = put(&r->head, "HTTP/1.1 ", 9) | put(&r->head, s, (size_t)n) | put(&r->head, "\r\n", 2);
+    int e = n > 4 ? put(&r->reason, s + 4, (size_t)n - 4) : 0;
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(headers); i++) {
         PyObject *item = PyList_GET_ITEM(headers, i);
         if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 2) {
@@ -156,9 +151,8 @@ static int set_head(struct wsgi_task *t, PyObject *status, PyObject *headers)
                 PyErr_Format(PyExc_ValueError, "bad Content-Length %R", item);
                 return -1;
             }
-            if (r->content_length >= 0)
-                continue; /* the same value twice: send it once */
-            r->content_length = v;
+            r->content_length = v; /* the protocol writes it (once) */
+            continue;
         } else if (eq_nocase(name, (size_t)nl, "server")) {
             r->has_server = true;
         } else if (eq_nocase(name, (size_t)nl, "date")) {
@@ -358,58 +352,22 @@ int response_setup(void)
 
 /* ---- framing ----------------------------------------------------------------------------- */
 
-static char hsts_line[64]; /* "Strict-Transport-Security: max-age=N\r\n" or "" */
-static size_t hsts_len;
-
-void response_set_hsts(int64_t max_age)
-{
-    hsts_len = hsts_header_line(max_age, hsts_line, sizeof hsts_line);
-}
-
-/* Stage the status line and headers. known_len >= 0: the whole body's length, when the server
- * knows it (a list, or nothing left to send) and the app did not say. */
+/* The head is complete: known_len >= 0 is the whole body's length when the server knows it (a
+ * list, or nothing left to send) and the app did not say. It goes to the protocol with the
+ * first publish (pool.c). 0 (cannot fail). */
 static int send_head(struct wsgi_task *t, int64_t known_len)
 {
     struct resp *r = &t->r;
     int st = r->status;
     r->bodyless = t->req.is_head || st == 204 || st == 304 || st < 200;
     bool no_length = st == 204 || st == 304 || st < 200; /* RFC 9110 §8.6 */
-    struct buf *b = &r->stage;
-    int e = buf_append(b, buf_data(&r->head), buf_size(&r->head));
-    if (!r->has_server)
-        e |= buf_append(b, "Server: httpsd\r\n", 16);
-    if (!r->has_date)
-        e |= put(b, "Date: ", 6) | put(b, httpdate_now(), HTTPDATE_LEN) | put(b, "\r\n", 2);
-    if (hsts_len && t->https && !r->has_sts)
-        e |= put(b, hsts_line, hsts_len);
-    if (r->content_length < 0 && !no_length) {
-        if (known_len >= 0) {
-            e |= put(b, "Content-Length: ", 16) | put_u64(b, (uint64_t)known_len) |
-                 put(b, "\r\n", 2);
-            r->content_length = known_len;
-        } else if (t->req.is_head) {
-            /* no framing: a HEAD response has no body either way */
-        } else if (t->req.version_minor >= 1) {
-            e |= buf_append(b, "Transfer-Encoding: chunked\r\n", 28);
-            r->chunked = true;
-        } else {
-            r->keep_alive = false; /* HTTP/1.0: the end of the body is the end of the conn */
-        }
-    }
-    if (!r->keep_alive)
-        e |= buf_append(b, "Connection: close\r\n", 19);
-    else if (t->req.version_minor == 0)
-        e |= buf_append(b, "Connection: keep-alive\r\n", 24);
-    e |= buf_append(b, "\r\n", 2);
+    if (r->content_length < 0 && !no_length && known_len >= 0)
+        r->content_length = known_len;
     r->headers_sent = true;
-    if (e) {
-        PyErr_NoMemory();
-        return -1;
-    }
     return 0;
 }
 
-/* Stage n body bytes, framed. 0, or -1 with an exception. */
+/* Stage n body bytes. 0, or -1 with an exception. */
 static int emit(struct wsgi_task *t, const char *p, size_t n)
 {
     struct resp *r = &t->r;
@@ -433,14 +391,8 @@ static int emit(struct wsgi_task *t, const char *p, size_t n)
         if (n == 0)
             return 0;
     }
-    if (r->chunked) {
-        char size[24];
-        int k = snprintf(size, sizeof size, "%zx\r\n", n);
-        if (stage(t, size, (size_t)k) < 0 || stage(t, p, n) < 0 || stage(t, "\r\n", 2) < 0)
-            return -1;
-    } else if (stage(t, p, n) < 0) {
+    if (stage(t, p, n) < 0)
         return -1;
-    }
     r->sent += n;
     return 0;
 }
@@ -498,28 +450,28 @@ static void fail(struct wsgi_task *t, const char *what)
     }
     if (r->headers_sent) {
         r->broken = true;
-        r->keep_alive = false;
     } else {
+        static const char ctype[] = "Content-Type: text/plain; charset=utf-8\r\n";
         static const char body[] = "500 Internal Server Error\n";
         buf_reset(&r->stage);
+        buf_reset(&r->head);
+        buf_reset(&r->reason);
         r->status = 500;
-        int e = buf_printf(&r->stage,
-                           "HTTP/1.1 500 Internal Server Error\r\nServer: httpsd\r\nDate: %s\r\n"
-                           "Content-Type: text/plain; charset=utf-8\r\nContent-Length: %zu\r\n"
-                           "%s\r\n",
-                           httpdate_now(), sizeof body - 1,
-                           r->keep_alive ? "" : "Connection: close\r\n");
-        if (!t->req.is_head)
-            e |= buf_append(&r->stage, body, sizeof body - 1);
+        r->has_server = r->has_date = r->has_sts = false;
+        r->content_length = sizeof body - 1;
+        int e = put(&r->head, ctype, sizeof ctype - 1);
+        r->bodyless = t->req.is_head;
+        if (!r->bodyless)
+            e |= put(&r->stage, body, sizeof body - 1);
         r->headers_sent = true;
-        r->sent = t->req.is_head ? 0 : sizeof body - 1;
+        r->sent = r->bodyless ? 0 : sizeof body - 1;
         if (e)
             r->broken = true;
     }
     release_app(t);
 }
 
-/* The body ended normally: final framing, close(). */
+/* The body ended normally: close(). */
 static void finish(struct wsgi_task *t)
 {
     struct resp *r = &t->r;
@@ -532,10 +484,6 @@ static void finish(struct wsgi_task *t)
         fail(t, "app error");
         return;
     }
-    if (r->chunked && stage(t, "0\r\n\r\n", 5) < 0) {
-        fail(t, "app error");
-        return;
-    }
     if (!r->bodyless && r->content_length >= 0 && r->sent < (uint64_t)r->content_length) {
         log_warn("#%llu %.*s %.*s: the app sent %llu of its Content-Length %lld bytes: "
                  "closing the connection",
@@ -543,7 +491,6 @@ static void finish(struct wsgi_task *t)
                  (int)t->req.path.n, t->req.path.p, (unsigned long long)r->sent,
                  (long long)r->content_length);
         r->broken = true;
-        r->keep_alive = false;
     }
     release_app(t);
 }
@@ -625,7 +572,6 @@ void response_start(struct wsgi_task *t)
 {
     struct resp *r = &t->r;
     r->started_app = true;
-    r->keep_alive = t->keep_alive_ok;
     r->content_length = -1;
     r->file_fd = -1;
     PyObject *errors = errors_new(t->conn_id);

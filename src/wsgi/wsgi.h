@@ -2,13 +2,14 @@
  * interpreter, the app and its threads live behind this interface in src/wsgi/.
  *
  * A request crosses as a C copy (struct wsgi_req_info → a task). The app runs on a pool thread
- * (or, with --threads 0, on the loop thread inside wsgi_task_take), and its response comes back
- * as HTTP/1.1 bytes, already framed, that the loop moves into the connection. */
+ * (or, with --threads 0, on the loop thread inside wsgi_task_pump), and its response comes back
+ * through the request's exchange (exchange.h): a head, body bytes or a file, the end. */
 #ifndef HTTPSD_WSGI_H
 #define HTTPSD_WSGI_H
 
 #include "body.h"
 #include "buf.h"
+#include "exchange.h"
 #include "request.h"
 
 #include <stdbool.h>
@@ -28,7 +29,6 @@ struct wsgi_req_info {
     bool chunked;            /* the body came chunked (its length is known now) */
     bool streaming;          /* the body is still to come: wsgi_task_feed / _feed_end */
     uint64_t content_length; /* of a streaming body */
-    bool keep_alive;         /* the connection may stay open after the response */
     bool https;              /* wsgi.url_scheme */
     const char *remote_addr; /* "" for UNIX sockets */
     unsigned remote_port;
@@ -37,13 +37,12 @@ struct wsgi_req_info {
     uint64_t conn_id;
 };
 
-/* What wsgi_task_take reports. */
+/* What wsgi_task_pump reports. */
 struct wsgi_progress {
-    bool started;    /* the status line and headers have been produced */
-    bool done;       /* the response is complete (everything has been taken) */
-    bool keep_alive; /* valid when done: the connection may carry another request */
-    bool broken;     /* the response was cut (error after the headers): close without more */
-    int status;      /* the status sent (0 until started) */
+    bool started; /* the head has been produced */
+    bool done;    /* the response is complete: given to the exchange, ended or aborted */
+    bool broken;  /* it was cut (an error after the head): the exchange was aborted */
+    int status;   /* the status sent (0 until started) */
     uint64_t body_bytes;
 };
 
@@ -73,11 +72,12 @@ typedef void (*wsgi_notify_cb)(void *arg);
  * is full (answer 503), -ENOMEM. */
 int wsgi_submit(const struct wsgi_req_info *info, wsgi_notify_cb notify, void *arg,
                 struct wsgi_task **out) __attribute__((warn_unused_result));
-/* Move the response produced so far into out (and a file segment into *file_fd/off/len, with
- * *file_fd = -1 when none), and report progress. With --threads 0 this is where the app's
- * iterable is advanced, up to about max_out bytes. Loop thread. 0 or -ENOMEM. */
-int wsgi_task_take(struct wsgi_task *t, struct buf *out, size_t max_out, int *file_fd,
-                   off_t *file_off, off_t *file_len, struct wsgi_progress *p)
+/* Give x what the app produced so far: its head (once), body bytes and a file range while x
+ * has room, then the end (abort when the app failed after its head); report progress. With
+ * --threads 0 this is where the app's iterable is advanced, 64 KiB at a time. Loop thread; call
+ * again on the task's notification and whenever x has room. 0, or -1 when x failed or memory
+ * ran out (the caller cuts the connection). */
+int wsgi_task_pump(struct wsgi_task *t, struct exchange *x, struct wsgi_progress *p)
     __attribute__((warn_unused_result));
 /* The body of a streaming request, as it arrives. Loop thread. 0, 1 when the app has
  * WSGI_IN_HIGH_WATER unread (stop reading until wsgi_task_input_room), or -ENOMEM. A
