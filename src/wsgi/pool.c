@@ -89,12 +89,11 @@ static void task_free(struct wsgi_task *t)
     buf_free(&t->taken);
     buf_free(&t->head);
     buf_free(&t->reason);
-    buf_free(&t->r.head);
     buf_free(&t->r.reason);
     spool_free(&t->spool);
     buf_free(&t->r.stage);
     buf_free(&t->r.head);
-    if (t->file_fd >= 0 && !t->file_taken)
+    if (t->file_fd >= 0)
         close(t->file_fd);
     if (t->r.file_fd >= 0)
         close(t->r.file_fd);
@@ -282,7 +281,6 @@ enum pool_pub pool_publish(struct wsgi_task *t, bool may_park)
         t->status = r->status;
         t->started = true;
     }
-    t->body_bytes = r->sent;
     if (e)
         r->broken = true;
     if (r->finished || e) {
@@ -820,7 +818,7 @@ static int take_locked(struct wsgi_task *t, size_t max, bool *file)
         int e = spool_take_locked(t, &t->taken, max);
         if (e < 0)
             return e;
-    } else if (t->file_fd >= 0 && !t->file_taken) {
+    } else if (t->file_fd >= 0) {
         *file = true;
     }
     if (t->waiting)
@@ -828,6 +826,12 @@ static int take_locked(struct wsgi_task *t, size_t max, bool *file)
     if (!out_full_locked(t))
         unpark_locked(t);
     return 0;
+}
+
+/* Whether everything the app produced has been taken (mutex held). */
+static bool all_taken_locked(const struct wsgi_task *t)
+{
+    return buf_size(&t->out) == 0 && spool_empty_locked(t) && t->file_fd < 0;
 }
 
 /* The head the app gave, for the protocol. */
@@ -863,19 +867,16 @@ int wsgi_task_pump(struct wsgi_task *t, struct exchange *x, struct wsgi_progress
     /* One turn of the mutex per piece: the head's state, the next piece of the body, and
      * whether that was the last. */
     int e = 0;
-    bool done = false, more = x->ops->room(x);
+    bool done = false, broken = false, more = x->ops->room(x);
     while (e == 0) {
         bool file = false;
         pthread_mutex_lock(&P.mu);
         bool started = t->started;
         if (started && more)
             e = take_locked(t, PUMP_MAX, &file);
-        done = t->done && buf_size(&t->out) == 0 && spool_empty_locked(t) &&
-               (t->file_fd < 0 || t->file_taken) && !file;
+        done = t->done && all_taken_locked(t) && !file;
+        broken = t->broken;
         p->started = started;
-        p->status = t->status;
-        p->body_bytes = t->body_bytes;
-        p->broken = t->broken;
         pthread_mutex_unlock(&P.mu);
         if (e < 0 || !started)
             break;
@@ -887,15 +888,13 @@ int wsgi_task_pump(struct wsgi_task *t, struct exchange *x, struct wsgi_progress
                 return -1;
         }
         if (buf_size(&t->taken)) {
-            e = x->ops->data_buf(x, &t->taken);
-            buf_reset(&t->taken);
+            e = x->ops->data_buf(x, &t->taken); /* leaves it empty */
         } else if (file) { /* its fd is ours again once the protocol has it (it dups) */
             e = x->ops->file(x, t->file_fd, t->file_off, (uint64_t)t->file_len);
             pthread_mutex_lock(&P.mu);
             close(t->file_fd);
             t->file_fd = -1;
-            t->file_taken = true;
-            done = t->done && buf_size(&t->out) == 0 && spool_empty_locked(t);
+            done = t->done && all_taken_locked(t);
             pthread_mutex_unlock(&P.mu);
         } else {
             break; /* nothing more for now */
@@ -907,9 +906,9 @@ int wsgi_task_pump(struct wsgi_task *t, struct exchange *x, struct wsgi_progress
         return -1;
     /* The end goes after everything given, so only when there is room (a chunked body's last
      * chunk must not pass a file range still going out). */
-    if (done && !t->ended && (p->broken || x->ops->room(x))) {
+    if (done && !t->ended && (broken || x->ops->room(x))) {
         t->ended = true;
-        if (p->broken)
+        if (broken)
             x->ops->abort(x, "the app failed after its response had started");
         else if (x->ops->end(x) < 0)
             return -1;

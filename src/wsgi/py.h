@@ -85,12 +85,10 @@ struct wsgi_task {
     bool in_eof;         /* every byte of it has arrived */
     bool want_input;     /* the loop stopped reading because in was full: wake it when drained */
     uint64_t stream_len; /* the body's Content-Length */
-    bool file_taken;
     /* Loop thread only: what the protocol was given. */
     struct buf taken; /* the body bytes being given */
     bool head_given, ended;
     int status;
-    uint64_t body_bytes;
     int refs;
     pthread_cond_t room;
     struct wsgi_task *next;  /* the ready list */

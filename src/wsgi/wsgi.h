@@ -41,9 +41,6 @@ struct wsgi_req_info {
 struct wsgi_progress {
     bool started; /* the head has been produced */
     bool done;    /* the response is complete: given to the exchange, ended or aborted */
-    bool broken;  /* it was cut (an error after the head): the exchange was aborted */
-    int status;   /* the status sent (0 until started) */
-    uint64_t body_bytes;
 };
 
 /* Initialise Python (PyConfig, --virtualenv, --chdir, --pythonpath), import the app and start
