@@ -172,6 +172,17 @@ void conn_peer_str(const struct conn *c, char *out, size_t n)
     conn_addr_str(&c->peer, out, n, NULL);
 }
 
+void conn_local_str(const struct conn *c, char *out, size_t n, unsigned *port)
+{
+    union conn_addr a;
+    socklen_t len = sizeof a;
+    out[0] = 0;
+    *port = 0;
+    if (getsockname(c->io.fd, &a.sa, &len) == 0 &&
+        (a.sa.sa_family == AF_INET || a.sa.sa_family == AF_INET6))
+        conn_addr_str(&a, out, n, port);
+}
+
 void conn_destroy(struct conn *c)
 {
     if (c->proto->on_free)

@@ -126,5 +126,8 @@ bool conn_peer_gone(struct conn *c);
 bool conn_addr_str(const union conn_addr *a, char *out, size_t n, unsigned *port);
 /* Format the peer address ("127.0.0.1", "::1", "unix") into out. */
 void conn_peer_str(const struct conn *c, char *out, size_t n);
+/* The address the connection came in on, and its port ("" and 0 on a UNIX socket: one
+ * getsockname). */
+void conn_local_str(const struct conn *c, char *out, size_t n, unsigned *port);
 
 #endif

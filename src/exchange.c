@@ -36,3 +36,11 @@ void exchange_free_body(struct exchange *x)
     x->body->free(x->body);
     x->body = NULL;
 }
+
+void exchange_release_handler(struct exchange *x)
+{
+    if (!x->handler)
+        return;
+    x->handler->ops->release(x->handler);
+    x->handler = NULL;
+}

@@ -11,6 +11,7 @@
 #ifndef HTTPSD_EXCHANGE_H
 #define HTTPSD_EXCHANGE_H
 
+#include "body.h"
 #include "client.h"
 #include "request.h"
 
@@ -47,6 +48,12 @@ struct exchange_ops {
     bool (*room)(struct exchange *x);
     /* Who the request is from (computed on first use). */
     const struct client *(*client)(struct exchange *x);
+    /* The address and port the request came in on ("" and 0 on a UNIX socket): SERVER_NAME
+     * without a Host. */
+    void (*local)(struct exchange *x, char *out, size_t n, unsigned *port);
+    /* x's handler has news (loop thread): output to pump, or room for more of the request
+     * body after feed said full. */
+    void (*wake)(struct exchange *x);
 };
 
 /* A body given over several turns (owned by the exchange once set in x->body). */
@@ -57,11 +64,54 @@ struct xbody {
     void (*free)(struct xbody *b);
 };
 
+/* What pump reports. */
+struct xprogress {
+    bool started; /* the head has been given */
+    bool done;    /* the response is complete: ended or aborted */
+};
+
+/* A handler that answers over time, on other threads (the WSGI app): it takes the request
+ * body as the protocol receives it, and gives its response when the protocol pumps it, after
+ * a wake. Left in x->handler by router_handle; the protocol drives it and releases it. */
+struct xhandler;
+struct xhandler_ops {
+    /* Give x what is ready: the head (once), body pieces while room(), the end (or abort). 0,
+     * or -1 when x failed or memory ran out (the protocol cuts the response). */
+    int (*pump)(struct xhandler *h, struct exchange *x, struct xprogress *p);
+    /* Bytes of a body that streams (x->in_streams), in order. 0; 1 when the handler holds
+     * enough unread: stop receiving until a wake finds input_room; -ENOMEM. Bytes given
+     * after the handler finished are dropped. */
+    int (*feed)(struct xhandler *h, const char *p, size_t n);
+    /* The streaming body is complete. */
+    void (*feed_end)(struct xhandler *h);
+    /* After feed said 1: may the body go on? */
+    bool (*input_room)(struct xhandler *h);
+    /* It did not start its response in time (--timeout): stop it, best effort (before
+     * release). */
+    void (*interrupt)(struct xhandler *h);
+    /* The protocol is done with it (complete, or the client went): an unfinished response is
+     * abandoned and its output dropped. No wake after this. */
+    void (*release)(struct xhandler *h);
+};
+struct xhandler {
+    const struct xhandler_ops *ops;
+    bool on_loop; /* it runs inside pump, on the loop thread: pump a long response a piece
+                     per loop turn, so other connections are served between pieces */
+};
+
 struct exchange {
     const struct exchange_ops *ops; /* the protocol's */
     const struct request *req;      /* valid until the response is complete */
     bool tls;                       /* it came over TLS (to us) */
+    uint64_t id;                    /* the connection's, for logs */
     struct xbody *body;             /* a producer the handler left; NULL when done */
+    struct xhandler *handler;       /* a handler answering over time; NULL when none */
+    /* The request body, as the protocol gives it to router_handle: read whole (in_body, whose
+     * bytes a handler may take), or still to come (in_streams: fed to the handler). */
+    struct body *in_body;
+    bool in_chunked;    /* its length was not announced (known now: it was read whole) */
+    bool in_streams;    /* it arrives while the handler runs */
+    uint64_t in_length; /* the announced length of a streaming body */
 };
 
 /* Answer x with res as it is: its head, then its inline body or its file (res->file_fd is
@@ -71,5 +121,7 @@ int exchange_send(struct exchange *x, struct response *res);
 int exchange_error(struct exchange *x, int status);
 /* Drop x's producer, if any. */
 void exchange_free_body(struct exchange *x);
+/* Release x's handler, if any. */
+void exchange_release_handler(struct exchange *x);
 
 #endif

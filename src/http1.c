@@ -11,7 +11,6 @@
 #include "request.h"
 #include "router.h"
 #include "server.h"
-#include "wsgi/wsgi.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -85,16 +84,15 @@ struct h1conn {
     bool value_ended_inside;           /* the last value span stopped before exec_end */
     bool prev_tail_lf;                 /* the previous buffer ended in LF [SP/HT]* */
     bool prev_tail_tab;                /* ... and that whitespace held a tab */
-    /* WSGI */
-    bool to_app;           /* the request in progress goes to the app */
-    uint8_t route;         /* enum route: who answers the request in progress */
-    struct wsgi_task *app; /* the app's response in progress (one reference) */
-    bool app_resume;       /* --threads 0: the connection's task will produce more */
-    bool app_dispatched;   /* this request went to the app (maybe while its body streams) */
-    bool app_started;      /* the app's status line is out */
-    bool body_paused;      /* a streamed body waits for the app to read (input full) */
-    int busy_status;       /* 503 decided before the body was read: answer it after */
-    uint64_t stream_len;   /* Content-Length of a body streaming into the app */
+    /* A handler answering over time (xc.handler: the app) */
+    bool keep_body;         /* the request's body is read for its handler (else dropped) */
+    uint8_t route;          /* enum route: who answers the request in progress */
+    bool handler_resume;    /* a handler on the loop thread: its next piece on the next turn */
+    bool handler_started;   /* this request went to its handler (maybe while its body streams) */
+    bool handler_answering; /* the handler's head is out */
+    bool body_paused;       /* a streamed body waits for the handler to read (input full) */
+    int busy_status;        /* 503 decided before the body was read: answer it after */
+    uint64_t stream_len;    /* Content-Length of a body streaming into the handler */
 };
 
 static const llhttp_settings_t settings;
@@ -164,7 +162,7 @@ static int on_message_begin(llhttp_t *p)
     h->head_done = false;
     h->expect_continue = false;
     h->ck_active = false;
-    h->app_dispatched = false;
+    h->handler_started = false;
     h->busy_status = 0;
     h->x->client_done = false;
     memset(&h->x->req, 0, sizeof h->x->req);
@@ -467,7 +465,7 @@ static int check_target(const struct request *r, bool is_options)
     return climbs_above_root(r->path) ? 400 : 0;
 }
 
-static int app_submit(struct h1conn *h, bool keep, bool streaming);
+static int handler_start(struct h1conn *h, bool keep, bool streaming);
 static struct exchange *h1x_begin(struct h1conn *h, bool keep);
 static void resume_input(struct h1conn *h);
 
@@ -529,7 +527,7 @@ static int on_headers_complete(llhttp_t *p)
     if ((p->flags & F_CONTENT_LENGTH) && p->content_length > cfg->limit_request_body)
         return fail(h, 413); /* answered without reading the body */
     h->route = (uint8_t)router_route(&h->c.srv->router, h1x_begin(h, false));
-    h->to_app = h->route == ROUTE_APP;
+    h->keep_body = router_takes_body((enum route)h->route);
     if (has_body) {
         conn_set_timer(&h->c, CONN_T_IO);
         if (h->expect_continue && p->http_minor == 1) {
@@ -539,10 +537,10 @@ static int on_headers_complete(llhttp_t *p)
         }
     }
     /* With --no-request-buffering a large upload streams into the app as it arrives (thread
-     * mode): the app starts now and wsgi.input waits for the bytes. By default, and for
+     * mode): the app starts now and reads the bytes as they come. By default, and for
      * chunked bodies always, the body is read whole first (on_body), so that an app thread
-     * never waits on a slow client. */
-    if (h->to_app && cfg->request_buffering && (p->flags & F_CONTENT_LENGTH) &&
+     * never waits on a slow client (router_streams_body). */
+    if (h->keep_body && cfg->request_buffering && (p->flags & F_CONTENT_LENGTH) &&
         !body_budget_fits(p->content_length)) {
         log_warn("#%llu request bodies in memory and temporary files are at --buffer-memory + "
                  "--buffer-disk: 503",
@@ -552,14 +550,15 @@ static int on_headers_complete(llhttp_t *p)
     /* Not for a client that has half-closed already: its whole body is in the socket buffer,
      * so it is read at once, and if it ends early the app never runs (half-closing floods
      * held app threads for nothing, and legit requests met a full queue). */
-    if (h->to_app && !cfg->request_buffering && wsgi_threaded() && (p->flags & F_CONTENT_LENGTH) &&
-        p->content_length > WSGI_STREAM_MIN && !conn_peer_gone(&h->c)) {
+    if (router_streams_body(&h->c.srv->router, (enum route)h->route,
+                            (p->flags & F_CONTENT_LENGTH) != 0, p->content_length) &&
+        !conn_peer_gone(&h->c)) {
         h->stream_len = p->content_length;
-        int e = app_submit(h, may_keep_alive(h), true);
+        int e = handler_start(h, may_keep_alive(h), true);
         if (e < 0)
             return HPE_USER; /* the connection was aborted */
         if (e > 0) {         /* no thread: read the body, then answer */
-            h->to_app = false;
+            h->keep_body = false;
             h->busy_status = e;
         }
     }
@@ -572,17 +571,18 @@ static int on_headers_complete(llhttp_t *p)
     return 0;
 }
 
-/* Body bytes, from llhttp (Content-Length) or chunked.c: kept for the app, streamed into it,
- * or (static handlers) dropped. 0, HPE_PAUSED (the app's input is full) or HPE_USER. */
+/* Body bytes, from llhttp (Content-Length) or chunked.c: kept for the handler, streamed into
+ * it, or (static handlers) dropped. 0, HPE_PAUSED (its input is full) or HPE_USER. */
 static int body_data(struct h1conn *h, const char *at, size_t n)
 {
     h->body_len += n;
     if (h->body_len > h->c.srv->cfg->limit_request_body)
         return fail(h, 413);
-    if (h->app_dispatched) { /* streaming into the app */
-        if (!h->app)
-            return 0; /* the app answered without reading it all: read and dropped */
-        int e = wsgi_task_feed(h->app, at, n);
+    struct xhandler *hd = h->xc.handler;
+    if (h->handler_started) { /* streaming into the handler */
+        if (!hd)
+            return 0; /* it answered without reading it all: read and dropped */
+        int e = hd->ops->feed(hd, at, n);
         if (e < 0) {
             conn_abort(&h->c, "out of memory");
             return HPE_USER;
@@ -594,7 +594,7 @@ static int body_data(struct h1conn *h, const char *at, size_t n)
             conn_set_timer(&h->c, CONN_T_NONE); /* the app is in charge now, as for --timeout */
             return HPE_PAUSED;
         }
-    } else if (h->to_app) {
+    } else if (h->keep_body) {
         int e = body_append(&h->x->body, at, n);
         if (e == -ENOSPC) {
             log_warn("#%llu request bodies in temporary files are at --buffer-disk: 503",
@@ -858,6 +858,13 @@ static const struct client *h1x_client(struct exchange *x)
     return client_of(from_exchange(x));
 }
 
+static void h1x_local(struct exchange *x, char *out, size_t n, unsigned *port)
+{
+    conn_local_str(&from_exchange(x)->c, out, n, port);
+}
+
+static void h1x_wake(struct exchange *x);
+
 static const struct exchange_ops h1x_ops = {
     .head = h1x_head,
     .data = h1x_data,
@@ -867,6 +874,8 @@ static const struct exchange_ops h1x_ops = {
     .abort = h1x_abort,
     .room = h1x_room,
     .client = h1x_client,
+    .local = h1x_local,
+    .wake = h1x_wake,
 };
 
 /* Start an exchange for the request in h->x (keep: the connection may stay open). */
@@ -876,7 +885,10 @@ static struct exchange *h1x_begin(struct h1conn *h, bool keep)
     h->xc.ops = &h1x_ops;
     h->xc.req = &h->x->req;
     h->xc.tls = h->c.tls != NULL;
+    h->xc.id = h->c.id;
     h->xc.body = NULL;
+    h->xc.in_body = NULL;
+    h->xc.in_streams = h->xc.in_chunked = false;
     h->x_keep = keep;
     h->x_bodyless = false;
     h->x_open = false;
@@ -900,11 +912,10 @@ static int h1x_produce(struct h1conn *h)
 /* Answer a request that cannot be processed and stop reading the connection. */
 static void reject(struct h1conn *h, int status)
 {
-    if (h->app) { /* a streamed body went wrong (too long, malformed) */
-        bool started = h->app_started || conn_has_output(&h->c);
-        wsgi_task_release(h->app);
-        h->app = NULL;
-        if (started) { /* the app's response is on its way: no room for another one */
+    if (h->xc.handler) { /* a streamed body went wrong (too long, malformed) */
+        bool started = h->handler_answering || conn_has_output(&h->c);
+        exchange_release_handler(&h->xc);
+        if (started) { /* the handler's response is on its way: no room for another one */
             h->stop = true;
             conn_abort(&h->c, "bad request body while the app was answering");
             return;
@@ -932,19 +943,20 @@ static int on_message_complete(llhttp_t *p)
         return HPE_PAUSED; /* this again */
     struct server *s = h->c.srv;
     bool may_keep = may_keep_alive(h);
-    if (h->app_dispatched) { /* its body streamed in */
+    if (h->handler_started) { /* its body streamed in */
         h->in_request = false;
         h->completed_in_parse = true;
         h->nrequests++;
-        if (h->app) {
-            wsgi_task_feed_end(h->app);
-            if (!h->app_started && s->cfg->app_timeout_ms > 0)
+        struct xhandler *hd = h->xc.handler;
+        if (hd) {
+            hd->ops->feed_end(hd);
+            if (!h->handler_answering && s->cfg->app_timeout_ms > 0)
                 conn_set_timer(&h->c, CONN_T_APP);
             else
                 conn_set_timer(&h->c, CONN_T_NONE);
-            return HPE_PAUSED; /* on_drain goes on once the app's response is out */
+            return HPE_PAUSED; /* on_drain goes on once the response is out */
         }
-        /* The app answered before the body ended: on with the next request at once, unless
+        /* The handler answered before the body ended: on with the next request at once, unless
          * its response is still being written (on_drain then goes on). */
         if (h->stop || conn_has_output(&h->c))
             return HPE_PAUSED;
@@ -952,12 +964,12 @@ static int on_message_complete(llhttp_t *p)
         return 0;
     }
     int e = h->busy_status;
-    if (h->to_app) {
+    if (h->keep_body) {
         h->in_request = false;
         h->completed_in_parse = true;
         h->nrequests++;
-        e = app_submit(h, may_keep, false);
-        if (e <= 0) /* hold pipelined requests until the app's response is out */
+        e = handler_start(h, may_keep, false);
+        if (e <= 0) /* hold pipelined requests until the handler's response is out */
             return HPE_PAUSED;
         h->in_request = true; /* the answer goes through the normal path below */
         h->nrequests--;
@@ -990,76 +1002,39 @@ static int on_message_complete(llhttp_t *p)
     return 0;
 }
 
-/* ---- WSGI ----------------------------------------------------------------------------- */
+/* ---- handlers answering over time (the app) ---------------------------------------- */
 
-/* The listener's address of this connection, for SERVER_NAME without a Host header. */
-static void local_addr(const struct conn *c, char *out, size_t n, unsigned *port)
-{
-    union conn_addr a;
-    socklen_t len = sizeof a;
-    out[0] = 0;
-    *port = 0;
-    if (getsockname(c->io.fd, &a.sa, &len) < 0)
-        return;
-    if (a.sa.sa_family == AF_INET) {
-        inet_ntop(AF_INET, &a.in4.sin_addr, out, (socklen_t)n);
-        *port = ntohs(a.in4.sin_port);
-    } else if (a.sa.sa_family == AF_INET6) {
-        inet_ntop(AF_INET6, &a.in6.sin6_addr, out, (socklen_t)n);
-        *port = ntohs(a.in6.sin6_port);
-    }
-}
-
-/* Give the app's output to the request's exchange (room permitting); finish the request when
- * it is complete. */
-static void app_pump(struct h1conn *h)
+/* Give the handler's output to the exchange (room permitting); finish the request when it is
+ * complete. */
+static void handler_pump(struct h1conn *h)
 {
     struct conn *c = &h->c;
-    if (!h->app || c->closing)
+    struct xhandler *hd = h->xc.handler;
+    if (!hd || c->closing)
         return;
-    struct wsgi_progress p;
-    if (wsgi_task_pump(h->app, &h->xc, &p) < 0) {
-        conn_abort(c, "cannot queue the app's response");
+    struct xprogress p;
+    if (hd->ops->pump(hd, &h->xc, &p) < 0) {
+        conn_abort(c, "cannot queue the handler's response");
         return;
     }
-    h->app_started = p.started;
+    h->handler_answering = p.started;
     if (p.started && c->timer_kind == CONN_T_APP)
         conn_set_timer(c, CONN_T_NONE);
     if (!p.done)
         return;
-    wsgi_task_release(h->app);
-    h->app =
-        NULL; /* Draining or not: a response that did not say Connection: close leaves the
-               * connection open, so the client's next request is answered (with Connection: close)
-               * rather than meeting a closed socket (h1_on_drain gives it CONN_T_DRAIN). */
+    /* Draining or not: a response that did not say Connection: close leaves the connection
+     * open, so the client's next request is answered (with Connection: close) rather than
+     * meeting a closed socket (h1_on_drain gives it CONN_T_DRAIN). */
+    exchange_release_handler(&h->xc);
     if (!h->x_keep) {
         h->stop = true;
         conn_close_after_flush(c);
     }
 }
 
-/* Thread mode: the app has news for this connection (loop thread, from the eventfd). */
-static void app_notify(void *arg)
-{
-    struct h1conn *h = arg;
-    app_pump(h);
-    if (h->c.closing)
-        return;
-    if (h->body_paused && (!h->app || wsgi_task_input_room(h->app))) {
-        resume_input(h);
-        if (h->c.closing)
-            return;
-    }
-    /* Even with nothing new to write: a response that just completed must lead to on_drain,
-     * which goes on with pipelined input (a HEAD's last step adds no bytes). */
-    conn_flush(&h->c);
-    if (!h->c.closing)
-        conn_read(&h->c);
-}
-
 static void parse(struct h1conn *h, const char *data, size_t n);
 
-/* The app read enough of a streamed body: go on reading it. */
+/* The handler read enough of a streamed body: go on reading it. */
 static void resume_input(struct h1conn *h)
 {
     struct conn *c = &h->c;
@@ -1074,46 +1049,50 @@ static void resume_input(struct h1conn *h)
     }
 }
 
-/* Hand the request to the app: with its body read whole (streaming false), or at the end of
- * its head with the body still to come. 0 when it went, a status to answer instead (503:
- * every thread busy and the queue full), or -1 when the connection was aborted. */
-static int app_submit(struct h1conn *h, bool keep, bool streaming)
+/* The handler has news for this connection (loop thread). */
+static void h1x_wake(struct exchange *x)
+{
+    struct h1conn *h = from_exchange(x);
+    handler_pump(h);
+    if (h->c.closing)
+        return;
+    struct xhandler *hd = h->xc.handler;
+    if (h->body_paused && (!hd || hd->ops->input_room(hd))) {
+        resume_input(h);
+        if (h->c.closing)
+            return;
+    }
+    /* Even with nothing new to write: a response that just completed must lead to on_drain,
+     * which goes on with pipelined input (a HEAD's last step adds no bytes). */
+    conn_flush(&h->c);
+    if (!h->c.closing)
+        conn_read(&h->c);
+}
+
+/* Hand the request to its handler (the router's, for a route that takes the body): with its
+ * body read whole (streaming false), or at the end of its head with the body still to come.
+ * 0 when it went, a status to answer instead (503: every app thread busy and the queue full),
+ * or -1 when the connection was aborted. */
+static int handler_start(struct h1conn *h, bool keep, bool streaming)
 {
     struct conn *c = &h->c;
     const struct cfg *cfg = c->srv->cfg;
-    char local[64] = "";
-    unsigned local_port = 0;
-    const struct client *client = client_of(h);
-    if (!h->x->req.host.n) /* SERVER_NAME falls back to the listener's address: one syscall */
-        local_addr(c, local, sizeof local, &local_port);
-    struct wsgi_req_info info = {
-        .req = &h->x->req,
-        .body = &h->x->body,
-        .chunked = (h->x->parser.flags & F_CHUNKED) != 0,
-        .streaming = streaming,
-        .content_length = streaming ? h->x->parser.content_length : 0,
-        .https = client->https,
-        .remote_addr = client->addr,
-        .remote_port = client->port,
-        .local_addr = local,
-        .local_port = local_port,
-        .conn_id = c->id,
-    };
-    int e = wsgi_submit(&info, app_notify, h, &h->app);
+    struct exchange *x = h1x_begin(h, keep);
+    x->in_body = &h->x->body;
+    x->in_chunked = (h->x->parser.flags & F_CHUNKED) != 0;
+    x->in_streams = streaming;
+    x->in_length = streaming ? h->x->parser.content_length : 0;
+    int e = router_handle(&c->srv->router, x, (enum route)h->route);
+    x->in_body = NULL;
     body_free(&h->x->body);
-    if (e < 0) {
-        if (e == -EBUSY)
-            log_warn("#%llu every app thread is busy and %zu requests wait: 503 for %.*s",
-                     (unsigned long long)c->id, cfg->max_queue, (int)h->x->req.path.n,
-                     h->x->req.path.p);
-        return 503;
-    }
-    h->app_dispatched = true;
-    h->app_started = false;
-    h1x_begin(h, keep);
+    if (e != 0 || !x->handler) /* (a route that takes the body always leaves a handler) */
+        return e > 0 ? e : 503;
+    h->handler_started = true;
+    h->handler_answering = false;
     if (!streaming) /* a streaming request's timer is armed when its body is complete */
-        conn_set_timer(c, wsgi_threaded() && cfg->app_timeout_ms > 0 ? CONN_T_APP : CONN_T_NONE);
-    app_pump(h);
+        conn_set_timer(c,
+                       !x->handler->on_loop && cfg->app_timeout_ms > 0 ? CONN_T_APP : CONN_T_NONE);
+    handler_pump(h);
     return c->closing ? -1 : 0;
 }
 
@@ -1274,18 +1253,18 @@ static void arm_wait_timer(struct h1conn *h)
 static void h1_on_drain(struct conn *c)
 {
     struct h1conn *h = (struct h1conn *)c;
-    if (h->app) {
-        if (!wsgi_threaded() && !h->app_resume) {
+    if (h->xc.handler) {
+        if (h->xc.handler->on_loop && !h->handler_resume) {
             /* --threads 0: the next part on the next turn (through the connection's own
              * continuation, which comes back here), so that a long response does not keep
              * the other connections waiting. */
-            h->app_resume = true;
+            h->handler_resume = true;
             loop_defer(&c->srv->loop, &c->task);
             return;
         }
-        h->app_resume = false;
-        app_pump(h); /* what the app produced meanwhile, or produce the next part */
-        if (h->app || conn_has_output(c))
+        h->handler_resume = false;
+        handler_pump(h); /* what it produced meanwhile, or produce the next part */
+        if (h->xc.handler || conn_has_output(c))
             return; /* more to come, or to write first: on_drain comes back */
         /* The response is complete and written: on to pipelined input, as below. */
     }
@@ -1333,7 +1312,7 @@ static void h1_on_drain(struct conn *c)
 static void h1_on_eof(struct conn *c)
 {
     struct h1conn *h = (struct h1conn *)c;
-    if (h->stop || (h->app && !h->in_request)) /* the app's response is still to come */
+    if (h->stop || (h->xc.handler && !h->in_request)) /* its response is still to come */
         return;
     if (h->in_request || (!conn_has_output(c) && !buf_size(&h->pending))) {
         conn_abort(c, h->in_request ? "peer closed mid-request" : "peer closed");
@@ -1350,20 +1329,19 @@ static void h1_on_timeout(struct conn *c, enum conn_timer which)
         return;
     }
     if (which == CONN_T_APP) {
-        if (!h->app)
+        if (!h->xc.handler)
             return;
         log_error("#%llu the app did not start its response to %.*s %.*s within --timeout "
                   "%.3gs: 504",
                   (unsigned long long)c->id, (int)h->x->req.method.n, h->x->req.method.p,
                   (int)h->x->req.path.n, h->x->req.path.p,
                   (double)c->srv->cfg->app_timeout_ms / 1000);
-        wsgi_task_interrupt(h->app); /* RequestTimeout in its thread, best effort */
-        wsgi_task_release(h->app);   /* its output is discarded; close() still runs */
-        h->app = NULL;
+        h->xc.handler->ops->interrupt(h->xc.handler); /* RequestTimeout in its thread */
+        exchange_release_handler(&h->xc); /* its output is discarded; close() still runs */
         reject(h, 504);
         return;
     }
-    if (which == CONN_T_DRAIN && (h->in_request || h->app))
+    if (which == CONN_T_DRAIN && (h->in_request || h->xc.handler))
         return; /* a request came: it is answered, with Connection: close */
     conn_abort(c, which == CONN_T_IDLE    ? "keep-alive timeout"
                   : which == CONN_T_DRAIN ? "draining"
@@ -1373,7 +1351,7 @@ static void h1_on_timeout(struct conn *c, enum conn_timer which)
 static void h1_on_trim(struct conn *c)
 {
     struct h1conn *h = (struct h1conn *)c;
-    if (h->in_request || h->app || buf_size(&h->pending))
+    if (h->in_request || h->xc.handler || buf_size(&h->pending))
         return;
     buf_free(&h->hbuf);
     free(h->hdrs);
@@ -1388,9 +1366,8 @@ static void h1_on_trim(struct conn *c)
 static void h1_on_free(struct conn *c)
 {
     struct h1conn *h = (struct h1conn *)c;
-    if (h->app) /* the client went away mid-response: the app is abandoned, close() runs */
-        wsgi_task_release(h->app);
-    h->app = NULL;
+    /* the client went away mid-response: the app is abandoned, its close() runs */
+    exchange_release_handler(&h->xc);
     if (h->x_open && h->x) /* cut mid-body: logged with the bytes given so far */
         log_access(h, h->x_status, (int64_t)h->x_bytes);
     h1req_free(h);
@@ -1453,7 +1430,7 @@ void http1_drain(struct conn *c)
         return;
     if (c->handshaking) /* 1 s to finish it (conn.c then gives it 1 s for its request) */
         conn_set_timer(c, CONN_T_DRAIN);
-    else if (!h->in_request && !h->app && !conn_has_output(c) && !buf_size(&h->pending))
+    else if (!h->in_request && !h->xc.handler && !conn_has_output(c) && !buf_size(&h->pending))
         /* Idle keep-alive: the client may have sent its next request already (a busy client
          * sends it the moment the last response arrives). Closing now would meet that request
          * with a reset; a moment's grace answers it, with Connection: close. */

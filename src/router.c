@@ -5,6 +5,7 @@
 #include "path.h"
 #include "server.h"
 #include "static.h"
+#include "wsgi/wsgi.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -27,6 +28,7 @@ int router_init(struct router *r, const struct cfg *cfg, const struct server *sr
     r->health = cfg->health;
     r->redirect_http = cfg->redirect_http;
     r->have_app = cfg->app != NULL;
+    r->request_buffering = cfg->request_buffering;
     r->srv = srv;
     r->roots = calloc(cfg->nmounts ? cfg->nmounts : 1, sizeof *r->roots);
     if (!r->roots) {
@@ -140,8 +142,29 @@ static int redirect(const struct router *r, struct exchange *x)
     return exchange_send(x, &res);
 }
 
+bool router_streams_body(const struct router *r, enum route route, bool length_known,
+                         uint64_t length)
+{
+    return route == ROUTE_APP && !r->request_buffering && length_known &&
+           length > WSGI_STREAM_MIN && wsgi_threaded();
+}
+
+static int app(const struct router *r, struct exchange *x)
+{
+    int e = wsgi_start(x);
+    if (e == 0)
+        return 0;
+    if (e == -EBUSY)
+        log_warn("#%llu every app thread is busy and %zu requests wait: 503 for %.*s",
+                 (unsigned long long)x->id, r->srv->cfg->max_queue, (int)x->req->path.n,
+                 x->req->path.p);
+    return 503;
+}
+
 int router_handle(const struct router *r, struct exchange *x, enum route route)
 {
+    if (route == ROUTE_APP)
+        return app(r, x);
     if (route == ROUTE_HEALTH)
         return health(r, x);
     if (route == ROUTE_REDIRECT)

@@ -29,6 +29,7 @@ struct router {
     const char *health; /* --health PATH, or NULL */
     bool redirect_http; /* --redirect-http */
     bool have_app;
+    bool request_buffering;   /* --request-buffering (the default) */
     const struct server *srv; /* for health (stopping) and redirects (the TLS port) */
 };
 
@@ -41,7 +42,19 @@ void router_deinit(struct router *r);
  * says its client came over https — redirecting that would loop), then static mounts, then the
  * app (an invalid path goes to the app, which sees it raw, when there is one). */
 enum route router_route(const struct router *r, struct exchange *x);
-/* Answer x for a route other than ROUTE_APP. 0 or -1 (the protocol failed). */
+/* Whether the request body of a route goes to its handler as it arrives (x->in_streams),
+ * rather than read whole first: only the app's, with --no-request-buffering, pool threads and
+ * an announced length above WSGI_STREAM_MIN (an app thread otherwise waits on the client). */
+bool router_streams_body(const struct router *r, enum route route, bool length_known,
+                         uint64_t length);
+/* Whether a route's handler reads the request body (the others' is read and dropped). */
+static inline bool router_takes_body(enum route route)
+{
+    return route == ROUTE_APP;
+}
+/* Answer x: at once, or by leaving a producer in x->body, or a handler in x->handler that the
+ * protocol drives (the app; x->in_* describe the body). 0; -1 when the protocol failed; a
+ * status (503) when the app cannot take the request now and nothing was answered. */
 int router_handle(const struct router *r, struct exchange *x, enum route route);
 
 #endif

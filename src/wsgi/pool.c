@@ -1,5 +1,5 @@
 /* pool: app threads, the queue of requests waiting for one, and the way back to the loop
- * (a ready list + an eventfd). With --threads 0 there are no threads: wsgi_task_pump runs the
+ * (a ready list + an eventfd). With --threads 0 there are no threads: the task's pump runs the
  * app on the loop thread.
  *
  * Locking: one mutex guards the queue, the ready list and every task's shared fields. The
@@ -485,8 +485,17 @@ static void *reaper_main(void *arg)
     return NULL;
 }
 
-void wsgi_task_interrupt(struct wsgi_task *t)
+static inline struct wsgi_task *task_of(struct xhandler *h)
 {
+    return (struct wsgi_task *)((char *)h - offsetof(struct wsgi_task, xh));
+}
+
+/* --timeout's 504: raise httpsd.RequestTimeout in the app thread running t, if one is (best
+ * effort: it takes effect at the thread's next Python bytecode, not inside a blocking C call
+ * such as time.sleep). Never blocks: the reaper thread takes the GIL for it. */
+static void task_interrupt(struct xhandler *h)
+{
+    struct wsgi_task *t = task_of(h);
     if (!P.reaper_started)
         return;
     pthread_mutex_lock(&P.mu);
@@ -601,8 +610,8 @@ static void on_ready(struct loop_io *io, uint32_t events)
         t->in_ready = false;
         pthread_mutex_unlock(&P.mu);
         /* released is only set on this thread: no lock needed to read it here */
-        if (!t->released && t->notify)
-            t->notify(t->arg);
+        if (!t->released && t->x)
+            t->x->ops->wake(t->x);
         unref(t);
     }
 }
@@ -722,10 +731,11 @@ static struct span copy_span(char **w, struct span s)
     return r;
 }
 
-int wsgi_submit(const struct wsgi_req_info *info, wsgi_notify_cb notify, void *arg,
-                struct wsgi_task **out)
+static const struct xhandler_ops task_ops;
+
+int wsgi_start(struct exchange *x)
 {
-    const struct request *req = info->req;
+    const struct request *req = x->req;
     /* One allocation: the task, then the header table, then the bytes of every span. */
     size_t n = span_size(req->method) + span_size(req->target) + span_size(req->path) +
                span_size(req->query) + span_size(req->host) + 1;
@@ -753,20 +763,26 @@ int wsgi_submit(const struct wsgi_req_info *info, wsgi_notify_cb notify, void *a
         t->hdrs[i].value = copy_span(&w, req->headers[i].value);
     }
     t->req.headers = t->hdrs;
-    t->body = *info->body;
-    body_init(info->body);
-    t->chunked = info->chunked;
-    t->streaming = info->streaming;
-    t->stream_len = info->content_length;
-    t->in_eof = !info->streaming;
-    t->https = info->https;
-    strncpy(t->remote_addr, info->remote_addr, sizeof t->remote_addr - 1);
-    strncpy(t->local_addr, info->local_addr, sizeof t->local_addr - 1);
-    t->remote_port = info->remote_port;
-    t->local_port = info->local_port;
-    t->conn_id = info->conn_id;
-    t->notify = notify;
-    t->arg = arg;
+    if (x->in_body) {
+        t->body = *x->in_body;
+        body_init(x->in_body);
+    } else {
+        body_init(&t->body);
+    }
+    t->chunked = x->in_chunked;
+    t->streaming = x->in_streams;
+    t->stream_len = x->in_streams ? x->in_length : 0;
+    t->in_eof = !x->in_streams;
+    const struct client *cl = x->ops->client(x);
+    t->https = cl->https;
+    strncpy(t->remote_addr, cl->addr, sizeof t->remote_addr - 1);
+    t->remote_port = cl->port;
+    if (!req->host.n) /* SERVER_NAME falls back to the listener's address: one syscall */
+        x->ops->local(x, t->local_addr, sizeof t->local_addr, &t->local_port);
+    t->conn_id = x->id;
+    t->x = x;
+    t->xh.ops = &task_ops;
+    t->xh.on_loop = P.nthreads == 0;
     t->file_fd = -1;
     t->r.file_fd = -1;
     spool_init(&t->spool);
@@ -782,7 +798,7 @@ int wsgi_submit(const struct wsgi_req_info *info, wsgi_notify_cb notify, void *a
         enqueue_locked(t, false);
         pthread_mutex_unlock(&P.mu);
     }
-    *out = t;
+    x->handler = &t->xh;
     return 0;
 }
 
@@ -849,8 +865,12 @@ static void head_of(const struct wsgi_task *t, struct response *res)
     res->has_sts = t->has_sts;
 }
 
-int wsgi_task_pump(struct wsgi_task *t, struct exchange *x, struct wsgi_progress *p)
+/* Give x what the app produced so far: its head (once), body bytes and a file range while x
+ * has room, then the end (abort when the app failed after its head). With --threads 0 this is
+ * where the app's iterable is advanced, 64 KiB at a time. */
+static int task_pump(struct xhandler *h, struct exchange *x, struct xprogress *p)
 {
+    struct wsgi_task *t = task_of(h);
     if (P.nthreads == 0 && !t->done && buf_size(&t->out) < PUMP_MAX && x->ops->room(x)) {
         PyEval_RestoreThread(W.main_ts);
         ctx_enter(t); /* responses interleave on this thread: each in its own context */
@@ -917,8 +937,10 @@ int wsgi_task_pump(struct wsgi_task *t, struct exchange *x, struct wsgi_progress
     return 0;
 }
 
-int wsgi_task_feed(struct wsgi_task *t, const char *p, size_t n)
+/* A released or finished task takes nothing (the bytes are dropped). */
+static int task_feed(struct xhandler *h, const char *p, size_t n)
 {
+    struct wsgi_task *t = task_of(h);
     int r = 0;
     pthread_mutex_lock(&P.mu);
     if (!t->released && !t->done) {
@@ -934,8 +956,9 @@ int wsgi_task_feed(struct wsgi_task *t, const char *p, size_t n)
     return r;
 }
 
-void wsgi_task_feed_end(struct wsgi_task *t)
+static void task_feed_end(struct xhandler *h)
 {
+    struct wsgi_task *t = task_of(h);
     pthread_mutex_lock(&P.mu);
     t->in_eof = true;
     if (t->waiting)
@@ -943,8 +966,9 @@ void wsgi_task_feed_end(struct wsgi_task *t)
     pthread_mutex_unlock(&P.mu);
 }
 
-bool wsgi_task_input_room(struct wsgi_task *t)
+static bool task_input_room(struct xhandler *h)
 {
+    struct wsgi_task *t = task_of(h);
     pthread_mutex_lock(&P.mu);
     bool room = t->done || buf_size(&t->in) < WSGI_IN_HIGH_WATER;
     if (room)
@@ -1018,8 +1042,11 @@ int pool_input_pull(struct wsgi_task *t, struct buf *dst)
     return r < 0 ? -1 : r;
 }
 
-void wsgi_task_release(struct wsgi_task *t)
+/* If the response is not complete the app is abandoned: its output is discarded and its
+ * iterable's close() is still called. */
+static void task_release(struct xhandler *h)
 {
+    struct wsgi_task *t = task_of(h);
     if (P.nthreads == 0 && t->r.started_app && !t->r.finished) {
         PyEval_RestoreThread(W.main_ts);
         ctx_enter(t);
@@ -1030,7 +1057,7 @@ void wsgi_task_release(struct wsgi_task *t)
     bool last;
     pthread_mutex_lock(&P.mu);
     t->released = true;
-    t->notify = NULL;
+    t->x = NULL;
     if (t->waiting)
         pthread_cond_signal(&t->room);
     unpark_locked(t);      /* a thread calls its close() */
@@ -1041,3 +1068,12 @@ void wsgi_task_release(struct wsgi_task *t)
     if (last)
         task_free(t);
 }
+
+static const struct xhandler_ops task_ops = {
+    .pump = task_pump,
+    .feed = task_feed,
+    .feed_end = task_feed_end,
+    .input_room = task_input_room,
+    .interrupt = task_interrupt,
+    .release = task_release,
+};

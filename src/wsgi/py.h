@@ -43,7 +43,8 @@ struct resp {
 };
 
 struct wsgi_task {
-    /* Set by wsgi_submit, read-only afterwards (any thread). */
+    struct xhandler xh; /* what the protocol drives (exchange.h) */
+    /* Set by wsgi_start, read-only afterwards (any thread). */
     struct request req;      /* spans into strs */
     struct req_header *hdrs; /* both in the task's own allocation, after it */
     char *strs;
@@ -53,8 +54,7 @@ struct wsgi_task {
     unsigned remote_port, local_port;
     uint64_t conn_id;
     /* Loop thread only. */
-    wsgi_notify_cb notify;
-    void *arg;
+    struct exchange *x; /* woken when there is news; NULL once released */
     /* Shared, under the pool's mutex. */
     struct buf out;
     /* Output past OUT_HIGH_WATER while the client reads slower (thread mode): bytes
