@@ -19,7 +19,8 @@ ensure_packages() {
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-BUILD_PACKAGES=(meson ninja-build pkg-config gcc libc6-dev libssl-dev node-llhttp python3-dev)
+BUILD_PACKAGES=(meson ninja-build pkg-config gcc libc6-dev libssl-dev node-llhttp python3-dev
+    libnghttp2-dev)
 
 # The Python whose embedding API is linked: $PYTHON, else the caller's default.
 python_option() { # default-interpreter

@@ -81,8 +81,7 @@ static void put_escaped(struct buf *b, struct span s)
 }
 
 void accesslog_write(struct accesslog *l, const char *peer, struct span method, struct span target,
-                     int version_minor, int status, int64_t bytes, struct span referer,
-                     struct span agent)
+                     int version, int status, int64_t bytes, struct span referer, struct span agent)
 {
     time_t now = time(NULL);
     if (now != l->stamp_time) {
@@ -96,7 +95,10 @@ void accesslog_write(struct accesslog *l, const char *peer, struct span method, 
         put_escaped(&l->b, method);
         r |= buf_append(&l->b, " ", 1);
         put_escaped(&l->b, target);
-        r |= buf_printf(&l->b, " HTTP/1.%d", version_minor);
+        if (version == 20)
+            r |= buf_append(&l->b, " HTTP/2", 7);
+        else
+            r |= buf_printf(&l->b, " HTTP/1.%d", version % 10);
     } else {
         r |= buf_append(&l->b, "-", 1);
     }

@@ -10,9 +10,10 @@ struct accesslog;
 
 /* "-" = stdout, else append to path. NULL with errno set on failure. */
 struct accesslog *accesslog_open(const char *path);
-/* One line. request_line, referer and agent may have p == NULL ("-"). bytes < 0 → "-". */
+/* One line (version: 10, 11 or 20 for HTTP/2). request_line, referer and agent may have p == NULL
+ * ("-"). bytes < 0 → "-". */
 void accesslog_write(struct accesslog *l, const char *peer, struct span method, struct span target,
-                     int version_minor, int status, int64_t bytes, struct span referer,
+                     int version, int status, int64_t bytes, struct span referer,
                      struct span agent);
 /* Write out what is buffered, then open the file again by its name (after logrotate renamed
  * it): later lines go to a new file. A no-op for stdout. 0, or -errno with the old file kept. */

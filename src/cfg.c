@@ -28,6 +28,10 @@ const char cfg_usage[] =
     "      --certfile FILE        PEM certificate chain for TLS listeners\n"
     "      --keyfile FILE         PEM private key for TLS listeners\n"
     "                             [default: ./cert.pem + ./key.pem, generated when missing]\n"
+    "      --no-http2             TLS listeners offer HTTP/1.1 alone (ALPN); by default they\n"
+    "                             offer h2 too\n"
+    "      --h2c                  plain listeners also take HTTP/2 with prior knowledge\n"
+    "      --h2-max-streams N     concurrent HTTP/2 streams per connection [100]\n"
     "      --static PREFIX=DIR    serve DIR's files under URL PREFIX (repeatable)\n"
     "      --static-max-age SECONDS  send Cache-Control: public, max-age=SECONDS [off]\n"
     "      --static-dotfiles      serve files and directories whose name starts with '.'\n"
@@ -118,6 +122,10 @@ enum {
     OPT_PYTHONPATH,
     OPT_VIRTUALENV,
     OPT_NO_BUFFERING,
+    OPT_HTTP2,
+    OPT_NO_HTTP2,
+    OPT_H2C,
+    OPT_H2_STREAMS,
     OPT_MIN_RATE,
     OPT_BUF_MEM,
     OPT_BUF_DISK,
@@ -183,6 +191,10 @@ static const struct option long_opts[] = {
     {"pythonpath", required_argument, NULL, OPT_PYTHONPATH},
     {"virtualenv", required_argument, NULL, OPT_VIRTUALENV},
     {"no-request-buffering", no_argument, NULL, OPT_NO_BUFFERING},
+    {"http2", no_argument, NULL, OPT_HTTP2},
+    {"no-http2", no_argument, NULL, OPT_NO_HTTP2},
+    {"h2c", no_argument, NULL, OPT_H2C},
+    {"h2-max-streams", required_argument, NULL, OPT_H2_STREAMS},
     {"min-rate", required_argument, NULL, OPT_MIN_RATE},
     {"buffer-memory", required_argument, NULL, OPT_BUF_MEM},
     {"buffer-disk", required_argument, NULL, OPT_BUF_DISK},
@@ -453,6 +465,8 @@ int cfg_parse(struct cfg *c, int argc, char **argv, char *err, size_t errlen)
     c->umask_mode = -1;
     c->worker_timeout_ms = 30000;
     c->request_buffering = true;
+    c->http2 = true;
+    c->h2_max_streams = 100;
     c->min_rate = 500;
     c->buffer_memory = 256ULL << 20;
     c->buffer_disk = 4ULL << 30;
@@ -566,6 +580,10 @@ int cfg_parse(struct cfg *c, int argc, char **argv, char *err, size_t errlen)
         case OPT_REDIRECT_HTTP: c->redirect_http = true; break;
         case OPT_HSTS: r = parse_max_age(a, &c->hsts); break;
         case OPT_NO_BUFFERING: c->request_buffering = false; break;
+        case OPT_HTTP2: c->http2 = true; break;
+        case OPT_NO_HTTP2: c->http2 = false; break;
+        case OPT_H2C: c->h2c = true; break;
+        case OPT_H2_STREAMS: r = parse_count(a, 1, 1 << 16, &c->h2_max_streams); break;
         case OPT_MIN_RATE: r = cfg_parse_size(a, &c->min_rate); break;
         case OPT_BUF_MEM: r = cfg_parse_size(a, &c->buffer_memory); break;
         case OPT_BUF_DISK: r = cfg_parse_size(a, &c->buffer_disk); break;

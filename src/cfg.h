@@ -44,6 +44,9 @@ struct cfg {
     int64_t worker_timeout_ms; /* a worker whose loop is silent this long is killed */
     uint64_t max_requests, max_requests_jitter; /* recycle a worker after so many; 0 = never */
     bool request_buffering; /* read a request body whole before the app runs (default) */
+    bool http2;             /* ALPN offers h2 on TLS listeners (--no-http2: off) */
+    bool h2c;               /* --h2c: HTTP/2 with prior knowledge on plain listeners */
+    size_t h2_max_streams;  /* --h2-max-streams: SETTINGS_MAX_CONCURRENT_STREAMS */
     uint64_t min_rate;      /* --min-rate: bytes/s a transfer must keep up; 0 = off */
     uint64_t buffer_memory, buffer_disk; /* --buffer-memory/-disk: all request bodies held */
     uint64_t response_spool;             /* --response-spool: per response, in a file */

@@ -1,5 +1,6 @@
 #include "conn.h"
 
+#include "http2.h"
 #include "log.h"
 #include "proxy.h"
 #include "server.h"
@@ -513,6 +514,11 @@ static void handshake(struct conn *c)
         c->srv->tls_full++;
     log_debug("#%llu TLS %s %s", (unsigned long long)c->id, tls_version(c->tls),
               tls_cipher(c->tls));
+    if (tls_alpn_h2(c->tls)) {
+        c->readable = true; /* the client preface may have come with the Finished message */
+        (void)http2_start(c, NULL, 0);
+        return;
+    }
     /* Draining: the request this client is about to send is still answered (with
      * Connection: close) if it comes within CONN_T_DRAIN. */
     conn_set_timer(c, c->srv->draining ? CONN_T_DRAIN : CONN_T_HEADER);

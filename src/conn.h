@@ -43,6 +43,8 @@ struct conn_proto {
     void (*on_trim)(struct conn *c);
     /* The connection is about to be freed: release protocol state. */
     void (*on_free)(struct conn *c);
+    /* Graceful stop: close c now when idle, else once what is in flight is answered. */
+    void (*on_shutdown)(struct conn *c);
 };
 
 union conn_addr {
@@ -58,6 +60,7 @@ struct conn {
     struct conn *prev, *next; /* the server's list of connections */
     struct server *srv;
     const struct conn_proto *proto;
+    void *proto_data;     /* the state of a protocol that took the connection over (http2) */
     struct tls_conn *tls; /* owned; NULL on plain listeners */
     uint64_t id;
     union conn_addr peer; /* AF_UNSPEC for UNIX sockets */

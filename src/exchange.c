@@ -1,6 +1,8 @@
 #include "exchange.h"
 
+#include "accesslog.h"
 #include "log.h"
+#include "server.h"
 
 #include <unistd.h>
 
@@ -43,4 +45,21 @@ void exchange_release_handler(struct exchange *x)
         return;
     x->handler->ops->release(x->handler);
     x->handler = NULL;
+}
+
+void exchange_log(struct exchange *x, struct server *srv, int status, int64_t bytes)
+{
+    server_request_done(srv, status);
+    struct accesslog *al = srv->alog;
+    if (!al)
+        return;
+    const char *client = x->ops->client(x)->addr;
+    const char *peer = *client ? client : "unix";
+    const struct request *r = x->req;
+    struct span none = {NULL, 0};
+    bool parsed = r->method.p != NULL;
+    accesslog_write(al, peer, r->method, parsed ? r->target : none,
+                    r->http2 ? 20 : 10 + r->version_minor, status, bytes,
+                    parsed ? request_header(r, "referer") : none,
+                    parsed ? request_header(r, "user-agent") : none);
 }

@@ -20,6 +20,7 @@
 #include <sys/types.h>
 
 struct exchange;
+struct server;
 
 struct exchange_ops {
     /* The head: res's status, Content-Type, Content-Length (-1: none) and header lines; the
@@ -121,6 +122,9 @@ int exchange_send(struct exchange *x, struct response *res);
 int exchange_error(struct exchange *x, int status);
 /* Drop x's producer, if any. */
 void exchange_free_body(struct exchange *x);
+/* The response to x is complete or cut after bytes body bytes: count it, write its access-log
+ * line (x->req->method.p NULL: a request that could not be parsed). */
+void exchange_log(struct exchange *x, struct server *srv, int status, int64_t bytes);
 /* Release x's handler, if any. */
 void exchange_release_handler(struct exchange *x);
 

@@ -360,111 +360,6 @@ static int build_request(struct h1conn *h)
     return 0;
 }
 
-/* RFC 9112 §3.2 / RFC 3986 §3.2.2: Host = uri-host [ ":" port ]. */
-static bool is_valid_host(struct span h)
-{
-    size_t i = 0;
-    if (h.n && h.p[0] == '[') { /* IP-literal */
-        for (i = 1; i < h.n && h.p[i] != ']'; i++) {
-            char c = h.p[i];
-            if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') ||
-                  c == ':' || c == '.'))
-                return false;
-        }
-        if (i == h.n)
-            return false;
-        i++;
-    } else {
-        /* An empty name, one starting with '.' or holding ".." names no host (and ".." could
-         * walk a path an app builds from SERVER_NAME). */
-        if (h.n == 0 || h.p[0] == '.' || h.p[0] == ':' || memmem(h.p, h.n, "..", 2))
-            return false;
-        for (; i < h.n && h.p[i] != ':'; i++) {
-            unsigned char c = (unsigned char)h.p[i];
-            if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                  strchr("-._~%!$&'()*+,;=", c)))
-                return false;
-        }
-    }
-    if (i == h.n)
-        return true;
-    if (h.p[i] != ':')
-        return false;
-    for (i++; i < h.n; i++)
-        if (h.p[i] < '0' || h.p[i] > '9')
-            return false;
-    return true;
-}
-
-/* Does a dot-segment ("..", also written "%2e%2e") lead above "/"? Such a path means nothing
- * in a URL (RFC 3986 §5.2.4 drops it) and only serves to probe for traversal bugs: 400, as
- * nginx answers. Within the root ("/a/../b") it is left to the app as sent. */
-static bool climbs_above_root(struct span path)
-{
-    int depth = 0;
-    size_t i = 0;
-    while (i < path.n) {
-        while (i < path.n && path.p[i] == '/')
-            i++;
-        size_t start = i, dots = 0, other = 0;
-        while (i < path.n && path.p[i] != '/') {
-            if (path.p[i] == '.') {
-                dots++;
-                i++;
-            } else if (path.n - i >= 3 && path.p[i] == '%' && path.p[i + 1] == '2' &&
-                       (path.p[i + 2] == 'e' || path.p[i + 2] == 'E')) {
-                dots++;
-                i += 3;
-            } else {
-                other++;
-                i++;
-            }
-        }
-        if (i == start || (dots == 1 && !other))
-            continue; /* "" or "." */
-        if (dots == 2 && !other) {
-            if (--depth < 0)
-                return true;
-        } else {
-            depth++;
-        }
-    }
-    return false;
-}
-
-/* RFC 9112 §3.2: the request-target is origin-form ("/path?query"), absolute-form
- * ("http://authority/path?query", no userinfo: RFC 9110 §4.2.4) or "*" for OPTIONS alone
- * (authority-form is CONNECT's, refused elsewhere). No fragment: '#' is in none of them, and a
- * front proxy that drops it would see another path than the app. "%00" would put a NUL into
- * PATH_INFO. 0 when acceptable, else the status to answer. */
-static int check_target(const struct request *r, bool is_options)
-{
-    struct span t = r->target;
-    if (t.n == 1 && t.p[0] == '*')
-        return is_options ? 0 : 400;
-    if (memchr(t.p, '#', t.n))
-        return 400;
-    size_t skip = 0;
-    if (t.n >= 7 && span_eq_lower((struct span){t.p, 7}, "http://"))
-        skip = 7;
-    else if (t.n >= 8 && span_eq_lower((struct span){t.p, 8}, "https://"))
-        skip = 8;
-    if (skip) { /* absolute-form: build_request took the authority as r->host */
-        if (r->host.n == 0 || memchr(r->host.p, '@', r->host.n) ||
-            memchr(r->host.p, '_', r->host.n) || !is_valid_host(r->host))
-            return 400;
-    } else if (t.n == 0 || t.p[0] != '/') {
-        return 400;
-    }
-    /* RFC 3986 §2.1: '%' starts two hex digits; "%00" would be a NUL in PATH_INFO. */
-    for (const char *q = t.p, *end = t.p + t.n; (q = memchr(q, '%', (size_t)(end - q))); q++) {
-        if (end - q < 3 || hex_value((unsigned char)q[1]) < 0 ||
-            hex_value((unsigned char)q[2]) < 0 || (q[1] == '0' && q[2] == '0'))
-            return 400;
-    }
-    return climbs_above_root(r->path) ? 400 : 0;
-}
-
 static int handler_start(struct h1conn *h, bool keep, bool streaming);
 static struct exchange *h1x_begin(struct h1conn *h, bool keep);
 static void resume_input(struct h1conn *h);
@@ -505,12 +400,12 @@ static int on_headers_complete(llhttp_t *p)
             h->expect_continue = true;
         }
     }
-    int ts = check_target(r, p->method == HTTP_OPTIONS);
+    int ts = request_check_target(r, p->method == HTTP_OPTIONS);
     if (ts)
         return fail(h, ts);
     /* RFC 9112 §3.2: exactly one Host on 1.1, at most one on 1.0. */
     if (hosts > 1 || (hosts == 0 && p->http_minor == 1) ||
-        (hosts == 1 && !is_valid_host(request_header(r, "host"))))
+        (hosts == 1 && !request_host_valid(request_header(r, "host"))))
         return fail(h, 400);
     /* §6.1, §6.3: request smuggling vectors. */
     if (lengths > 1 || (lengths && encodings))
@@ -629,18 +524,7 @@ static const struct client *client_of(struct h1conn *h)
 
 static void log_access(struct h1conn *h, int status, int64_t bytes)
 {
-    server_request_done(h->c.srv, status);
-    struct accesslog *al = h->c.srv->alog;
-    if (!al)
-        return;
-    const char *client = client_of(h)->addr;
-    const char *peer = *client ? client : "unix";
-    struct request *r = &h->x->req;
-    struct span none = {NULL, 0};
-    struct span target = r->method.p ? r->target : none;
-    accesslog_write(al, peer, r->method, target, r->version_minor, status, bytes,
-                    r->method.p ? request_header(r, "referer") : none,
-                    r->method.p ? request_header(r, "user-agent") : none);
+    exchange_log(&h->xc, h->c.srv, status, bytes);
 }
 
 /* The status line, Server, Date, Content-Type and Content-Length of res, without printf (this
@@ -1385,6 +1269,7 @@ static const struct conn_proto h1_proto = {
     .on_timeout = h1_on_timeout,
     .on_trim = h1_on_trim,
     .on_free = h1_on_free,
+    .on_shutdown = http1_drain,
 };
 
 static const llhttp_settings_t settings = {

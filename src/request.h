@@ -21,6 +21,7 @@ struct request {
     struct span query;  /* after '?', without it; empty when absent */
     struct span host;   /* Host header, or the authority of an absolute-form target */
     int version_minor;  /* HTTP/1.x */
+    bool http2;         /* HTTP/2 (version_minor is then 1) */
     bool is_get, is_head;
     const struct req_header *headers;
     size_t nheaders;
@@ -28,6 +29,11 @@ struct request {
 
 /* The first header with this lowercase name, or an empty span with p == NULL. */
 struct span request_header(const struct request *r, const char *lower_name);
+/* RFC 9112 §3.2 / RFC 3986 §3.2.2: Host = uri-host [ ":" port ] (no userinfo). */
+bool request_host_valid(struct span host);
+/* Is r's target acceptable (origin-form or absolute-form whose authority is r->host; "*" for
+ * OPTIONS alone; no fragment, no %00, no ".." above the root)? 0, or the status to answer. */
+int request_check_target(const struct request *r, bool is_options);
 
 #define RESPONSE_HDRS_MAX 1024
 

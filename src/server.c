@@ -185,7 +185,7 @@ static void start_drain(struct server *s, const char *why)
     timer_cancel(&s->accept_retry);
     timer_cancel(&s->trim);
     for (struct conn *c = s->conns; c; c = c->next)
-        http1_drain(c);
+        c->proto->on_shutdown(c);
     loop_timer_arm(&s->loop, &s->graceful, s->tl_graceful);
     if (s->nconns == 0)
         s->loop.stop = true;
@@ -524,6 +524,8 @@ int server_init(struct server *s, const struct cfg *cfg, struct worker_link *lin
     s->tl[CONN_T_LINGER] = loop_timer_list(l, LINGER_MS);
     s->tl[CONN_T_APP] = loop_timer_list(l, cfg->app_timeout_ms);
     s->tl[CONN_T_DRAIN] = loop_timer_list(l, DRAIN_IDLE_MS);
+    s->tl_stream_io = loop_timer_list(l, cfg->io_timeout_ms);
+    s->tl_stream_app = loop_timer_list(l, cfg->app_timeout_ms);
     s->tl_accept_retry = loop_timer_list(l, ACCEPT_RETRY_MS);
     s->tl_graceful = loop_timer_list(l, cfg->graceful_timeout_ms);
     s->tl_trim = loop_timer_list(l, TRIM_AFTER_MS);
@@ -566,6 +568,8 @@ int server_init(struct server *s, const struct cfg *cfg, struct worker_link *lin
                                           &s->nlisteners, err, errlen)) < 0)
             goto fail;
     }
+    if (s->tls)
+        tls_ctx_offer_h2(s->tls, cfg->http2);
     for (size_t i = 0; i < s->nlisteners; i++) {
         s->listeners[i].io.cb = on_accept;
         s->listeners[i].owner = s;

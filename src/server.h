@@ -39,6 +39,7 @@ struct server {
     uint64_t next_id;
     int tl[8]; /* timer list per enum conn_timer */
     int tl_accept_retry, tl_graceful, tl_trim, tl_drain_delay;
+    int tl_stream_io, tl_stream_app; /* HTTP/2 streams' own deadlines (not connections) */
     struct timer accept_retry, graceful, trim, logtick;
     struct loop_io sig_io;
     bool draining;

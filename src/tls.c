@@ -20,6 +20,7 @@
 
 struct tls_ctx {
     SSL_CTX *ssl;
+    bool h2;         /* ALPN offers h2 (first: the server's preference) */
     BIO_METHOD *bio; /* the batching socket BIO; NULL when kTLS is on (it needs the real one) */
 };
 
@@ -238,10 +239,13 @@ static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outle
                        const unsigned char *in, unsigned int inlen, void *arg)
 {
     (void)ssl;
-    (void)arg;
-    static const unsigned char h11[] = "\x08http/1.1";
-    /* Offered but no http/1.1: carry on without ALPN rather than failing the handshake. */
-    if (SSL_select_next_proto((unsigned char **)out, outlen, h11, sizeof h11 - 1, in, inlen) !=
+    const struct tls_ctx *ctx = arg;
+    static const unsigned char both[] = "\x02h2\x08http/1.1";
+    const unsigned char *ours = ctx->h2 ? both : both + 3;
+    unsigned ourlen = (unsigned)(sizeof both - 1) - (ctx->h2 ? 0 : 3);
+    /* Offered but none of ours: carry on without ALPN (HTTP/1.1) rather than failing the
+     * handshake. */
+    if (SSL_select_next_proto((unsigned char **)out, outlen, ours, ourlen, in, inlen) !=
         OPENSSL_NPN_NEGOTIATED)
         return SSL_TLSEXT_ERR_NOACK;
     return SSL_TLSEXT_ERR_OK;
@@ -328,7 +332,7 @@ int tls_ctx_new(struct tls_ctx **out, const char *certfile, const char *keyfile,
     SSL_CTX_set_session_cache_mode(s, SSL_SESS_CACHE_SERVER);
     SSL_CTX_set_session_id_context(s, (const unsigned char *)"httpsd", 6);
     SSL_CTX_set_num_tickets(s, 1);
-    SSL_CTX_set_alpn_select_cb(s, alpn_select, NULL);
+    SSL_CTX_set_alpn_select_cb(s, alpn_select, ctx);
     if (!SSL_CTX_set_cipher_list(s, "ECDHE+AESGCM:ECDHE+CHACHA20") ||
         !SSL_CTX_set_ciphersuites(
             s, "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256") ||
@@ -560,4 +564,17 @@ const char *tls_version(struct tls_conn *t)
 const char *tls_cipher(struct tls_conn *t)
 {
     return SSL_get_cipher_name(t->ssl);
+}
+
+void tls_ctx_offer_h2(struct tls_ctx *ctx, bool on)
+{
+    ctx->h2 = on;
+}
+
+bool tls_alpn_h2(struct tls_conn *t)
+{
+    const unsigned char *p;
+    unsigned n;
+    SSL_get0_alpn_selected(t->ssl, &p, &n);
+    return n == 2 && p[0] == 'h' && p[1] == '2';
 }

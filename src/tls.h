@@ -16,6 +16,10 @@ struct tls_conn;
 int tls_ctx_new(struct tls_ctx **out, const char *certfile, const char *keyfile, char *err,
                 size_t errlen) __attribute__((warn_unused_result));
 void tls_ctx_free(struct tls_ctx *ctx);
+/* Whether ALPN offers h2 besides http/1.1 (--http2; off until called). */
+void tls_ctx_offer_h2(struct tls_ctx *ctx, bool on);
+/* Whether the handshake chose h2. */
+bool tls_alpn_h2(struct tls_conn *t);
 
 /* Generate a P-256 key and a self-signed certificate for localhost (SAN DNS:localhost,
  * IP:127.0.0.1, IP:::1, one year) into the two files (key mode 0600). 0 or negative. */

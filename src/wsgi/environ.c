@@ -54,10 +54,11 @@ int environ_setup(void)
     W.s_empty = PyUnicode_InternFromString("");
     W.s_proto10 = PyUnicode_InternFromString("HTTP/1.0");
     W.s_proto11 = PyUnicode_InternFromString("HTTP/1.1");
+    W.s_proto2 = PyUnicode_InternFromString("HTTP/2");
     W.s_80 = PyUnicode_InternFromString("80");
     W.s_443 = PyUnicode_InternFromString("443");
     if (!W.version || !W.s_http || !W.s_https || !W.s_empty || !W.s_proto10 || !W.s_proto11 ||
-        !W.s_80 || !W.s_443)
+        !W.s_proto2 || !W.s_80 || !W.s_443)
         return -1;
     return 0;
 }
@@ -198,7 +199,10 @@ PyObject *environ_new(struct wsgi_task *t, PyObject *errors)
         PyDict_SetItem(env, keys[K_SCRIPT_NAME], W.s_empty) < 0 ||
         set_steal(env, keys[K_PATH_INFO], decode_path(r->path)) < 0 ||
         set_latin1(env, keys[K_QUERY], r->query) < 0 ||
-        PyDict_SetItem(env, keys[K_PROTOCOL], r->version_minor ? W.s_proto11 : W.s_proto10) < 0 ||
+        PyDict_SetItem(env, keys[K_PROTOCOL],
+                       r->http2           ? W.s_proto2
+                       : r->version_minor ? W.s_proto11
+                                          : W.s_proto10) < 0 ||
         set_server(env, t) < 0 ||
         set_steal(env, keys[K_REMOTE_ADDR], PyUnicode_FromString(t->remote_addr)) < 0)
         goto fail;

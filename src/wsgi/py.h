@@ -105,7 +105,7 @@ struct wsgi_globals {
     PyTypeObject *input_type, *errors_type, *sr_type, *fw_type;
     PyObject *file_wrapper; /* the FileWrapper type, as wsgi.file_wrapper */
     PyObject *version;      /* (1, 0) */
-    PyObject *s_http, *s_https, *s_empty, *s_proto10, *s_proto11, *s_80, *s_443;
+    PyObject *s_http, *s_https, *s_empty, *s_proto10, *s_proto11, *s_proto2, *s_80, *s_443;
     PyObject *s_close, *s_read, *s_fileno, *s_tell, *s_write;
     PyThreadState *main_ts; /* the loop thread's, while it does not hold the GIL */
     PyObject *timeout_exc;  /* httpsd.RequestTimeout */

@@ -239,12 +239,32 @@ def test_tls_1_2_server_preference(tls_server):
     assert got[0] == got[1], "server followed the client's order: %r" % got
 
 
+def test_alpn_prefers_h2(tls_server):
+    ctx = client_context(alpn=["http/1.1", "h2"])
+    c = connect(tls_server.https, ctx=ctx)
+    assert c.sock.selected_alpn_protocol() == "h2"  # the server's preference
+    c.close()
+
+
 def test_alpn_http11(tls_server):
-    ctx = client_context(alpn=["h2", "http/1.1"])
+    ctx = client_context(alpn=["http/1.1"])
     c = connect(tls_server.https, ctx=ctx)
     assert c.sock.selected_alpn_protocol() == "http/1.1"
     r = c.request("GET", "/static/hello.txt")
     assert r.status == 200
+    c.close()
+
+
+def test_no_http2_offers_http11_alone(httpsd, site):
+    srv = httpsd(*static_args(site), "--no-http2", binds=["127.0.0.1:0"])
+    ctx = client_context(alpn=["h2", "http/1.1"])
+    c = connect(srv.https, ctx=ctx)
+    assert c.sock.selected_alpn_protocol() == "http/1.1"
+    assert c.request("GET", "/static/hello.txt").status == 200
+    c.close()
+    c = connect(srv.https, ctx=client_context(alpn=["h2"]))  # h2 alone: no ALPN, HTTP/1.1
+    assert c.sock.selected_alpn_protocol() is None
+    assert c.request("GET", "/static/hello.txt").status == 200
     c.close()
 
 
