@@ -5,7 +5,7 @@ set -uo pipefail
 cd "$(dirname "$0")"
 . scripts/deps.sh
 ensure_packages "${BUILD_PACKAGES[@]}" python3-pytest python3-flask python3-django curl openssl \
-    util-linux chromium clang-format nginx haproxy
+    util-linux chromium clang-format nginx haproxy python3-h2 nghttp2-client
 set -e
 # playwright-core drives Debian's Chromium for the demo-site test (no browser download).
 if [ ! -d tests/browser/node_modules/playwright-core ]; then

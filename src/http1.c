@@ -7,6 +7,7 @@
 #include "conn.h"
 #include "exchange.h"
 #include "httpdate.h"
+#include "http2.h"
 #include "log.h"
 #include "request.h"
 #include "router.h"
@@ -71,7 +72,10 @@ struct h1conn {
     bool in_header;     /* between the start of a field name and the end of its value */
     bool head_done;
     bool expect_continue;
-    bool stop;               /* no more requests on this connection */
+    bool stop;        /* no more requests on this connection */
+    bool h2c_checked; /* --h2c: the first bytes were not the HTTP/2 preface */
+    uint8_t h2c_len;  /* ... or its first h2c_len bytes, kept here until it is whole */
+    char h2c_seen[24];
     bool completed_in_parse; /* a request ended in this parse() call: the next one is new */
     unsigned nrequests;
     /* A chunked body is decoded by chunked.c, not llhttp (RFC 9112 §7.1 in full, BWS in chunk
@@ -1110,12 +1114,55 @@ static void parse(struct h1conn *h, const char *data, size_t n)
     }
 }
 
+/* --h2c on a plain listener: a connection that starts with the HTTP/2 client preface is
+ * handed to http2.c (prior knowledge, RFC 9113 §3.3). true when data was taken (h may then
+ * no longer be an HTTP/1 connection); false: parse what *data / *n say (the bytes held while
+ * it looked like the preface come first: *owned is then to be freed). */
+static bool h2c_take(struct h1conn *h, const char **data, size_t *n, char **owned)
+{
+    struct conn *c = &h->c;
+    *owned = NULL;
+    if (h->h2c_checked || !c->srv->cfg->h2c || c->tls || h->nrequests || h->in_request)
+        return false;
+    size_t have = h->h2c_len,
+           take = *n < sizeof h->h2c_seen - have ? *n : sizeof h->h2c_seen - have;
+    memcpy(h->h2c_seen + have, *data, take);
+    int r = http2_is_preface(h->h2c_seen, have + take);
+    if (r == 0) { /* a prefix: wait for the rest */
+        h->h2c_len = (uint8_t)(have + take);
+        return true;
+    }
+    h->h2c_checked = true;
+    if (r < 0 && have == 0)
+        return false;
+    char *all = malloc(have + *n);
+    if (!all) {
+        conn_abort(c, "out of memory");
+        return true;
+    }
+    memcpy(all, h->h2c_seen, have);
+    memcpy(all + have, *data, *n);
+    if (r > 0) {
+        (void)http2_start(c, all, have + *n);
+        free(all);
+        return true;
+    }
+    *owned = all;
+    *data = all;
+    *n += have;
+    return false;
+}
+
 static void h1_on_data(struct conn *c, const char *data, size_t n)
 {
     struct h1conn *h = (struct h1conn *)c;
     if (h->stop)
         return;
+    char *owned;
+    if (h2c_take(h, &data, &n, &owned))
+        return;
     if (!h1req_ensure(h)) {
+        free(owned);
         conn_abort(c, "out of memory");
         return;
     }
@@ -1124,6 +1171,7 @@ static void h1_on_data(struct conn *c, const char *data, size_t n)
     else if (h->head_done && h->in_request)
         conn_set_timer(c, CONN_T_IO); /* body progress */
     parse(h, data, n);
+    free(owned);
 }
 
 static void arm_wait_timer(struct h1conn *h)

@@ -15,6 +15,13 @@ try {
   const context = await browser.newContext({ ignoreHTTPSErrors: true });
   const page = await context.newPage();
   page.on('response', (r) => result.responses.push({ url: r.url(), status: r.status() }));
+  // The protocol of every response, as the browser's network stack saw it ("h2", "http/1.1"),
+  // media range requests included.
+  result.protocols = [];
+  const cdp = await context.newCDPSession(page);
+  await cdp.send('Network.enable');
+  cdp.on('Network.responseReceived', (e) => result.protocols.push(
+    { url: e.response.url, status: e.response.status, protocol: e.response.protocol }));
   page.on('pageerror', (e) => result.errors.push(String(e)));
   const resp = await page.goto(url, { waitUntil: 'load', timeout: 30000 });
   result.status = resp.status();
