@@ -33,6 +33,8 @@
 #include "server.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -1210,7 +1212,7 @@ int http2_start(struct conn *c, const char *data, size_t n)
         return -1;
     }
     h->c = c;
-    if (c->proto->on_free) /* what the first protocol held */
+    if (c->proto && c->proto->on_free) /* what the first protocol held */
         c->proto->on_free(c);
     c->proto = &h2_proto;
     c->proto_data = h;
@@ -1234,4 +1236,80 @@ int http2_start(struct conn *c, const char *data, size_t n)
     if (!c->closing && srv->draining)
         h2_on_shutdown(c);
     return c->closing ? -1 : 0;
+}
+
+/* A directory for the fuzzer's static mount: a small file and one above INLINE_FILE_MAX. */
+static const char *fuzz_site(void)
+{
+    static char dir[] = "/tmp/httpsd-fuzz-h2-XXXXXX";
+    if (!mkdtemp(dir))
+        abort();
+    static const char *const names[] = {"a.txt", "big.bin"};
+    static const size_t sizes[] = {27, 40000};
+    char path[64], block[1024];
+    memset(block, 'x', sizeof block);
+    for (int i = 0; i < 2; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (fd < 0)
+            abort();
+        for (size_t left = sizes[i]; left;) {
+            size_t k = left < sizeof block ? left : sizeof block;
+            if (write(fd, block, k) != (ssize_t)k)
+                abort();
+            left -= k;
+        }
+        close(fd);
+    }
+    return dir;
+}
+
+int http2_fuzz_session(const char *data, size_t n)
+{
+    static struct cfg cfg;
+    static struct server srv;
+    static bool ready;
+    if (!ready) {
+        char err[256], arg0[] = "fuzz", arg1[] = "--static", arg2[96];
+        snprintf(arg2, sizeof arg2, "/s=%s", fuzz_site());
+        char *argv[] = {arg0, arg1, arg2, NULL};
+        if (cfg_parse(&cfg, 3, argv, err, sizeof err) < 0 || loop_init(&srv.loop) < 0 ||
+            router_init(&srv.router, &cfg, &srv, err, sizeof err) < 0)
+            abort();
+        srv.cfg = &cfg;
+        for (int k = CONN_T_HANDSHAKE; k <= CONN_T_DRAIN; k++)
+            srv.tl[k] = loop_timer_list(&srv.loop, 1000);
+        srv.tl_stream_io = loop_timer_list(&srv.loop, 1000);
+        srv.tl_stream_app = loop_timer_list(&srv.loop, 1000);
+        ready = true;
+    }
+    struct conn *c = calloc(1, sizeof *c);
+    if (!c)
+        abort();
+    c->srv = &srv;
+    c->io.fd = -1;
+    c->file_fd = -1;
+    int result = -1;
+    if (http2_start(c, preface, sizeof preface - 1) == 0) {
+        /* Two pieces, split where the first byte says, to exercise frames across reads. */
+        size_t cut = n ? (unsigned char)data[0] % (n + 1) : 0;
+        const char *piece[2] = {data, data + cut};
+        size_t len[2] = {cut, n - cut};
+        for (int i = 0; i < 2 && !c->closing; i++) {
+            if (len[i])
+                h2_on_data(c, piece[i], len[i]);
+            for (int k = 0; k < 10000 && !c->closing && buf_size(&c->out); k++) {
+                buf_reset(&c->out); /* "written" */
+                h2_on_drain(c);
+            }
+        }
+        result = c->closing ? -1 : (int)h2_of(c)->finished;
+    }
+    timer_cancel(&c->timer);
+    h2_on_free(c);
+    buf_free(&c->out);
+    free(c);
+    srv.loop.tasks = NULL; /* a deferred close of this connection: never run */
+    srv.loop.tasks_tail = &srv.loop.tasks;
+    return result;
 }

@@ -19,4 +19,10 @@ int http2_start(struct conn *c, const char *data, size_t n);
  * client preface: 1 it is (all 24 bytes), 0 it may be (a prefix), -1 it is not. */
 int http2_is_preface(const char *data, size_t n);
 
+/* For fuzzing: run data as what a client sends after the preface on one plain HTTP/2
+ * connection, with the default limits and a static mount /s (a.txt, 27 bytes; big.bin, 40000);
+ * the server's frames are dropped (the client always reads). Returns the number of streams
+ * answered whole, or -1 when the connection was closed. */
+int http2_fuzz_session(const char *data, size_t n);
+
 #endif
