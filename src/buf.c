@@ -119,9 +119,8 @@ void buf_free(struct buf *b)
     b->off = b->len = b->cap = 0;
 }
 
-bool span_eq_lower(struct span s, const char *lower)
+bool span_eq_lower_n(struct span s, const char *lower, size_t n)
 {
-    size_t n = strlen(lower);
     if (s.n != n)
         return false;
     for (size_t i = 0; i < n; i++) {

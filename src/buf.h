@@ -75,8 +75,13 @@ void buf_free(struct buf *b);
 size_t fmt_u64(char *out, unsigned long long v);
 size_t fmt_hex(char *out, unsigned long long v);
 
-/* ASCII case-insensitive equality of a span with a NUL-terminated lowercase literal. */
-bool span_eq_lower(struct span s, const char *lower);
+/* ASCII case-insensitive equality of a span with a lowercase string of n bytes. */
+bool span_eq_lower_n(struct span s, const char *lower, size_t n);
+/* ... with a NUL-terminated lowercase literal (its length is folded at compile time). */
+static inline bool span_eq_lower(struct span s, const char *lower)
+{
+    return span_eq_lower_n(s, lower, __builtin_strlen(lower));
+}
 /* Strip leading and trailing spaces and tabs. */
 struct span span_trim(struct span s);
 

@@ -49,6 +49,7 @@
 #define CONN_WINDOW (16 * 1024 * 1024) /* the connection's receive window */
 #define HEAD_MAX_MIN (32 * 1024)       /* a request's header list, at least (as http1.c) */
 #define RESET_FLOOD_MIN 100            /* client resets before the ratio counts */
+#define FREE_STREAMS_MAX 256           /* finished streams kept for reuse, with their buffers */
 
 struct h2conn;
 
@@ -67,6 +68,8 @@ struct h2stream {
     struct h2hdr *hdrs;
     size_t nhdrs, hdrs_cap;
     struct req_header *view;
+    size_t view_cap;
+    struct buf nv; /* the response head's names and values (nghttp2 does not copy them) */
     struct h2hdr method, path, scheme, authority;
     struct buf cookie; /* "cookie" fields, joined with "; " (RFC 9113 §8.2.3) */
     size_t head_bytes;
@@ -132,11 +135,33 @@ static size_t head_max(const struct server *s)
 
 static void stream_timer_cb(struct timer *t);
 
+/* Streams come and go with every request: finished ones are kept (process-wide, loop thread
+ * only) with their buffers, so a request costs no allocation of ours. */
+static struct h2stream *free_streams;
+static size_t nfree_streams;
+
 static struct h2stream *stream_new(struct h2conn *h, int32_t id)
 {
-    struct h2stream *st = calloc(1, sizeof *st);
-    if (!st)
+    struct h2stream *st = free_streams;
+    if (st) {
+        free_streams = st->next;
+        nfree_streams--;
+        struct h2stream keep = *st;
+        memset(st, 0, sizeof *st);
+        st->hb = keep.hb;
+        st->hdrs = keep.hdrs;
+        st->hdrs_cap = keep.hdrs_cap;
+        st->view = keep.view;
+        st->view_cap = keep.view_cap;
+        st->nv = keep.nv;
+        st->out = keep.out;
+        st->cookie = keep.cookie;
+        buf_reset(&st->hb);
+        buf_reset(&st->out);
+        buf_reset(&st->cookie);
+    } else if (!(st = calloc(1, sizeof *st))) {
         return NULL;
+    }
     st->h = h;
     st->id = id;
     st->file_fd = -1;
@@ -181,10 +206,18 @@ static void stream_free(struct h2stream *st)
     h->nstreams--;
     if (st->file_fd >= 0)
         close(st->file_fd);
+    body_free(&st->body);
+    if (nfree_streams < FREE_STREAMS_MAX && st->hb.cap <= HEAD_MAX_MIN &&
+        st->out.cap <= STREAM_OUT_MAX && st->cookie.cap <= HEAD_MAX_MIN) {
+        st->next = free_streams;
+        free_streams = st;
+        nfree_streams++;
+        return;
+    }
     buf_free(&st->hb);
     buf_free(&st->cookie);
     buf_free(&st->out);
-    body_free(&st->body);
+    buf_free(&st->nv);
     free(st->hdrs);
     free(st->view);
     free(st);
@@ -204,9 +237,10 @@ static void consume(struct h2conn *h, int32_t id, size_t n)
 
 /* ---- the exchange, for a stream -------------------------------------------------------- */
 
-/* nghttp2 copies names and values at submit: they are built in one scratch buffer. */
+/* A response head's names and values, in one buffer of the stream's: nghttp2 is told not to
+ * copy them (they live until the stream is closed, after its HEADERS frame). */
 struct nvb {
-    struct buf b;
+    struct buf *b;
     struct h2hdr at[256]; /* header lines of a response, at most */
     size_t n;
 };
@@ -216,15 +250,15 @@ static int nvb_add(struct nvb *v, const char *name, size_t nlen, const char *val
     if (v->n == sizeof v->at / sizeof v->at[0])
         return -1;
     struct h2hdr *a = &v->at[v->n];
-    a->name = (uint32_t)buf_size(&v->b);
+    a->name = (uint32_t)buf_size(v->b);
     a->name_len = (uint32_t)nlen;
-    char *w = buf_reserve(&v->b, nlen + vlen, 0);
+    char *w = buf_reserve(v->b, nlen + vlen, 0);
     if (!w)
         return -1;
     for (size_t i = 0; i < nlen; i++) /* HTTP/2 field names are lowercase */
         w[i] = (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] + 32 : name[i]);
     memcpy(w + nlen, value, vlen);
-    buf_commit(&v->b, nlen + vlen);
+    buf_commit(v->b, nlen + vlen);
     a->value = a->name + (uint32_t)nlen;
     a->value_len = (uint32_t)vlen;
     v->n++;
@@ -234,17 +268,18 @@ static int nvb_add(struct nvb *v, const char *name, size_t nlen, const char *val
 /* Connection-specific fields mean nothing on HTTP/2 (RFC 9113 §8.2.2): left out. */
 static bool is_connection_specific(const char *name, size_t n)
 {
-    static const char *const names[] = {"connection", "keep-alive", "proxy-connection",
-                                        "transfer-encoding", "upgrade"};
     struct span s = {name, n};
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (span_eq_lower(s, names[i]))
-            return true;
-    return false;
+    switch (n) {
+    case 7: return span_eq_lower(s, "upgrade");
+    case 10: return span_eq_lower(s, "connection") || span_eq_lower(s, "keep-alive");
+    case 16: return span_eq_lower(s, "proxy-connection");
+    case 17: return span_eq_lower(s, "transfer-encoding");
+    default: return false;
+    }
 }
 
-/* "Name: value\r\n" lines. */
-static int nvb_add_lines(struct nvb *v, const char *p, size_t n)
+/* "Name: value\r\n" lines (filter: an app's, whose connection-specific fields are dropped). */
+static int nvb_add_lines(struct nvb *v, const char *p, size_t n, bool filter)
 {
     const char *end = p + n;
     while (p < end) {
@@ -255,7 +290,7 @@ static int nvb_add_lines(struct nvb *v, const char *p, size_t n)
         const char *colon = memchr(p, ':', (size_t)(line_end - p));
         if (colon) {
             struct span val = span_trim((struct span){colon + 1, (size_t)(line_end - colon - 1)});
-            if (!is_connection_specific(p, (size_t)(colon - p)) &&
+            if (!(filter && is_connection_specific(p, (size_t)(colon - p))) &&
                 nvb_add(v, p, (size_t)(colon - p), val.p, val.n) < 0)
                 return -1;
         }
@@ -277,7 +312,8 @@ static int h2x_head(struct exchange *x, const struct response *res)
     st->bytes = 0;
     st->answered = true;
     st->bodyless = st->req.is_head || status == 204 || status == 304 || status < 200;
-    struct nvb v = {.n = 0};
+    buf_reset(&st->nv);
+    struct nvb v = {.b = &st->nv, .n = 0};
     char code[4] = {(char)('0' + status / 100 % 10), (char)('0' + status / 10 % 10),
                     (char)('0' + status % 10), 0};
     int e = nvb_add(&v, ":status", 7, code, 3);
@@ -293,23 +329,22 @@ static int h2x_head(struct exchange *x, const struct response *res)
         e |= nvb_add(&v, "content-length", 14, n, k);
     }
     if (res->lines_len)
-        e |= nvb_add_lines(&v, res->lines, res->lines_len);
+        e |= nvb_add_lines(&v, res->lines, res->lines_len, true);
     if (res->hdrs_len)
-        e |= nvb_add_lines(&v, res->hdrs, res->hdrs_len);
+        e |= nvb_add_lines(&v, res->hdrs, res->hdrs_len, false);
     if (srv->hsts_len && h->c->tls && !res->has_sts)
-        e |= nvb_add_lines(&v, srv->hsts_line, srv->hsts_len);
+        e |= nvb_add_lines(&v, srv->hsts_line, srv->hsts_len, false);
     nghttp2_nv nv[sizeof v.at / sizeof v.at[0]];
     for (size_t i = 0; i < v.n && !e; i++) {
-        nv[i].name = (uint8_t *)v.b.p + v.at[i].name;
+        nv[i].name = (uint8_t *)st->nv.p + v.at[i].name;
         nv[i].namelen = v.at[i].name_len;
-        nv[i].value = (uint8_t *)v.b.p + v.at[i].value;
+        nv[i].value = (uint8_t *)st->nv.p + v.at[i].value;
         nv[i].valuelen = v.at[i].value_len;
-        nv[i].flags = NGHTTP2_NV_FLAG_NONE;
+        nv[i].flags = NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE;
     }
     nghttp2_data_provider dp = {.source.ptr = st, .read_callback = read_body};
     if (!e)
         e = nghttp2_submit_response(h->s, st->id, nv, v.n, st->bodyless ? NULL : &dp);
-    buf_free(&v.b);
     if (e)
         return -1;
     st->submitted = true;
@@ -592,14 +627,16 @@ static struct span hspan(const struct h2stream *st, const struct h2hdr *a)
     return (struct span){st->hb.p + a->value, a->value_len};
 }
 
+/* Keep a field's name and value in hb. A value already in hb is given by its offset (value
+ * NULL, vlen bytes at voff): hb may move while it grows. */
 static int keep_field(struct h2stream *st, struct h2hdr *dst, const uint8_t *name, size_t nlen,
-                      const uint8_t *value, size_t vlen)
+                      const uint8_t *value, size_t vlen, size_t voff)
 {
     char *w = buf_reserve(&st->hb, nlen + vlen, 0);
     if (!w)
         return -1;
     memcpy(w, name, nlen);
-    memcpy(w + nlen, value, vlen);
+    memcpy(w + nlen, value ? (const char *)value : st->hb.p + voff, vlen);
     dst->name = (uint32_t)buf_size(&st->hb);
     dst->name_len = (uint32_t)nlen;
     dst->value = dst->name + (uint32_t)nlen;
@@ -653,7 +690,7 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *
             st->err_status = 414;
             return 0;
         }
-        if (dst && keep_field(st, dst, name, nlen, value, vlen) < 0)
+        if (dst && keep_field(st, dst, name, nlen, value, vlen, 0) < 0)
             st->err_status = 503;
         return 0;
     }
@@ -681,7 +718,7 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *
         st->hdrs = n;
         st->hdrs_cap = cap;
     }
-    if (keep_field(st, &st->hdrs[st->nhdrs], name, nlen, value, vlen) < 0)
+    if (keep_field(st, &st->hdrs[st->nhdrs], name, nlen, value, vlen, 0) < 0)
         st->err_status = 503;
     else
         st->nhdrs++;
@@ -698,19 +735,24 @@ static int build_request(struct h2stream *st)
             st->hdrs[i].name_len == 4 && memcmp(st->hb.p + st->hdrs[i].name, "host", 4) == 0;
     /* :authority becomes Host for the app (RFC 9113 §8.3.1), and the cookies one field. */
     static const uint8_t host[] = "host", cookie[] = "cookie";
-    if (st->hdrs_cap == 0 && !(st->hdrs = malloc(2 * sizeof *st->hdrs)))
+    if (!st->hdrs && !(st->hdrs = malloc(2 * sizeof *st->hdrs)))
         return 503; /* (on_header keeps room for these two) */
     if (!has_host && st->authority.value_len &&
-        keep_field(st, &st->hdrs[st->nhdrs++], host, 4,
-                   (const uint8_t *)st->hb.p + st->authority.value, st->authority.value_len) < 0)
+        keep_field(st, &st->hdrs[st->nhdrs++], host, 4, NULL, st->authority.value_len,
+                   st->authority.value) < 0)
         return 503;
     if (buf_size(&st->cookie) &&
         keep_field(st, &st->hdrs[st->nhdrs++], cookie, 6, (const uint8_t *)buf_data(&st->cookie),
-                   buf_size(&st->cookie)) < 0)
+                   buf_size(&st->cookie), 0) < 0)
         return 503;
-    st->view = malloc((st->nhdrs ? st->nhdrs : 1) * sizeof *st->view);
-    if (!st->view)
-        return 503;
+    if (st->nhdrs > st->view_cap) {
+        free(st->view);
+        st->view_cap = st->nhdrs < 16 ? 16 : st->nhdrs;
+        if (!(st->view = malloc(st->view_cap * sizeof *st->view))) {
+            st->view_cap = 0;
+            return 503;
+        }
+    }
     for (size_t i = 0; i < st->nhdrs; i++) {
         st->view[i].name = (struct span){st->hb.p + st->hdrs[i].name, st->hdrs[i].name_len};
         st->view[i].value = hspan(st, &st->hdrs[i]);
@@ -1185,6 +1227,9 @@ static nghttp2_option *options(void)
         nghttp2_option_set_max_continuations(opt, 8);
         nghttp2_option_set_max_settings(opt, 32);
         nghttp2_option_set_max_outbound_ack(opt, 1000);
+        /* no priority tree of closed streams (RFC 9113 deprecates the scheme): less memory
+         * and work per stream */
+        nghttp2_option_set_no_closed_streams(opt, 1);
     }
     return opt;
 }
