@@ -488,37 +488,28 @@ static const struct exchange_ops h2x_ops = {
     .wake = h2x_wake,
 };
 
-/* nghttp2 wants DATA for a stream: what is buffered, or the file, up to len bytes. */
+/* nghttp2 wants DATA for a stream: how much of what is buffered, or of the file, goes into the
+ * next frame (up to len bytes). The bytes themselves are written by send_data, straight into
+ * the connection's output (NO_COPY: not through nghttp2's frame buffer). */
 static ssize_t read_body(nghttp2_session *s, int32_t id, uint8_t *out, size_t len, uint32_t *flags,
                          nghttp2_data_source *src, void *ud)
 {
     (void)s;
     (void)id;
+    (void)out;
     (void)ud;
     struct h2stream *st = src->ptr;
-    size_t n = 0;
+    size_t n = 0, left = 0;
     if (buf_size(&st->out)) {
         n = buf_size(&st->out) < len ? buf_size(&st->out) : len;
-        memcpy(out, buf_data(&st->out), n);
-        buf_consume(&st->out, n);
-        if (buf_size(&st->out) == 0 && st->out.cap > STREAM_OUT_MAX)
-            buf_free(&st->out); /* an app's big buffer, taken whole: not kept */
+        left = buf_size(&st->out) - n + (st->file_fd >= 0 ? 1 : 0);
     } else if (st->file_fd >= 0) {
         n = st->file_left < len ? (size_t)st->file_left : len;
-        ssize_t got = pread(st->file_fd, out, n, st->file_off);
-        if (got <= 0) {
-            log_error("#%llu file read failed or file shrank", (unsigned long long)st->x.id);
-            return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* the stream is reset */
-        }
-        n = (size_t)got;
-        st->file_off += got;
-        st->file_left -= n;
-        if (st->file_left == 0) {
-            close(st->file_fd);
-            st->file_fd = -1;
-        }
+        left = (size_t)(st->file_left - n);
     }
-    if (buf_size(&st->out) == 0 && st->file_fd < 0 && (st->ended || st->cut)) {
+    if (n)
+        *flags |= NGHTTP2_DATA_FLAG_NO_COPY;
+    if (left == 0 && (st->ended || st->cut)) {
         *flags |= NGHTTP2_DATA_FLAG_EOF;
         return (ssize_t)n;
     }
@@ -527,6 +518,42 @@ static ssize_t read_body(nghttp2_session *s, int32_t id, uint8_t *out, size_t le
         return NGHTTP2_ERR_DEFERRED;
     }
     return (ssize_t)n;
+}
+
+/* A DATA frame read_body sized: its header, then its bytes, into the connection's output. */
+static int send_data(nghttp2_session *s, nghttp2_frame *f, const uint8_t *framehd, size_t len,
+                     nghttp2_data_source *src, void *ud)
+{
+    (void)s;
+    struct h2conn *h = ud;
+    struct h2stream *st = src->ptr;
+    struct conn *c = h->c;
+    if (f->data.padlen) /* (we never ask for padding) */
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
+    char *w = buf_reserve(&c->out, 9 + len, 0);
+    if (!w)
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
+    memcpy(w, framehd, 9);
+    if (buf_size(&st->out)) {
+        memcpy(w + 9, buf_data(&st->out), len);
+        buf_consume(&st->out, len);
+        if (buf_size(&st->out) == 0 && st->out.cap > STREAM_OUT_MAX)
+            buf_free(&st->out); /* an app's big buffer, taken whole: not kept */
+    } else {
+        ssize_t got = st->file_fd >= 0 ? pread(st->file_fd, w + 9, len, st->file_off) : -1;
+        if (got != (ssize_t)len) {
+            log_error("#%llu file read failed or file shrank", (unsigned long long)st->x.id);
+            return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* nothing written: the stream is reset */
+        }
+        st->file_off += got;
+        st->file_left -= len;
+        if (st->file_left == 0) {
+            close(st->file_fd);
+            st->file_fd = -1;
+        }
+    }
+    buf_commit(&c->out, 9 + len);
+    return 0;
 }
 
 /* ---- handlers --------------------------------------------------------------------------- */
@@ -1215,6 +1242,7 @@ static nghttp2_session_callbacks *callbacks(void)
         nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk);
         nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
         nghttp2_session_callbacks_set_on_frame_send_callback(cbs, on_frame_send);
+        nghttp2_session_callbacks_set_send_data_callback(cbs, send_data);
     }
     return cbs;
 }
