@@ -8,6 +8,7 @@ assumed."""
 import os
 import socket
 import ssl
+import sys
 import time
 
 import pytest
@@ -250,6 +251,43 @@ def fd_count(pid):
     return len(os.listdir("/proc/%d/fd" % pid))
 
 
+# /proc/net/tcp states (include/net/tcp_states.h) in which the server's end of a connection is
+# not closed yet: not accepted (SYN_RECV, or ESTABLISHED / CLOSE_WAIT in the accept queue), or
+# accepted and still open. Once the server closes it, it is gone or in LAST_ACK / FIN_WAIT* /
+# TIME_WAIT with no descriptor behind it.
+TCP_SERVER_END_OPEN = {"01": "ESTABLISHED", "03": "SYN_RECV", "08": "CLOSE_WAIT"}
+
+
+def proc_net_addr(hexaddr):
+    """An address of /proc/net/tcp{,6} ("0100007F:1F90": 32-bit words in host order, hex
+    port) as (host, port)."""
+    h, p = hexaddr.split(":")
+    raw = b"".join(int(h[i:i + 8], 16).to_bytes(4, sys.byteorder) for i in range(0, len(h), 8))
+    return socket.inet_ntop(socket.AF_INET if len(raw) == 4 else socket.AF_INET6, raw), int(p, 16)
+
+
+def server_ends(lst):
+    """The TCP connections to listener lst whose server end is not closed yet, by state (the
+    kernel's view: those still in the listen backlog count too), and the accept queue length."""
+    states, queued = {}, 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                rows = f.read().splitlines()[1:]
+        except FileNotFoundError:
+            continue
+        for row in rows:
+            fields = row.split()
+            if proc_net_addr(fields[1]) != (lst.host, lst.port):
+                continue
+            if fields[3] == "0A":  # LISTEN: rx_queue is the accept queue
+                queued += int(fields[4].split(":")[1], 16)
+            elif fields[3] in TCP_SERVER_END_OPEN:
+                name = TCP_SERVER_END_OPEN[fields[3]]
+                states[name] = states.get(name, 0) + 1
+    return states, queued
+
+
 def open_and_half_close(lst, data, n):
     """n clients that each send data, shut down their write side and close at once."""
     for _ in range(n):
@@ -291,9 +329,17 @@ def test_half_closed_clients_free_their_slots_at_once(small_app, scheme, name):
     base = fd_count(small_app.worker_pid)
     open_and_half_close(lst, HALF_CLOSE[name], 70)
     # Every one of them is gone within a moment (not at --io-timeout / --header-timeout).
+    # The descriptor count alone cannot tell: right after the clients leave, the server may not
+    # have accepted them yet (they wait in the listen backlog, the count is still at base), and
+    # a moment later it holds a batch it has just accepted. So wait until the kernel has no
+    # connection to the listener left that the server has not closed, then count descriptors.
     deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and fd_count(small_app.worker_pid) > base:
+    while time.monotonic() < deadline and (server_ends(lst) != ({}, 0) or
+                                           fd_count(small_app.worker_pid) > base):
         time.sleep(0.05)
+    open_ends, queued = server_ends(lst)
+    assert (open_ends, queued) == ({}, 0), \
+        "connections not closed by the server: %r, %d of them not accepted" % (open_ends, queued)
     assert fd_count(small_app.worker_pid) <= base, \
         "%d descriptors open, %d before the half-closed clients" % (
             fd_count(small_app.worker_pid), base)
