@@ -36,7 +36,9 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <malloc.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <nghttp2/nghttp2.h>
@@ -115,6 +117,12 @@ struct h2conn {
     bool shutdown;             /* GOAWAY: no new streams; close once the last one is done */
     bool final_goaway;         /* the GOAWAY with the real last stream id was sent */
     uint64_t resets, finished; /* streams reset by the client unfinished / answered whole */
+    /* nghttp2's allocations of a page or more (its 16 KiB frame buffer, the HPACK encoder's
+     * table) are mappings of their own, so an idle connection can hand their pages back. */
+    struct {
+        void *p;
+        size_t len;
+    } maps[4];
 };
 
 static const struct conn_proto h2_proto;
@@ -1182,9 +1190,83 @@ static void h2_on_timeout(struct conn *c, enum conn_timer which)
     }
 }
 
+/* ---- nghttp2's memory -------------------------------------------------------------------- */
+
+#define MAP_MIN 4096
+
+static int map_find(struct h2conn *h, void *p)
+{
+    for (int i = 0; i < (int)(sizeof h->maps / sizeof h->maps[0]); i++)
+        if (p && h->maps[i].p == p)
+            return i;
+    return -1;
+}
+
+static void *map_new(struct h2conn *h, size_t n)
+{
+    int i;
+    for (i = 0; i < (int)(sizeof h->maps / sizeof h->maps[0]) && h->maps[i].p; i++)
+        ;
+    if (i == (int)(sizeof h->maps / sizeof h->maps[0]))
+        return malloc(n); /* (more big allocations than expected: the heap) */
+    void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    h->maps[i].p = p;
+    h->maps[i].len = n;
+    return p;
+}
+
+static void *mem_malloc(size_t n, void *ud)
+{
+    return n >= MAP_MIN ? map_new(ud, n) : malloc(n);
+}
+
+static void mem_free(void *p, void *ud)
+{
+    struct h2conn *h = ud;
+    int i = map_find(h, p);
+    if (i < 0) {
+        free(p);
+        return;
+    }
+    munmap(p, h->maps[i].len);
+    h->maps[i].p = NULL;
+}
+
+static void *mem_calloc(size_t k, size_t n, void *ud)
+{
+    if (n && k > SIZE_MAX / n)
+        return NULL;
+    return k * n >= MAP_MIN ? map_new(ud, k * n) : calloc(k, n); /* (mappings are zeroed) */
+}
+
+static void *mem_realloc(void *p, size_t n, void *ud)
+{
+    struct h2conn *h = ud;
+    int i = map_find(h, p);
+    if (i < 0 && n < MAP_MIN)
+        return realloc(p, n);
+    size_t old = i >= 0 ? h->maps[i].len : p ? malloc_usable_size(p) : 0;
+    void *q = map_new(h, n);
+    if (!q)
+        return NULL;
+    if (p) {
+        memcpy(q, p, old < n ? old : n);
+        mem_free(p, h);
+    }
+    return q;
+}
+
+/* Idle (no stream, nothing to send): the frame buffer holds nothing worth keeping. */
 static void h2_on_trim(struct conn *c)
 {
-    (void)c; /* nghttp2's buffers are its own; nothing per request is kept between streams */
+    struct h2conn *h = h2_of(c);
+    if (h->nstreams || nghttp2_session_want_write(h->s))
+        return;
+    for (size_t i = 0; i < sizeof h->maps / sizeof h->maps[0]; i++)
+        if (h->maps[i].p && h->maps[i].len >= 4 * MAP_MIN) /* not the HPACK table: in use */
+            (void)madvise(h->maps[i].p, h->maps[i].len, MADV_DONTNEED);
 }
 
 static void h2_on_free(struct conn *c)
@@ -1279,7 +1361,8 @@ int http2_start(struct conn *c, const char *data, size_t n)
     struct h2conn *h = calloc(1, sizeof *h);
     nghttp2_session_callbacks *cbs = callbacks();
     nghttp2_option *opt = options();
-    if (!h || !cbs || !opt || nghttp2_session_server_new2(&h->s, cbs, h, opt) != 0) {
+    nghttp2_mem mem = {h, mem_malloc, mem_free, mem_calloc, mem_realloc};
+    if (!h || !cbs || !opt || nghttp2_session_server_new3(&h->s, cbs, h, opt, &mem) != 0) {
         free(h);
         conn_abort(c, "out of memory");
         return -1;
