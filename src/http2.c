@@ -38,6 +38,7 @@
 #include <stdlib.h>
 #include <malloc.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -818,6 +819,12 @@ static int build_request(struct h2stream *st)
         return ts;
     if (r->host.n && !request_host_valid(r->host))
         return 400;
+    /* Both, and different: which one would a front proxy have routed by? (RFC 9113 §8.3.1:
+     * malformed) */
+    struct span hh = request_header(r, "host");
+    if (st->authority.value_len && has_host &&
+        !(hh.n == r->host.n && strncasecmp(hh.p, r->host.p, hh.n) == 0))
+        return 400;
     return 0;
 }
 
@@ -845,10 +852,10 @@ static void dispatch(struct h2stream *st, bool streaming)
         return;
     }
     struct exchange *x = &st->x;
-    x->in_body = &st->body;
-    x->in_chunked = false;
-    x->in_streams = streaming;
     struct span cl = request_header(&st->req, "content-length");
+    x->in_body = &st->body;
+    x->in_chunked = !cl.p; /* no length announced: the app gets the length of what came */
+    x->in_streams = streaming;
     x->in_length = 0;
     for (size_t i = 0; streaming && i < cl.n; i++)
         x->in_length = x->in_length * 10 + (uint64_t)(cl.p[i] - '0');
@@ -884,6 +891,7 @@ static void head_complete(struct h2stream *st, bool end_stream)
     struct h2conn *h = st->h;
     const struct cfg *cfg = h->c->srv->cfg;
     st->head_done = true;
+    st->body_done = end_stream;
     h->heads_open--;
     int status = st->err_status ? st->err_status : build_request(st);
     if (status) {
@@ -901,7 +909,6 @@ static void head_complete(struct h2stream *st, bool end_stream)
     st->route = (uint8_t)router_route(&h->c->srv->router, &st->x);
     st->keep_body = router_takes_body((enum route)st->route);
     if (end_stream || !st->keep_body) {
-        st->body_done = end_stream;
         dispatch(st, false); /* a body nobody reads is dropped as it comes */
         return;
     }
