@@ -96,6 +96,7 @@ struct h2stream {
     bool bodyless;   /* HEAD, 204, 304: no DATA */
     bool ended, cut; /* end / abort called */
     bool deferred;   /* nghttp2 waits for data: resume it */
+    bool sent_end;   /* the frame with END_STREAM went out */
     bool logged;
     struct buf out; /* body bytes not yet framed */
     int file_fd;    /* owned; -1 */
@@ -1008,8 +1009,9 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud)
         break;
     case NGHTTP2_RST_STREAM:
         /* A client that resets more streams than it lets finish (rapid reset: each reset
-         * stream cost a request's work, and none counts against the concurrency limit). */
-        if (st && !st->ended) {
+         * stream cost a request's work, and none counts against the concurrency limit): a
+         * stream still open here did not get its whole answer. */
+        if (st && !st->sent_end) {
             h->resets++;
             if (h->resets > RESET_FLOOD_MIN && h->resets > 2 * h->finished) {
                 log_warn("#%llu HTTP/2: %llu streams reset by the client, %llu finished: GOAWAY "
@@ -1027,12 +1029,11 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud)
 
 static int on_stream_close(nghttp2_session *s, int32_t id, uint32_t error, void *ud)
 {
-    (void)error;
     struct h2conn *h = ud;
     struct h2stream *st = nghttp2_session_get_stream_user_data(s, id);
     if (!st)
         return 0;
-    if (st->ended && !st->cut)
+    if (st->sent_end && !st->cut && error == NGHTTP2_NO_ERROR)
         h->finished++;
     if (st->unconsumed) /* the connection's window: what the handler never took */
         (void)nghttp2_session_consume_connection(s, st->unconsumed);
@@ -1053,6 +1054,8 @@ static int on_frame_send(nghttp2_session *s, const nghttp2_frame *f, void *ud)
     /* The response ended while the request body still comes: stop it (RFC 9113 §8.1). */
     if ((f->hd.flags & NGHTTP2_FLAG_END_STREAM) && f->hd.stream_id) {
         struct h2stream *st = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
+        if (st)
+            st->sent_end = true;
         if (st && !st->body_done)
             (void)nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, f->hd.stream_id,
                                             NGHTTP2_NO_ERROR);

@@ -139,6 +139,19 @@ def h2_socket(listener, timeout=10.0, rcvbuf=None):
     return s
 
 
+
+def recv_some(sock, timeout):
+    """One recv: the bytes, b"" at EOF (or a reset), None when nothing came within timeout."""
+    sock.settimeout(timeout)
+    try:
+        return sock.recv(65536)
+    except (socket.timeout, TimeoutError):
+        return None
+    except ssl.SSLError as e:
+        return None if "timed out" in str(e) else b""
+    except (ConnectionResetError, BrokenPipeError):
+        return b""
+
 class StreamResult:
     def __init__(self, sid):
         self.sid = sid
@@ -199,17 +212,9 @@ class H2Client:
         """Read once (up to timeout) and handle the events; False on EOF or timeout."""
         if self.closed:
             return False
-        self.sock.settimeout(self.timeout if timeout is None else timeout)
-        try:
-            data = self.sock.recv(65536)
-        except (socket.timeout, TimeoutError):
+        data = recv_some(self.sock, self.timeout if timeout is None else timeout)
+        if data is None:
             return False
-        except ssl.SSLError as e:
-            if "timed out" in str(e):
-                return False
-            data = b""
-        except (ConnectionResetError, BrokenPipeError):
-            data = b""
         if not data:
             self.closed = True
             return False
@@ -406,17 +411,9 @@ class RawH2:
                      self.block(path, method, extra))
 
     def _recv(self, timeout):
-        self.sock.settimeout(max(timeout, 0.001))
-        try:
-            d = self.sock.recv(65536)
-        except (socket.timeout, TimeoutError):
+        d = recv_some(self.sock, max(timeout, 0.001))
+        if d is None:
             return None
-        except ssl.SSLError as e:
-            if "timed out" in str(e):
-                return None
-            d = b""
-        except (ConnectionResetError, BrokenPipeError):
-            d = b""
         if not d:
             self.eof = True
             return b""
@@ -914,8 +911,30 @@ class TestAttacks:
             goaways = [f for f in frames if f.type == GOAWAY]
             print("rapid reset (static): goaway codes %r closed=%r sent all=%r"
                   % ([g.error_code for g in goaways], closed, ok))
-            assert goaways and goaways[-1].error_code in (ENHANCE_YOUR_CALM, INTERNAL_ERROR), \
+            # http2.c's own count (streams reset before their answer went out), before
+            # nghttp2's token bucket (1000) would say INTERNAL_ERROR
+            assert goaways and goaways[-1].error_code == ENHANCE_YOUR_CALM, \
                 "10000 reset streams and no GOAWAY: %r closed=%r" % (goaways, closed)
+        assert_still_serving(srv)
+
+    def test_cancelling_client_not_cut(self, httpsd, tree):
+        """A client that cancels some streams (a browser leaving a page, a video seeking) but
+        lets more of them finish keeps its connection: 150 resets among 400 answered."""
+        srv = h2_server(httpsd, tree)
+        with H2Client(srv.https) as c:
+            for i in range(400):
+                st = c.request("/static/hello.txt")
+                assert st.status == 200 and bytes(st.body) == HELLO, (i, st)
+                if i % 8 < 3:  # 3 in 8: opened, then cancelled before its answer is read
+                    sid = c.conn.get_next_available_stream_id()
+                    c.conn.send_headers(sid, [(":method", "GET"), (":path", "/static/big.bin"),
+                                              (":scheme", "https"), (":authority", "localhost")],
+                                        end_stream=True)
+                    c.conn.reset_stream(sid)
+                    c.flush()
+            assert not [g for g in c.goaways], c.goaways
+            st = c.request("/static/hello.txt")
+            assert st.status == 200, st
         assert_still_serving(srv)
 
     def test_continuation_flood(self, httpsd, tree):
