@@ -1,5 +1,6 @@
-"""Measuring on a shared Linux box: process trees, CPU time, a quiet-machine wait, and the two
-load generators (httpsd-load, the measurement; wrk, the cross-check).
+"""Measuring on a shared Linux box: process trees, CPU time, a quiet-machine wait, and the load
+generators: httpsd-load (the measurement), wrk (the cross-check) and h2load (the measurement of
+the HTTP/2 scenarios, h2-*).
 
 Everything here reads /proc: the server's CPU time is utime+stime of its whole process tree
 (all threads, plus children it reaped), so a prefork server's master and workers are billed
@@ -212,6 +213,103 @@ def run_httpsd_load(binary, cpu, url, conns, duration, *, keepalive=True, method
     except ValueError:
         out = None
     return argv, out, p.stderr.strip()
+
+
+H2LOAD_UNITS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6}
+
+
+def _h2load_time(text):
+    """h2load's "2.17ms" / "288us" / "1.05s" -> seconds (None when not one of those)."""
+    m = re.fullmatch(r"([\d.]+)(s|ms|us|µs)", text.strip())
+    return float(m.group(1)) * H2LOAD_UNITS[m.group(2)] if m else None
+
+
+def parse_h2load(out):
+    """The numbers of one h2load run's output (nghttp2 1.52's format), or (None, why) when a
+    line it must print is missing. Returns (dict, None): requests_per_s (h2load's own: succeeded
+    requests over the main duration), requests (succeeded), counts (total/started/done/
+    succeeded/failed/errored/timeout), status classes ({"2xx": n, ...}), total/header/data bytes,
+    latency_us (mean/max/min/sd of "time for request"), protocol (ALPN; None when h2load printed
+    none: no TLS, or nothing negotiated)."""
+    fin = re.search(r"^finished in ([\d.]+(?:s|ms|us|µs)), ([\d.]+) req/s", out, re.M)
+    req = re.search(r"^requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, "
+                    r"(\d+) failed, (\d+) errored, (\d+) timeout", out, re.M)
+    st = re.search(r"^status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", out, re.M)
+    tr = re.search(r"^traffic: \S+ \((\d+)\) total, \S+ \((\d+)\) headers.*?, \S+ \((\d+)\) data",
+                   out, re.M)
+    missing = [n for n, m in (("finished", fin), ("requests", req), ("status codes", st),
+                              ("traffic", tr)) if not m]
+    if missing:
+        return None, f"h2load printed no {', '.join(missing)} line"
+    counts = dict(zip(("total", "started", "done", "succeeded", "failed", "errored", "timeout"),
+                      map(int, req.groups())))
+    r = dict(duration_s=_h2load_time(fin.group(1)), requests_per_s=float(fin.group(2)),
+             requests=counts["succeeded"], counts=counts,
+             status={f"{c}xx": int(n) for c, n in zip("2345", st.groups())},
+             bytes_total=int(tr.group(1)), bytes_headers=int(tr.group(2)),
+             bytes_data=int(tr.group(3)))
+    lat = re.search(r"^time for request:\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)", out, re.M)
+    if lat:
+        v = [_h2load_time(x) for x in lat.groups()]
+        if None not in v:
+            r["latency_us"] = {k: round(x * 1e6, 1) for k, x in zip(("min", "max", "mean", "sd"), v)}
+    proto = re.search(r"^Application protocol: (\S+)", out, re.M)
+    r["protocol"] = proto.group(1) if proto else None
+    return r, None
+
+
+def h2load_problems(r, expect_status=200):
+    """Why a parsed h2load run is not a measurement (a list; empty when it is one): nothing
+    succeeded, another protocol than h2, failed/errored/timed-out requests, or answers outside
+    the expected status class."""
+    why = []
+    if r["protocol"] is None:  # h2load says nothing more in its timing-based mode
+        why.append("h2 not negotiated: no connection got as far as ALPN h2 (refused, TLS "
+                   "failed, or the server selected no h2)")
+    elif r["protocol"] != "h2":
+        why.append(f"h2 not negotiated (ALPN selected {r['protocol']})")
+    c = r["counts"]
+    bad = {k: c[k] for k in ("failed", "errored", "timeout") if c[k]}
+    if bad:
+        why.append("requests " + ", ".join(f"{k} {v:,}" for k, v in bad.items()))
+    exp = f"{expect_status // 100}xx"
+    other = {k: v for k, v in r["status"].items() if v and k != exp}
+    if other:
+        why.append("status " + ", ".join(f"{k}×{v:,}" for k, v in other.items())
+                   + f" (expected {expect_status})")
+    if not c["succeeded"]:
+        why.append("no request succeeded")
+    return why
+
+
+def run_h2load(cpu, url, conns, streams, duration, *, expect_status=200, headers=(),
+               timeout=None):
+    """h2load -t 1 over TLS with ALPN h2 only (no fallback to HTTP/1.1), pinned to cpu, for
+    `duration` seconds. Returns (argv, parsed dict or None, output). The dict has "failed"
+    (text) when the run is not a measurement (h2load_problems); None when h2load did not run
+    to the end or its output could not be parsed (the reason is in the output's last line)."""
+    argv = ["h2load", "-t", "1", "-c", str(conns), "-m", str(streams),
+            "-D", f"{max(1, round(duration * 1000))}ms", "--npn-list=h2"]
+    for h in headers:
+        argv += ["-H", h]
+    argv.append(url)
+    limit = duration + 60 + 2 * (timeout or 0)
+    try:
+        p = subprocess.run(pinned(cpu, argv), capture_output=True, text=True, timeout=limit)
+    except subprocess.TimeoutExpired as e:
+        out = ((e.stdout or b"").decode(errors="replace") if isinstance(e.stdout, bytes)
+               else e.stdout or "")
+        return argv, None, out + f"\nh2load did not finish within {limit:g} s"
+    out = p.stdout + p.stderr
+    r, why = parse_h2load(p.stdout)
+    if r is None:
+        return argv, None, out + f"\n{why} (exit code {p.returncode})"
+    problems = h2load_problems(r, expect_status)
+    if p.returncode != 0:
+        problems.append(f"exit code {p.returncode}")
+    if problems:
+        r["failed"] = "h2load: " + "; ".join(problems)
+    return argv, r, out
 
 
 def wrk_script(tmp, method, body_file):

@@ -188,7 +188,8 @@ def target_notes(res, key, t):
                      + ", ".join(k.replace("_", ".") for k in t["lower_bound"])
                      + " shown as the timeout, a lower bound**")
     if t["failed_runs"]:
-        notes.append(f"**{t['failed_runs']} run(s) failed**")
+        why = " / ".join(f.replace("\n", " ").replace("|", "\\|") for f in t.get("failures", ()))
+        notes.append(f"**{t['failed_runs']} run(s) failed" + (f": {why}" if why else "") + "**")
     if t["contended_runs"]:
         notes.append(f"contended run(s) {t['contended_runs']} (other work on a benchmark CPU)")
     if t["client_bound"]:
@@ -219,6 +220,8 @@ def scenario_table(res):
                and n not in sc.get("reference", ())
                and any(k.startswith(n + " ") for k in summ["targets"])]
     two_cpus = sc.get("server_cpus", 1) > 1
+    h2load = sc.get("client") == "h2load"  # no percentiles: its mean and max per request
+    lat_keys = ("mean_us", "max_us") if h2load else ("p50_us", "p99_us")
     cols = ["server"]
     if kind == "idle":
         cols += ["KiB per connection (median)", "min – max", "connections",
@@ -234,7 +237,7 @@ def scenario_table(res):
         cols += ["server CPU µs/req"]
         if two_cpus:
             cols.append(f"server CPU (of {100 * sc['server_cpus']}%)")
-        cols += ["client CPU", "p50", "p99"]
+        cols += ["client CPU"] + (["mean latency", "max latency"] if h2load else ["p50", "p99"])
     labels = {n: servers.SERVERS[n].label for n in httpsds}
     cols += [f"{labels[h]} ÷ this" for h in httpsds]
     if any(summ["wrk"].values()):
@@ -278,8 +281,8 @@ def scenario_table(res):
             if two_cpus:
                 sp = t.get("server_cpu_pct")
                 row.append(f"{sp['median']:.0f}%" if sp else "–")
-            row += [f"{cc['median']:.0f}%" if cc else "–",
-                    fus(t["p50_us"] and t["p50_us"]["median"]), fus(t["p99_us"] and t["p99_us"]["median"])]
+            row += [f"{cc['median']:.0f}%" if cc else "–"]
+            row += [fus(t.get(k) and t[k]["median"]) for k in lat_keys]
         for h in httpsds:
             rr = summ["ratios"].get(scheme, {}).get(h, {}).get(name)
             if name.startswith("httpsd") or not rr:
@@ -312,17 +315,19 @@ def tidy(arg):
 
 
 def client_command(res):
+    """(the command line of httpsd's first run, else of the first server's; that server's label)"""
     runs = [r for r in res["runs"] if r.get("argv")]
     first = next((r for r in runs if r["server"].startswith("httpsd")), runs[0] if runs else None)
     if not first:
-        return None
+        return None, None
     argv = [tidy(a) for a in first["argv"]]
     if argv and argv[0].endswith("python3"):
         argv = argv[1:]
     if "--pid" in argv:
         argv[argv.index("--pid") + 1] = "SERVER_PID"
     quoted = " ".join(f"'{a}'" if (" " in a or not a) else a for a in argv)
-    return f"taskset -c {res['settings']['client_cpu']} {quoted}"
+    who = res["servers"].get(first["server"], {}).get("label", first["server"])
+    return f"taskset -c {res['settings']['client_cpu']} {quoted}", who
 
 
 def ratio_words(r, higher):
@@ -398,6 +403,20 @@ def behind_section(results):
             if res["settings"].get("quick"):
                 extra.append("a `--quick` result")
             out.append(line + (f"; {'; '.join(extra)}" if extra else "") + ".")
+        for key, t in summ["targets"].items():  # every run of httpsd failed: no number at all
+            name_, scheme = key.split(" ")
+            if name_.startswith("httpsd") and name_ not in sc.get("reference", ()) \
+                    and t["failed_runs"] and not t["value"]:
+                where = f" over {scheme.upper()}" if len(sc["schemes"]) > 1 else ""
+                out.append(f"- **{name}**{where}: every run of {servers.SERVERS[name_].label} "
+                           "failed: " + " / ".join(t.get("failures", ()))[:300].replace("\n", " ")
+                           + ".")
+        for key, why in res.get("na", {}).items():  # httpsd could not do the scenario at all
+            name_, scheme = key.split(" ")
+            if name_.startswith("httpsd") and name_ not in sc.get("reference", ()):
+                where = f" over {scheme.upper()}" if len(sc["schemes"]) > 1 else ""
+                out.append(f"- **{name}**{where}: {servers.SERVERS[name_].label} is n/a: "
+                           + why.replace("\n", " ")[:300] + ".")
     return out
 
 
@@ -435,6 +454,14 @@ def page(results, charts, profiles):
             "each server process's share of the server's CPU time (to show that every worker "
             "worked)."] if any(r["scenario"].get("server_cpus", 1) > 1 for r in results.values())
            else []),
+         *(["- **HTTP/2 scenarios** (" + ", ".join(f"[{n}](#{n})" for n, r in results.items()
+                                                  if r["scenario"].get("client") == "h2load")
+            + "): the load generator is `h2load -t 1 -c 50 -m 10` (nghttp2; 10 requests in "
+            "flight per connection) over TLS, offering only h2 by ALPN, pinned to CPU 1 like "
+            "httpsd-load; each server's answer is checked with `curl --http2` (h2 negotiated, "
+            "status, exact body), and a run with any failed, errored or timed-out request or a "
+            "non-2xx answer counts as failed, not as a number."]
+           if any(r["scenario"].get("client") == "h2load" for r in results.values()) else []),
          "- **Interleaved runs**: run 1 of every server, then run 2 of every server, … so drift on "
          "the machine hits all alike. Tables give the median and the min – max over the runs.",
          "- **Checked before measured**: each server's answer to the scenario's request is "
@@ -466,7 +493,7 @@ def page(results, charts, profiles):
           f"| memory | {m['memory_gib']} GiB |",
           f"| kTLS | {'kernel tls module loaded' if m.get('ktls_module') else 'no kernel tls module: TLS bodies are encrypted in user space by every server'} |"]
     for k in ("httpsd", "httpsd_git", "httpsd_load", "nginx", "h2o", "uwsgi", "gunicorn",
-              "waitress", "flask", "python", "wrk", "openssl"):
+              "waitress", "flask", "python", "wrk", "h2load", "curl", "openssl"):
         if v.get(k):
             pkg = {"nginx": "nginx", "h2o": "h2o", "uwsgi": "uwsgi-core", "gunicorn": "gunicorn",
                    "waitress": "python3-waitress"}.get(k)
@@ -481,8 +508,8 @@ def page(results, charts, profiles):
           "Bold: httpsd behind that server (see *Where httpsd is behind*).", ""]
     ths = [line for res in results.values() for line in threshold_lines(res, link=True)]
     if ths:
-        L += ["Thresholds the scenarios are meant to show (issue 11's done-when; the same run's "
-              "medians):", ""] + ths + [""]
+        L += ["Thresholds the scenarios are meant to show (the done-when of issues 11 and 13; "
+              "the same run's medians):", ""] + ths + [""]
     # scenarios
     L += ["## Scenarios", ""]
     for name, res in results.items():
@@ -492,13 +519,16 @@ def page(results, charts, profiles):
               + (f"servers on CPUs {','.join(map(str, sc['server_cpu_list']))}, the client on "
                  f"CPU {res['settings']['client_cpu']} (shared); "
                  if sc.get("server_cpus", 1) > 1 else "")
-              + f"{sc['connections']:,} connections" + (", keep-alive" if sc["keepalive"] else
+              + f"{sc['connections']:,} connections"
+              + (f" × {sc['streams']} streams, HTTP/2" if sc.get("client") == "h2load" else "")
+              + (", keep-alive" if sc["keepalive"] else
                                                       ", a new connection per request")
               + (f", {sc['method']} {sc['path']}" + (f" with a {sc['body_bytes']:,}-byte body" if sc["body_bytes"] else ""))
               + (f", headers {', '.join('`' + h + '`' for h in sc['headers'])}" if sc["headers"] else "") + ".", ""]
-        cmd = client_command(res)
+        cmd, who = client_command(res)
         if cmd:
-            L += ["Client command (httpsd's run; every server gets the same with its own port):", "",
+            L += [f"Client command (the {who} run; every server gets the same with its own port"
+                  + (", the ceiling its own path" if sc.get("ceiling_path") else "") + "):", "",
                   "```", cmd, "```", ""]
         L += [scenario_table(res), ""]
         ths = threshold_lines(res)
@@ -518,7 +548,8 @@ def page(results, charts, profiles):
     L += ["## Where httpsd is behind", ""]
     L += behind or ["Nowhere in these results: httpsd is ahead of every peer in every scenario."]
     L += ["", "WSGI scenarios count uWSGI, gunicorn and waitress as peers (nginx `return 200` is "
-          "the ceiling); static, TLS and memory scenarios count nginx and h2o.", ""]
+          "the ceiling); static, TLS, memory and HTTP/2 scenarios count nginx and h2o "
+          "(h2-wsgi-hello: nginx serving the 27-byte file over h2 is the ceiling).", ""]
     if os.path.exists(ANALYSIS):
         with open(ANALYSIS) as f:
             L += [f.read().strip(), ""]

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """bench/run's orchestrator: starts the servers (bench/servers.py) pinned to one CPU, drives each
-scenario (bench/scenarios.py) with httpsd-load pinned to the other, interleaving the servers run
-by run, cross-checks with wrk, and writes bench/results/<YYYYMMDD-HHMM>-<scenario>.json; then
+scenario (bench/scenarios.py) with httpsd-load (h2load for the HTTP/2 scenarios) pinned to the
+other, interleaving the servers run by run, cross-checks with wrk, and writes bench/results/<YYYYMMDD-HHMM>-<scenario>.json; then
 report.py turns the newest results into docs/BENCHMARKS.md. Stdlib only (matplotlib in report.py).
 The two-CPU scenarios (server_cpus=2) pin the servers to both CPUs; httpsd-load stays on
 CLIENT_CPU and shares it with them.
@@ -15,6 +15,7 @@ import glob
 import json
 import os
 import platform
+import re
 import shutil
 import signal
 import subprocess
@@ -100,6 +101,8 @@ def versions(build):
              gunicorn=sh(servers.PY, "-m", "gunicorn", "--version"),
              waitress=dpkg_version("python3-waitress"), flask=dpkg_version("python3-flask"),
              python=sh(servers.PY, "--version"), wrk=sh("wrk", "--version"),
+             h2load=sh("h2load", "--version"),
+             curl=(sh("curl", "--version") or "").split(" (")[0] or None,
              openssl=sh("openssl", "version"), matplotlib=dpkg_version("python3-matplotlib"))
     for s in servers.SERVERS.values():
         if s.package:
@@ -135,8 +138,8 @@ def make_files(tmp):
 class Target:
     """One (server, scheme) of a scenario that passed its probe."""
 
-    def __init__(self, inst, scheme, headers):
-        self.inst, self.scheme, self.headers = inst, scheme, headers
+    def __init__(self, inst, scheme, headers, path):
+        self.inst, self.scheme, self.headers, self.path = inst, scheme, headers, path
         self.name = inst.server.name
         self.key = f"{self.name} {scheme}"
         self.rate = None
@@ -189,7 +192,7 @@ class Runner:
                 pr = scenarios.probe(sc, inst, scheme, self.files)
                 res["probes"][k] = pr
                 if pr["ok"]:
-                    out.append(Target(inst, scheme, pr["headers"]))
+                    out.append(Target(inst, scheme, pr["headers"], pr["path"]))
                     log(f"  probe {k}: {pr['note']}")
                 else:
                     res["na"][k] = pr["reason"]
@@ -204,9 +207,31 @@ class Runner:
 
     def load_args(self, sc, t, duration, rate=None):
         body = self.files.paths[sc.body_file] if sc.body_file else None
-        return dict(url=t.inst.url(t.scheme, sc.path), conns=sc.connections, duration=duration,
+        return dict(url=t.inst.url(t.scheme, t.path), conns=sc.connections, duration=duration,
                     keepalive=sc.keepalive, method=sc.method, headers=t.headers, body_file=body,
                     rate=rate, timeout=sc.timeout or self.st.timeout)
+
+    def run_client(self, sc, t, duration, rate=None):
+        """One closed-loop (or --rate) load run with the scenario's client. Returns (argv, a dict
+        in httpsd-load's JSON terms or None, error text); the dict has "failed" when h2load's
+        run is not a measurement (failed/errored requests, non-2xx, no h2)."""
+        if sc.client != "h2load":
+            return measure.run_httpsd_load(self.load, CLIENT_CPU,
+                                           **self.load_args(sc, t, duration, rate))
+        a = self.load_args(sc, t, duration)
+        argv, r, out = measure.run_h2load(CLIENT_CPU, a["url"], sc.connections, sc.streams,
+                                          duration, expect_status=sc.expect_status,
+                                          headers=a["headers"], timeout=a["timeout"])
+        if r is None:
+            return argv, None, out[-2000:]
+        c = r["counts"]
+        r["errors"] = {k: c[k] for k in ("failed", "errored", "timeout")}
+        r["errors_total"] = sum(r["errors"].values())
+        r["bytes_per_s"] = r["bytes_total"] / duration
+        r["h2load"] = dict(counts=c, protocol=r["protocol"], bytes_total=r["bytes_total"],
+                           bytes_headers=r["bytes_headers"], bytes_data=r["bytes_data"],
+                           streams=sc.streams)
+        return argv, r, ""
 
     def measure(self, sc, t, run):
         st = self.st
@@ -218,15 +243,14 @@ class Runner:
                 rec["failed"] = "server exited:\n" + t.inst.log_tail()
                 return rec
             with measure.CpuMeter(t.inst.pid, t.inst.cpus, CLIENT_CPU) as m:
-                argv, out, err = measure.run_httpsd_load(
-                    self.load, CLIENT_CPU, **self.load_args(sc, t, st.duration, t.rate))
+                argv, out, err = self.run_client(sc, t, st.duration, t.rate)
             rec["argv"] = argv
             if out is None:
-                rec["failed"] = err or "httpsd-load printed no JSON"
+                rec["failed"] = err or f"{sc.client} printed no results"
             else:
                 for k in ("requests", "duration_s", "requests_per_s", "bytes_per_s", "latency_us",
                           "status", "errors", "errors_total", "target_rate", "connects",
-                          "tls_full", "tls_resumed"):
+                          "tls_full", "tls_resumed", "h2load", "failed"):
                     if k in out:
                         rec[k] = out[k]
                 rec["req_per_s"] = rec.pop("requests_per_s")
@@ -246,10 +270,11 @@ class Runner:
             log(f"  [{self.count}] {sc.name} run {run} {t.key}: FAILED: {rec['failed'][:300]}")
         else:
             lat = rec.get("latency_us") or {}
+            tail = "p99" if "p99" in lat else "mean"
             log(f"  [{self.count}] {sc.name} run {run} {t.key:<22} {rec['req_per_s']:>10,.0f} req/s "
                 f"{rec.get('bytes_per_s', 0) / 2**20:>8.1f} MiB/s  srv {rec['server_cpu_us_per_req']:>7.1f} µs/req "
                 f"({rec['server_cpu_pct']:.0f}%)  client {rec['client_cpu_pct']:.0f}%  "
-                f"p99 {lat.get('p99', 0):,.0f} µs" + procs_split(rec)
+                f"{tail} {lat.get(tail, 0):,.0f} µs" + procs_split(rec)
                 + ("  CONTENDED" if rec["contended"] else ""))
         return rec
 
@@ -259,8 +284,7 @@ class Runner:
         self.quiet()
         rec = measure.perf_record(measure.tree_pids(t.inst.pid), path, self.st.duration)
         time.sleep(0.2)  # perf attached before the load starts
-        _, out, _ = measure.run_httpsd_load(self.load, CLIENT_CPU,
-                                            **self.load_args(sc, t, self.st.duration, t.rate))
+        _, out, _ = self.run_client(sc, t, self.st.duration, t.rate)
         err = rec.communicate()[1]
         top, dsos = measure.perf_top(path), measure.perf_top(path, sort="dso", min_pct=0.5)
         log(f"      perf {t.key}: " + ", ".join(f"{p:.1f}% {dso}" for p, dso, _ in dsos[:4]))
@@ -289,7 +313,9 @@ class Runner:
         src = self.done.get("wsgi-hello")
         origin = "this run's wsgi-hello"
         if src is None:
-            files = sorted(glob.glob(os.path.join(RESULTS, "*-wsgi-hello.json")))
+            files = sorted(f for f in glob.glob(os.path.join(RESULTS, "*-wsgi-hello.json"))
+                           if re.fullmatch(r"\d{8}-\d{4}(\d\d)?-wsgi-hello\.json",
+                                           os.path.basename(f)))  # not h2-wsgi-hello
             if files:
                 with open(files[-1]) as f:
                     src = json.load(f)
@@ -336,8 +362,7 @@ class Runner:
             return
         if self.st.warmup:
             for t in targets:
-                measure.run_httpsd_load(self.load, CLIENT_CPU,
-                                        **self.load_args(sc, t, self.st.warmup, t.rate))
+                self.run_client(sc, t, self.st.warmup, t.rate)
         for run in range(1, self.st.runs + 1):
             for scheme in sc.schemes:
                 for t in [t for t in targets if t.scheme == scheme]:

@@ -14,13 +14,21 @@ thresholds:  (server, other server, minimum ratio) the scenario is meant to show
              -w 2 at >= 1.8x httpsd -w 1; summary.py evaluates them, the page shows them
 reference:   httpsd rows measured for a threshold only (httpsd -w 1 next to -w 2): no ratio
              column of their own, not counted in "where httpsd is behind"
+client:      "httpsd-load" (HTTP/1.1), or "h2load" (HTTP/2 over TLS, ALPN h2 only, `-m streams`
+             requests in flight per connection; the h2-* scenarios of issue 13): the probe is then
+             `curl --http2`, which must negotiate h2
+ceiling_path, ceiling_body: what the ceiling servers are asked for instead of path/expect_body
+             (h2-wsgi-hello: nginx serving the 27-byte file, the issue's reference)
 """
 import dataclasses
 import hashlib
 import http.client
 import importlib.util
 import os
+import re
 import ssl
+import subprocess
+import tempfile
 
 WSGI = ("httpsd", "httpsd-t0", "uwsgi", "gunicorn-sync", "gunicorn-gthread", "waitress")
 STATIC = ("httpsd", "nginx", "h2o")
@@ -34,6 +42,12 @@ TWO_CPUS = ("Two CPUs: every server is pinned to both (`taskset -c 0,1`) and htt
             "time is in the table. ")
 HELLO = b"Hello, World!"
 RANGES = "bytes=0-99,5000-5099"
+H2_NOTE = ("HTTP/2 over TLS: `h2load -t 1 -c 50 -m 10` (50 connections, 10 requests in flight on "
+           "each), ALPN h2 only; every TLS listener offers h2 (nginx `listen ... ssl http2`, h2o "
+           "and httpsd by default). Checked first with `curl --http2` (h2 negotiated, status, "
+           "exact body); a run with any failed, errored or timed-out request or a non-2xx answer "
+           "is failed, not a number. Latency: h2load's mean and maximum (it has no "
+           "percentiles). No wrk cross-check (no HTTP/2 in wrk). ")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,7 +79,17 @@ class Scenario:
     server_cpus: int = 1       # 1 or 2 (see above)
     thresholds: tuple = ()     # ((server, other, minimum ratio), ...) (see above)
     reference: tuple = ()      # httpsd rows that are not compared with the peers (see above)
+    client: str = "httpsd-load"  # or "h2load" (see above)
+    streams: int = 1           # h2load -m: requests in flight per connection
+    ceiling_path: str = None   # the ceiling servers' request (see above)
+    ceiling_body: str = None
     note: str = ""
+
+    def request(self, server):
+        """(path, expected body) of this scenario's request to that server."""
+        if server in self.ceiling and self.ceiling_path:
+            return self.ceiling_path, self.ceiling_body
+        return self.path, self.expect_body
 
 
 # The files the static scenarios serve and the upload body: name, size. Text for the 27-byte
@@ -116,6 +140,23 @@ SCENARIOS = {s.name: s for s in [
                   "column is client-bound, and the scenario's metric is handshakes per second "
                   "of server CPU (requests / server CPU time), i.e. what one server core would "
                   "sustain."),
+    # issue 13: HTTP/2 (h2load), after the HTTPS scenarios that start the same static servers
+    Scenario("h2-static-27b", "HTTP/2: static 27-byte file, h2load -c 50 -m 10", STATIC,
+             schemes=("https",), path="/static/f27.txt", expect_body="f27", goal="peer",
+             client="h2load", streams=10, wrk=False,
+             thresholds=(("httpsd", "h2o", 1.0), ("httpsd", "nginx", 1.2)), note=H2_NOTE),
+    Scenario("h2-static-100k", "HTTP/2: static 100 KiB file, h2load -c 50 -m 10", STATIC,
+             schemes=("https",), path="/static/f100k.bin", expect_body="f100k", show_bytes=True,
+             goal="peer", client="h2load", streams=10, wrk=False, note=H2_NOTE),
+    Scenario("h2-wsgi-hello", "HTTP/2: WSGI hello world, h2load -c 50 -m 10",
+             ("httpsd", "nginx"), ceiling=("nginx",), app="hello", schemes=("https",),
+             expect_body="hello", client="h2load", streams=10, wrk=False,
+             ceiling_path="/static/f27.txt", ceiling_body="f27",
+             thresholds=(("httpsd", "nginx", 1.0),),
+             note=H2_NOTE + "The ceiling is nginx serving the 27-byte static file over h2 "
+                  "(GET /static/f27.txt, not `return 200`): the issue asks httpsd's WSGI hello "
+                  "world over h2 to reach at least that. uWSGI, gunicorn and waitress speak no "
+                  "HTTP/2."),
     Scenario("idle-10k", "10,000 idle keep-alive connections: server memory per connection",
              ("httpsd", "nginx"), kind="idle", schemes=("http", "https"), path="/static/f27.txt",
              expect_body="f27", connections=10000, metric="kib_per_conn", goal="peer", wrk=False,
@@ -207,11 +248,65 @@ def _request(inst, scheme, sc, headers, body):
         conn.close()
 
 
+def _request_h2(inst, scheme, sc, headers, body):
+    """One request with `curl --http2` (ALPN h2 and http/1.1 offered) on a fresh connection.
+    Returns _request's tuple plus the HTTP version curl used ("2" when h2 was negotiated) and
+    curl's ALPN line. Raises OSError when curl fails."""
+    with tempfile.TemporaryDirectory(prefix="bench-h2-probe.") as d:
+        bpath, hpath = os.path.join(d, "body"), os.path.join(d, "head")
+        argv = ["curl", "--http2", "-sSkv", "--max-time", "120", "-o", bpath, "-D", hpath,
+                "-w", "%{http_version} %{response_code}", "-X", sc.method]
+        for h in headers:
+            argv += ["-H", h]
+        if body is not None:
+            argv += ["--data-binary", "@" + os.path.join(d, "req")]
+            with open(os.path.join(d, "req"), "wb") as f:
+                f.write(body)
+        argv.append(inst.url(scheme, sc.path))
+        p = subprocess.run(argv, capture_output=True, text=True, timeout=180)
+        alpn = "; ".join(l.lstrip("* ").strip() for l in p.stderr.splitlines()
+                         if l.startswith("* ALPN: server"))
+        if p.returncode != 0:
+            err = [l for l in p.stderr.splitlines() if l.startswith("curl:")]
+            raise OSError(f"curl --http2 exit {p.returncode}: "
+                          + (err[-1] if err else p.stderr.strip()[-200:])
+                          + (f" ({alpn})" if alpn else ""))
+        version, status = p.stdout.split()
+        with open(bpath, "rb") as f:
+            data = f.read()
+        with open(hpath, errors="replace") as f:
+            blocks = [b for b in re.split(r"\r?\n\r?\n", f.read()) if b.strip()]
+    hd = {}
+    for line in blocks[-1].splitlines()[1:] if blocks else ():
+        k, _, v = line.partition(":")
+        hd[k.strip().lower()] = v.strip()
+    return (int(status), hd, hashlib.sha256(data).hexdigest(), len(data), data[:4096],
+            hd.get("connection", "").lower() == "close", version, alpn)
+
+
 def probe(sc, inst, scheme, files):
-    """Check that the server answers the scenario's request correctly.
-    Returns dict(ok, reason, note, headers (for the load generator), status, body_bytes)."""
+    """Check that the server answers the scenario's request correctly (over h2 for the h2load
+    scenarios). Returns dict(ok, reason, note, headers (for the load generator), status,
+    body_bytes, path, expect_body (this server's, see Scenario.request))."""
     headers = list(sc.headers)
-    out = dict(ok=False, reason=None, note="")
+    path, expect_body = sc.request(inst.server.name)
+    sc = dataclasses.replace(sc, path=path, expect_body=expect_body)
+    out = dict(ok=False, reason=None, note="", path=path, expect_body=expect_body)
+    if sc.client == "h2load":
+        try:
+            st, hd, digest, n, head, closes, version, alpn = _request_h2(
+                inst, scheme, sc, headers, files.data(sc.body_file) if sc.body_file else None)
+        except (OSError, ValueError, subprocess.SubprocessError) as e:
+            out["reason"] = f"request failed: {e}"
+            return out
+        out.update(status=st, body_bytes=n, headers=headers, http_version=version, alpn=alpn)
+        if version != "2":
+            out["reason"] = (f"h2 not negotiated: curl --http2 got HTTP/{version} "
+                             f"({alpn or 'no ALPN line'}); the TLS listener must offer h2 by ALPN"
+                             + (" (httpsd: `--http2`, on by default)" if inst.server.is_httpsd
+                                else ""))
+            return out
+        return _check(sc, files, out, st, hd, digest, n, head, closes, "h2")
     try:
         if any("{etag}" in h for h in headers):
             st, hd, *_ = _request(inst, scheme, dataclasses.replace(sc, headers=(), method="GET"),
@@ -226,6 +321,10 @@ def probe(sc, inst, scheme, files):
         out["reason"] = f"request failed: {e!r}"
         return out
     out.update(status=st, body_bytes=n, headers=headers)
+    return _check(sc, files, out, st, hd, digest, n, head, closes)
+
+
+def _check(sc, files, out, st, hd, digest, n, head, closes, proto=None):
     if st != sc.expect_status:
         out["reason"] = f"answered {st}, not {sc.expect_status}"
     elif sc.expect_body and digest != hashlib.sha256(files.expected(sc.expect_body)).hexdigest():
@@ -240,10 +339,16 @@ def probe(sc, inst, scheme, files):
     if out["reason"]:
         return out
     out["ok"] = True
-    notes = [f"{st}, {n}-byte body"]
-    if sc.keepalive and closes:
+    notes = [f"{st}, {n}-byte body" + (f", {proto}" if proto else "")]
+    if sc.path != scenario_path(sc.name):
+        notes.append(f"GET {sc.path} (the ceiling's request)")
+    if sc.keepalive and closes and not proto:
         notes.append("closes the connection after every response")
     if not sc.keepalive and hd.get("connection", "").lower() != "close":
         notes.append("ignores `Connection: close` (no `Connection: close` in its answer)")
     out["note"] = "; ".join(notes)
     return out
+
+
+def scenario_path(name):
+    return SCENARIOS[name].path

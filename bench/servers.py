@@ -102,9 +102,13 @@ def _config_server(binary, *args):
 
 HTTPSD_NOTE = ("default flags (access log off is the default; 4 app threads), the same "
                "certificate and key as nginx and h2o; `--keep-alive 60` instead of 5 s so the "
-               "idle-connection test's connections stay open (nginx: keepalive_timeout 60)")
+               "idle-connection test's connections stay open (nginx: keepalive_timeout 60); h2 by "
+               "ALPN on the TLS listener (`--http2`, on by default) for the h2-* scenarios; `--max-queue 1024` "
+               "(like uWSGI's `--listen 1024`): h2-wsgi-hello has 500 requests in flight (50 "
+               "connections x 10 streams), and with the default 64 most of them would be "
+               "answered 503 by design")
 SERVERS = {s.name: s for s in [
-    Server("httpsd", "httpsd", True, ("http", "https"), True, _httpsd(),
+    Server("httpsd", "httpsd", True, ("http", "https"), True, _httpsd("--max-queue", "1024"),
            recommendation=HTTPSD_NOTE),
     Server("httpsd-t0", "httpsd --threads 0", True, ("http", "https"), True, _httpsd("--threads", "0"),
            recommendation="as httpsd, with `--threads 0`: the app runs on the event-loop thread"),
@@ -140,11 +144,14 @@ SERVERS = {s.name: s for s in [
            _config_server("nginx", "-p", "@TMP@", "-c", "@CONF@", "-e", "@TMP@/@NAME@-error.log"),
            procs=2, config="nginx.conf.in", package="nginx",
            recommendation="1 worker, sendfile + tcp_nopush, access_log off, keepalive_requests "
-                          "raised, ssl_session_cache (bench/conf/nginx.conf.in); in the WSGI "
-                          "scenarios `return 200 \"Hello, World!\"`, a ceiling, not a peer"),
+                          "raised, ssl_session_cache, `listen ... ssl http2` (h2 by ALPN) "
+                          "(bench/conf/nginx.conf.in); in the WSGI scenarios `return 200 "
+                          "\"Hello, World!\"`, a ceiling, not a peer (in h2-wsgi-hello the "
+                          "27-byte file)"),
     Server("h2o", "h2o", False, ("http", "https"), False, _config_server("h2o", "-c", "@CONF@"),
            procs=1, config="h2o.conf.in", package="h2o",
-           recommendation="1 thread, file handler defaults (bench/conf/h2o.conf.in)"),
+           recommendation="1 thread, file handler defaults, h2 by ALPN on the TLS listener "
+                          "(its default) (bench/conf/h2o.conf.in)"),
     # The two-CPU scenarios (issue 11): the same servers with two workers each, taskset to both
     # CPUs. httpsd -w 1 is the default `httpsd` row spelt out, so the page can say which is which.
     Server("httpsd-w1", "httpsd -w 1", True, ("http", "https"), True, _httpsd("-w", "1"),

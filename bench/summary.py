@@ -66,6 +66,7 @@ def target_summary(runs, metric, duration=1.0, timeout=2.0, workers=0):
     ok = [r for r in runs if not r.get("failed")]
     lat = lambda k: _stats([_latency(r, k, duration, timeout) for r in ok])
     s = dict(runs=len(runs), failed_runs=len(runs) - len(ok),
+             failures=sorted({str(r["failed"])[:300] for r in runs if r.get("failed")}),
              req_per_server_cpu_s=_stats([r.get("req_per_server_cpu_s") for r in ok]),
              value=_stats([_metric(r, metric, duration, timeout) for r in ok]),
              req_per_s=_stats([r.get("req_per_s") for r in ok]),
@@ -74,6 +75,7 @@ def target_summary(runs, metric, duration=1.0, timeout=2.0, workers=0):
              server_cpu_pct=_stats([r.get("server_cpu_pct") for r in ok]),
              client_cpu_pct=_stats([r.get("client_cpu_pct") for r in ok]),
              p50_us=lat("p50"), p99_us=lat("p99"), p99_9_us=lat("p99_9"),
+             mean_us=lat("mean"), max_us=lat("max"),  # h2load's (it has no percentiles)
              target_rate=_stats([r.get("target_rate") for r in ok]),
              contended_runs=[r["run"] for r in runs if r.get("contended")],
              procs=_procs(ok, workers),
@@ -126,8 +128,9 @@ def summarize(res):
                                  procs.get(k.split(" ")[0], 1) - 1)
                for k in keys}
     for k, t in targets.items():
-        exp = str(sc.get("expect_status", 200))
-        bad = {c: n for c, n in t["status"].items() if c != exp}
+        exp = sc.get("expect_status", 200)
+        # httpsd-load counts each status code, h2load each class ("2xx")
+        bad = {c: n for c, n in t["status"].items() if n and c not in (str(exp), f"{exp // 100}xx")}
         t["unexpected_status"] = bad
     wrk = {}
     for w in res.get("wrk", []):
