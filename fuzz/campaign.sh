@@ -74,6 +74,7 @@ done
 max_len() {
     case $1 in
     http1) echo 40960 ;; # past the 32 KiB request-head cap (fr-limits-headers-total-40k)
+    http2) echo 40960 ;; # a 32 KiB header list in HEADERS + CONTINUATION frames
     load_resp) echo 8192 ;;
     path | cfg) echo 4096 ;;
     range) echo 1024 ;; # 8 size bytes + a Range value; more than 16 ranges is one answer
