@@ -594,12 +594,22 @@ static void handler_pump(struct h2stream *st)
     }
 }
 
-/* Run producers and handlers of the streams that have room (each once). */
-static void top_up(struct h2conn *h)
+/* Run producers and handlers of the streams that have room (each once). A handler that runs
+ * on the loop thread (--threads 0) produces a piece per pump: at most LOOP_PUMPS of them per
+ * turn of the loop, the rest on the next (the connection's continuation), so that one
+ * connection's many streams do not keep the others waiting. */
+#define LOOP_PUMPS 4
+static void top_up(struct h2conn *h, bool first_round)
 {
+    int loop_pumps = 0;
     for (struct h2stream *st = h->streams; st; st = st->next) {
         if (!h2x_room(&st->x) || st->cut)
             continue;
+        if (!st->x.body && st->x.handler && st->x.handler->on_loop &&
+            (!first_round || ++loop_pumps > LOOP_PUMPS)) {
+            loop_defer(&h->c->srv->loop, &h->c->task);
+            continue;
+        }
         if (st->x.body) {
             int r = st->x.body->produce(st->x.body, &st->x);
             if (r != 0)
@@ -622,7 +632,7 @@ static void send_frames(struct h2conn *h)
         return;
     h->sending = true;
     for (int round = 0; round < 4; round++) {
-        top_up(h);
+        top_up(h, round == 0);
         bool wrote = false;
         while (buf_size(&c->out) < OUT_HIGH_WATER) {
             const uint8_t *p;
