@@ -9,6 +9,7 @@ the difference divided by N is the cost of one idle keep-alive connection.
     bench/idle_conns.py --port 18080                  # server found from its listening port
     bench/idle_conns.py --port 18443 --tls -n 10000
     bench/idle_conns.py --pid 1234 --port 18443 --tls --json out.jsonl
+    bench/idle_conns.py --port 18443 --h2 -n 10000    # HTTP/2 (TLS, ALPN h2): one stream each
 
 Run by bench/run (scenario idle-10k: httpsd and nginx, plain and TLS, each on a fresh server).
 Stdlib only; non-blocking sockets and one epoll selector, at most --concurrency connections in
@@ -98,6 +99,46 @@ def pid_of_port(port):
         if int(s[s.rindex(")") + 2:].split()[1]) not in pids:
             return p
     return min(pids)
+
+
+H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+
+def h2_frame(ftype, flags, sid, payload=b""):
+    return struct.pack(">I", len(payload))[1:] + bytes([ftype, flags]) + struct.pack(">I", sid) + payload
+
+
+def h2_request(path):
+    """The client preface, an empty SETTINGS, the ACK of the server's, and a GET on stream 1:
+    HPACK without Huffman, static-table indexes for :method GET and :scheme https, literals
+    for :path and :authority."""
+    def lit(index, value):  # literal without indexing, indexed name (RFC 7541 §6.2.2)
+        v = value.encode()
+        assert index < 15 and len(v) < 127
+        return bytes([index, len(v)]) + v
+    block = b"\x82\x87" + lit(4, path) + lit(1, "localhost")
+    return (H2_PREFACE + h2_frame(4, 0, 0) + h2_frame(4, 1, 0) +
+            h2_frame(1, 0x5, 1, block))  # HEADERS, END_STREAM | END_HEADERS
+
+
+def h2_response_done(buf):
+    """(done, error) for the frames in buf: done once stream 1 has ended; an error when its
+    status is not 200 (':status 200' is the static index 8: 0x88) or it was reset."""
+    off = 0
+    while len(buf) - off >= 9:
+        n = int.from_bytes(buf[off:off + 3], "big")
+        ftype, flags, sid = buf[off + 3], buf[off + 4], int.from_bytes(buf[off + 5:off + 9], "big") & 0x7fffffff
+        if len(buf) - off < 9 + n:
+            break
+        payload = buf[off + 9:off + 9 + n]
+        if sid == 1 and ftype == 1 and not payload.startswith(b"\x88"):
+            return False, "status other than 200 (first header byte %r)" % payload[:1]
+        if sid == 1 and ftype == 3 or ftype == 7:
+            return False, "stream reset or GOAWAY"
+        if sid == 1 and ftype in (0, 1) and flags & 1:
+            return True, None
+        off += 9 + n
+    return False, None
 
 
 class Conn:
@@ -197,6 +238,13 @@ def open_conns(n, host, port, ctx, request, concurrency, timeout):
                 if not data:
                     return fail(c, "server closed the connection before the full response")
                 c.inbuf += data
+                if request.startswith(H2_PREFACE):
+                    done, err = h2_response_done(c.inbuf)
+                    if err:
+                        return fail(c, err)
+                    if done:
+                        break
+                    continue
                 if c.need is None:
                     end = c.inbuf.find(b"\r\n\r\n")
                     if end < 0:
@@ -269,6 +317,7 @@ def main():
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--tls", action="store_true", help="TLS (certificate not verified)")
+    ap.add_argument("--h2", action="store_true", help="HTTP/2 over TLS (ALPN h2 only)")
     ap.add_argument("--pid", type=int, help="server pid (default: found from --port)")
     ap.add_argument("--name", help="server name for the output (default: from /proc/PID/comm)")
     ap.add_argument("--path", default="/", help="URL path of the one GET per connection (must answer 200)")
@@ -292,14 +341,18 @@ def main():
     else:
         with open(f"/proc/{pid}/comm") as f:
             name = f.read().strip()
-    scheme = "https" if a.tls else "http"
+    scheme = "h2" if a.h2 else "https" if a.tls else "http"
     ctx = None
-    if a.tls:
+    if a.tls or a.h2:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
+        if a.h2:
+            ctx.set_alpn_protocols(["h2"])
     request = (f"GET {a.path} HTTP/1.1\r\nHost: localhost\r\nUser-Agent: idle_conns.py\r\n"
                f"Accept: */*\r\n\r\n").encode()
+    if a.h2:
+        request = h2_request(a.path)
 
     if a.warmup:
         socks, fails = open_conns(a.warmup, a.host, a.port, ctx, request, a.concurrency, a.timeout)

@@ -400,7 +400,9 @@ class Runner:
                 "-n", str(self.st.idle_connections or sc.connections),
                 "--settle", str(self.st.idle_settle), "--path", sc.path, "--name", t.name,
                 "--json", out]
-        if t.scheme == "https":
+        if sc.client == "h2load":  # an HTTP/2 scenario: the connections speak h2
+            argv.append("--h2")
+        elif t.scheme == "https":
             argv.append("--tls")
         t0 = time.monotonic()
         p = subprocess.run(measure.pinned(CLIENT_CPU, ["prlimit", f"--nofile={n}:{n}", *argv]),

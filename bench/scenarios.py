@@ -164,6 +164,14 @@ SCENARIOS = {s.name: s for s in [
              note="bench/idle_conns.py opens the connections (one GET each, then idle) against a "
                   "freshly started server and reads the server's RSS (all its processes) before "
                   "and after."),
+    Scenario("h2-idle-10k", "10,000 idle HTTP/2 connections: server memory per connection",
+             STATIC, kind="idle", schemes=("https",), path="/static/f27.txt", expect_body="f27",
+             connections=10000, metric="kib_per_conn", goal="peer", wrk=False, fresh=True,
+             client="h2load",
+             note="As idle-10k, over TLS with ALPN h2: bench/idle_conns.py --h2 sends the "
+                  "preface, SETTINGS and one GET on stream 1 per connection, reads the answer, "
+                  "then leaves the connection idle. Issue 13's goal: httpsd's h2 connection at "
+                  "most 1.5x its idle HTTP/1.1 TLS connection (idle-10k HTTPS)."),
     # issue 11: prefork workers. The WSGI ones share their server instances (the same app).
     Scenario("cpu-w2", "CPU-bound WSGI app (0.7 ms of Python per request), 2 workers on 2 CPUs",
              WSGI_W2, app="hello", path="/cpu", expect_body="cpu",

@@ -52,7 +52,8 @@
 #define CONN_WINDOW (16 * 1024 * 1024) /* the connection's receive window */
 #define HEAD_MAX_MIN (32 * 1024)       /* a request's header list, at least (as http1.c) */
 #define RESET_FLOOD_MIN 100            /* client resets before the ratio counts */
-#define FREE_STREAMS_MAX 256           /* finished streams kept for reuse, with their buffers */
+#define TRIM_AT_ONCE_ABOVE 256         /* connections: idle ones give their buffers back at once */
+#define FREE_STREAMS_MAX 64            /* finished streams kept for reuse, with their buffers */
 
 struct h2conn;
 
@@ -312,6 +313,20 @@ static int nvb_add_lines(struct nvb *v, const char *p, size_t n, bool filter)
 static ssize_t read_body(nghttp2_session *s, int32_t id, uint8_t *out, size_t len, uint32_t *flags,
                          nghttp2_data_source *src, void *ud);
 
+/* Fields whose value is rarely the same twice on a connection (a file's length, validators,
+ * a range): not put into the HPACK table, where they would only push out the ones that repeat
+ * (server, content-type, date within its second) and cost memory. (Names are lowercase.) */
+static bool per_response(const uint8_t *name, size_t n)
+{
+    switch (n) {
+    case 4: return memcmp(name, "etag", 4) == 0;
+    case 13:
+        return memcmp(name, "last-modified", 13) == 0 || memcmp(name, "content-range", 13) == 0;
+    case 14: return memcmp(name, "content-length", 14) == 0;
+    default: return false;
+    }
+}
+
 static int h2x_head(struct exchange *x, const struct response *res)
 {
     struct h2stream *st = from_exchange(x);
@@ -350,7 +365,8 @@ static int h2x_head(struct exchange *x, const struct response *res)
         nv[i].namelen = v.at[i].name_len;
         nv[i].value = (uint8_t *)st->nv.p + v.at[i].value;
         nv[i].valuelen = v.at[i].value_len;
-        nv[i].flags = NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE;
+        nv[i].flags = NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE |
+                      (per_response(nv[i].name, nv[i].namelen) ? NGHTTP2_NV_FLAG_NO_INDEX : 0);
     }
     nghttp2_data_provider dp = {.source.ptr = st, .read_callback = read_body};
     if (!e)
@@ -1165,8 +1181,16 @@ static void h2_on_drain(struct conn *c)
     struct h2conn *h = h2_of(c);
     c->read_paused = false;
     send_frames(h);
-    if (!c->closing && !conn_has_output(c) && c->rd_eof && h->nstreams == 0)
+    if (c->closing || conn_has_output(c) || h->nstreams)
+        return;
+    if (c->rd_eof) {
         conn_abort(c, "peer closed");
+        return;
+    }
+    /* Idle. With many connections memory wins, as on HTTP/1.1: buffers back now rather than
+     * at the once-a-second trim. */
+    if (!c->readable && c->srv->nconns > TRIM_AT_ONCE_ABOVE && !nghttp2_session_want_write(h->s))
+        conn_idle(c);
 }
 
 static void h2_on_eof(struct conn *c)
@@ -1278,15 +1302,30 @@ static void *mem_realloc(void *p, size_t n, void *ud)
     return q;
 }
 
-/* Idle (no stream, nothing to send): the frame buffer holds nothing worth keeping. */
+static bool all_zero(const void *p, size_t n)
+{
+    const unsigned long *w = p; /* (mappings are page-aligned) */
+    for (size_t i = 0; i < n / sizeof *w; i++)
+        if (w[i])
+            return false;
+    return true;
+}
+
+/* Idle (no stream, nothing to send): the pages of nghttp2's mappings go back to the kernel —
+ * the frame buffer's (it holds nothing between frames), and any other whose bytes are all
+ * zero (the stream table once empty): MADV_DONTNEED gives zeros back on the next touch, so
+ * for those nothing changes but the memory. */
 static void h2_on_trim(struct conn *c)
 {
     struct h2conn *h = h2_of(c);
     if (h->nstreams || nghttp2_session_want_write(h->s))
         return;
-    for (size_t i = 0; i < sizeof h->maps / sizeof h->maps[0]; i++)
-        if (h->maps[i].p && h->maps[i].len >= 4 * MAP_MIN) /* not the HPACK table: in use */
-            (void)madvise(h->maps[i].p, h->maps[i].len, MADV_DONTNEED);
+    for (size_t i = 0; i < sizeof h->maps / sizeof h->maps[0]; i++) {
+        void *p = h->maps[i].p;
+        size_t n = h->maps[i].len;
+        if (p && (n >= 4 * MAP_MIN || all_zero(p, n)))
+            (void)madvise(p, n, MADV_DONTNEED);
+    }
 }
 
 static void h2_on_free(struct conn *c)
@@ -1397,6 +1436,8 @@ int http2_start(struct conn *c, const char *data, size_t n)
         {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, STREAM_WINDOW},
         {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, (uint32_t)head_max(srv)},
         {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
+        /* RFC 9218: no RFC 7540 priority tree (no idle streams made by PRIORITY frames) */
+        {NGHTTP2_SETTINGS_NO_RFC7540_PRIORITIES, 1},
     };
     if (nghttp2_submit_settings(h->s, NGHTTP2_FLAG_NONE, iv, sizeof iv / sizeof iv[0]) != 0 ||
         nghttp2_session_set_local_window_size(h->s, NGHTTP2_FLAG_NONE, 0, CONN_WINDOW) != 0) {
