@@ -79,7 +79,7 @@ struct xhandler_ops {
     /* Give x what is ready: the head (once), body pieces while room(), the end (or abort). 0,
      * or -1 when x failed or memory ran out (the protocol cuts the response). */
     int (*pump)(struct xhandler *h, struct exchange *x, struct xprogress *p);
-    /* Bytes of a body that streams (x->in_streams), in order. 0; 1 when the handler holds
+    /* Bytes of a body that streams (xin.streams), in order. 0; 1 when the handler holds
      * enough unread: stop receiving until a wake finds input_room; -ENOMEM. Bytes given
      * after the handler finished are dropped. */
     int (*feed)(struct xhandler *h, const char *p, size_t n);
@@ -107,12 +107,15 @@ struct exchange {
     uint64_t id;                    /* the connection's, for logs */
     struct xbody *body;             /* a producer the handler left; NULL when done */
     struct xhandler *handler;       /* a handler answering over time; NULL when none */
-    /* The request body, as the protocol gives it to router_handle: read whole (in_body, whose
-     * bytes a handler may take), or still to come (in_streams: fed to the handler). */
-    struct body *in_body;
-    bool in_chunked;    /* its length was not announced (known now: it was read whole) */
-    bool in_streams;    /* it arrives while the handler runs */
-    uint64_t in_length; /* the announced length of a streaming body */
+};
+
+/* The request body, as the protocol gives it to router_handle (for the call only): read whole
+ * (body, whose bytes a handler may take), or still to come (streams: fed to the handler). */
+struct xin {
+    struct body *body;
+    bool chunked;    /* its length was not announced (known now: it was read whole) */
+    bool streams;    /* it arrives while the handler runs */
+    uint64_t length; /* the announced length of a streaming body */
 };
 
 /* Answer x with res as it is: its head, then its inline body or its file (res->file_fd is

@@ -43,22 +43,8 @@ struct h1req {
     /* The client as the app and the access log see it (client_of) */
     bool client_done;
     struct client client;
-};
-
-struct h1conn {
-    struct conn c; /* first: a struct conn * is a struct h1conn * */
-    /* The response being answered by a handler (static, errors, the server's own): its body
-     * may go on over several drains (xc.body). */
-    struct exchange xc;
-    bool x_keep;             /* the connection stays open after it */
-    bool x_bodyless;         /* HEAD, 204, 304: body bytes are dropped */
-    bool x_open;             /* its head was given, its end not yet */
-    bool x_chunked;          /* its body goes out chunked (no length known) */
-    bool x_crlf_owed;        /* a chunk sent as a file still needs its CRLF */
-    int x_status;            /* for the access log, at the end */
-    uint64_t x_bytes;        /* body bytes given */
-    struct h1req *x;         /* owned; NULL while an idle connection's buffers are given back */
-    struct buf hbuf;         /* the request head's bytes: target, names, values */
+    /* The request head being parsed */
+    struct buf hbuf;         /* its bytes: target, names, values */
     struct hdr_off *hdrs;    /* owned */
     struct req_header *view; /* owned, spans built at headers-complete */
     size_t nhdrs, hdrs_cap;
@@ -66,28 +52,48 @@ struct h1conn {
     uint32_t target_off, target_len;
     size_t line_len;
     uint64_t body_len;
-    struct buf pending; /* input held back while a response is being written */
-    int err_status;     /* chosen by a callback that stopped the parser */
-    bool in_request;    /* bytes of a request arrived; its response is not queued yet */
-    bool in_header;     /* between the start of a field name and the end of its value */
-    bool head_done;
-    bool expect_continue;
-    bool stop;        /* no more requests on this connection */
-    bool h2c_checked; /* --h2c: the first bytes were not the HTTP/2 preface */
-    uint8_t h2c_len;  /* ... or its first h2c_len bytes, kept here until it is whole */
-    char h2c_seen[24];
-    bool completed_in_parse; /* a request ended in this parse() call: the next one is new */
-    unsigned nrequests;
-    /* A chunked body is decoded by chunked.c, not llhttp (RFC 9112 §7.1 in full, BWS in chunk
-     * extensions included; llhttp 8.1 refuses it and skips the CRLF after chunk data unseen):
-     * on_headers_complete tells llhttp there is no body, on_message_complete pauses it, and
-     * parse() feeds the following bytes to x->ck until the body ends. */
-    bool ck_active;
     /* obs-fold detection (llhttp accepts folded lines; RFC 9112 §5.2 lets us refuse them) */
     const char *exec_start, *exec_end; /* the buffer llhttp is running over */
     bool value_ended_inside;           /* the last value span stopped before exec_end */
     bool prev_tail_lf;                 /* the previous buffer ended in LF [SP/HT]* */
     bool prev_tail_tab;                /* ... and that whitespace held a tab */
+    /* --h2c: the first bytes of the connection while they may still be the HTTP/2 preface */
+    uint8_t h2c_len;
+    char h2c_seen[24];
+};
+
+struct h1conn {
+    struct conn c; /* first: a struct conn * is a struct h1conn * */
+    /* The response being answered by a handler (static, errors, the server's own, the app):
+     * its body may go on over several drains (xc.body), or come from a handler over time
+     * (xc.handler). */
+    struct exchange xc;
+    uint64_t x_bytes;    /* body bytes given */
+    struct h1req *x;     /* owned; NULL while an idle connection's buffers are given back */
+    struct buf pending;  /* input held back while a response is being written */
+    uint64_t stream_len; /* Content-Length of a body streaming into the handler */
+    int x_status;        /* for the access log, at the end */
+    int err_status;      /* chosen by a callback that stopped the parser */
+    int busy_status;     /* 503 decided before the body was read: answer it after */
+    unsigned nrequests;
+    /* (flags together: an idle connection costs sizeof(struct h1conn)) */
+    bool x_keep;      /* the connection stays open after the response */
+    bool x_bodyless;  /* HEAD, 204, 304: body bytes are dropped */
+    bool x_open;      /* its head was given, its end not yet */
+    bool x_chunked;   /* its body goes out chunked (no length known) */
+    bool x_crlf_owed; /* a chunk sent as a file still needs its CRLF */
+    bool in_request;  /* bytes of a request arrived; its response is not queued yet */
+    bool in_header;   /* between the start of a field name and the end of its value */
+    bool head_done;
+    bool expect_continue;
+    bool stop;               /* no more requests on this connection */
+    bool h2c_checked;        /* --h2c: the first bytes were not the HTTP/2 preface */
+    bool completed_in_parse; /* a request ended in this parse() call: the next one is new */
+    /* A chunked body is decoded by chunked.c, not llhttp (RFC 9112 §7.1 in full, BWS in chunk
+     * extensions included; llhttp 8.1 refuses it and skips the CRLF after chunk data unseen):
+     * on_headers_complete tells llhttp there is no body, on_message_complete pauses it, and
+     * parse() feeds the following bytes to x->ck until the body ends. */
+    bool ck_active;
     /* A handler answering over time (xc.handler: the app) */
     bool keep_body;         /* the request's body is read for its handler (else dropped) */
     uint8_t route;          /* enum route: who answers the request in progress */
@@ -95,8 +101,6 @@ struct h1conn {
     bool handler_started;   /* this request went to its handler (maybe while its body streams) */
     bool handler_answering; /* the handler's head is out */
     bool body_paused;       /* a streamed body waits for the handler to read (input full) */
-    int busy_status;        /* 503 decided before the body was read: answer it after */
-    uint64_t stream_len;    /* Content-Length of a body streaming into the handler */
 };
 
 static const llhttp_settings_t settings;
@@ -120,6 +124,9 @@ static void h1req_free(struct h1conn *h)
     if (!h->x)
         return;
     body_free(&h->x->body);
+    buf_free(&h->x->hbuf);
+    free(h->x->hdrs);
+    free(h->x->view);
     free(h->x);
     h->x = NULL;
 }
@@ -145,22 +152,22 @@ static int fail(struct h1conn *h, int status)
 
 static int hb_append(struct h1conn *h, const char *at, size_t n)
 {
-    char *w = buf_reserve(&h->hbuf, n, head_max(h->c.srv));
+    char *w = buf_reserve(&h->x->hbuf, n, head_max(h->c.srv));
     if (!w)
         return -1;
     memcpy(w, at, n);
-    buf_commit(&h->hbuf, n);
+    buf_commit(&h->x->hbuf, n);
     return 0;
 }
 
 static int on_message_begin(llhttp_t *p)
 {
     struct h1conn *h = from_parser(p);
-    buf_reset(&h->hbuf);
-    h->nhdrs = 0;
-    h->target_off = h->target_len = 0;
-    h->line_len = 0;
-    h->body_len = 0;
+    buf_reset(&h->x->hbuf);
+    h->x->nhdrs = 0;
+    h->x->target_off = h->x->target_len = 0;
+    h->x->line_len = 0;
+    h->x->body_len = 0;
     h->in_request = true;
     h->in_header = false;
     h->head_done = false;
@@ -177,8 +184,8 @@ static int on_message_begin(llhttp_t *p)
 
 static int count_line(struct h1conn *h, size_t n)
 {
-    h->line_len += n;
-    if (h->line_len > h->c.srv->cfg->limit_request_line)
+    h->x->line_len += n;
+    if (h->x->line_len > h->c.srv->cfg->limit_request_line)
         return fail(h, 414);
     return 0;
 }
@@ -194,11 +201,11 @@ static int on_url(llhttp_t *p, const char *at, size_t n)
     struct h1conn *h = from_parser(p);
     if (count_line(h, n))
         return HPE_USER;
-    if (h->target_len == 0)
-        h->target_off = (uint32_t)h->hbuf.len;
+    if (h->x->target_len == 0)
+        h->x->target_off = (uint32_t)h->x->hbuf.len;
     if (hb_append(h, at, n))
         return fail(h, 414);
-    h->target_len += (uint32_t)n;
+    h->x->target_len += (uint32_t)n;
     return 0;
 }
 
@@ -216,16 +223,16 @@ static int on_header_field(llhttp_t *p, const char *at, size_t n)
         if (!is_tchar((unsigned char)at[i]))
             return fail(h, 400);
     if (!h->in_header) {
-        if (h->nhdrs >= cfg->limit_request_fields)
+        if (h->x->nhdrs >= cfg->limit_request_fields)
             return fail(h, 431);
         h->in_header = true;
-        h->cur = (struct hdr_off){.name = (uint32_t)h->hbuf.len};
+        h->x->cur = (struct hdr_off){.name = (uint32_t)h->x->hbuf.len};
     }
-    if (h->cur.name_len + n > cfg->limit_request_field_size)
+    if (h->x->cur.name_len + n > cfg->limit_request_field_size)
         return fail(h, 431);
     if (hb_append(h, at, n))
         return fail(h, 431);
-    h->cur.name_len += (uint32_t)n;
+    h->x->cur.name_len += (uint32_t)n;
     return 0;
 }
 
@@ -234,9 +241,9 @@ static int on_header_field_complete(llhttp_t *p)
     struct h1conn *h = from_parser(p);
     if (!h->in_header) /* ": value" — llhttp 8.1 lets an empty name through */
         return fail(h, 400);
-    h->cur.value = (uint32_t)h->hbuf.len; /* the value may be empty: no on_header_value */
-    h->cur.value_len = 0;
-    h->value_ended_inside = false;
+    h->x->cur.value = (uint32_t)h->x->hbuf.len; /* the value may be empty: no on_header_value */
+    h->x->cur.value_len = 0;
+    h->x->value_ended_inside = false;
     return 0;
 }
 
@@ -245,14 +252,14 @@ static int on_header_field_complete(llhttp_t *p)
 static bool is_obs_fold(struct h1conn *h, const char *at, bool first_span)
 {
     if (!first_span) /* a split continues at the very start of the next buffer */
-        return h->value_ended_inside || at != h->exec_start;
+        return h->x->value_ended_inside || at != h->x->exec_start;
     /* First span: what precedes it must be ':' and optional whitespace, not LF. */
     const char *q = at;
-    while (q > h->exec_start && (q[-1] == ' ' || q[-1] == '\t'))
+    while (q > h->x->exec_start && (q[-1] == ' ' || q[-1] == '\t'))
         q--;
-    if (q > h->exec_start)
+    if (q > h->x->exec_start)
         return q[-1] == '\n';
-    return h->prev_tail_lf;
+    return h->x->prev_tail_lf;
 }
 
 /* Was there a tab in the whitespace llhttp skipped before this value? */
@@ -260,9 +267,9 @@ static bool tab_before(struct h1conn *h, const char *at)
 {
     const char *q = at;
     bool tab = false;
-    while (q > h->exec_start && (q[-1] == ' ' || q[-1] == '\t'))
+    while (q > h->x->exec_start && (q[-1] == ' ' || q[-1] == '\t'))
         tab |= *--q == '\t';
-    return tab || (q == h->exec_start && h->prev_tail_tab);
+    return tab || (q == h->x->exec_start && h->x->prev_tail_tab);
 }
 
 /* Is the header being parsed Content-Length or Transfer-Encoding? A tab before their value is
@@ -270,7 +277,7 @@ static bool tab_before(struct h1conn *h, const char *at)
  * refuses the request): a front end and httpsd could frame the body differently. Refused. */
 static bool is_framing_header(struct h1conn *h)
 {
-    struct span name = {h->hbuf.p + h->cur.name, h->cur.name_len};
+    struct span name = {h->x->hbuf.p + h->x->cur.name, h->x->cur.name_len};
     return span_eq_lower(name, "content-length") || span_eq_lower(name, "transfer-encoding");
 }
 
@@ -279,12 +286,12 @@ static int on_header_value(llhttp_t *p, const char *at, size_t n)
     struct h1conn *h = from_parser(p);
     if (n == 0) /* llhttp reports empty values as empty spans: nothing to check or keep */
         return 0;
-    bool first_span = h->cur.value_len == 0 && !h->value_ended_inside;
+    bool first_span = h->x->cur.value_len == 0 && !h->x->value_ended_inside;
     if (is_obs_fold(h, at, first_span))
         return fail(h, 400);
     if (first_span && tab_before(h, at) && is_framing_header(h))
         return fail(h, 400);
-    h->value_ended_inside = at + n != h->exec_end;
+    h->x->value_ended_inside = at + n != h->x->exec_end;
     /* RFC 9110 §5.5: field values are visible characters, spaces and tabs (obs-text allowed).
      * CR or LF in a value means obs-fold or a bare CR reached us: refused. */
     for (size_t i = 0; i < n; i++) {
@@ -292,28 +299,28 @@ static int on_header_value(llhttp_t *p, const char *at, size_t n)
         if ((ch < 0x20 && ch != '\t') || ch == 0x7f)
             return fail(h, 400);
     }
-    if (h->cur.name_len + h->cur.value_len + n > h->c.srv->cfg->limit_request_field_size)
+    if (h->x->cur.name_len + h->x->cur.value_len + n > h->c.srv->cfg->limit_request_field_size)
         return fail(h, 431);
     if (hb_append(h, at, n))
         return fail(h, 431);
-    h->cur.value_len += (uint32_t)n;
+    h->x->cur.value_len += (uint32_t)n;
     return 0;
 }
 
 static int on_header_value_complete(llhttp_t *p)
 {
     struct h1conn *h = from_parser(p);
-    if (!h->in_header || h->cur.name_len == 0) /* ": value" */
+    if (!h->in_header || h->x->cur.name_len == 0) /* ": value" */
         return fail(h, 400);
-    if (h->nhdrs == h->hdrs_cap) {
-        size_t cap = h->hdrs_cap ? h->hdrs_cap * 2 : 16;
-        struct hdr_off *n = realloc(h->hdrs, cap * sizeof *n);
+    if (h->x->nhdrs == h->x->hdrs_cap) {
+        size_t cap = h->x->hdrs_cap ? h->x->hdrs_cap * 2 : 16;
+        struct hdr_off *n = realloc(h->x->hdrs, cap * sizeof *n);
         if (!n)
             return fail(h, 503);
-        h->hdrs = n;
-        h->hdrs_cap = cap;
+        h->x->hdrs = n;
+        h->x->hdrs_cap = cap;
     }
-    h->hdrs[h->nhdrs++] = h->cur;
+    h->x->hdrs[h->x->nhdrs++] = h->x->cur;
     h->in_header = false;
     return 0;
 }
@@ -322,23 +329,24 @@ static int on_header_value_complete(llhttp_t *p)
 static int build_request(struct h1conn *h)
 {
     struct request *r = &h->x->req;
-    const char *base = h->hbuf.p;
-    free(h->view);
-    h->view = malloc((h->nhdrs ? h->nhdrs : 1) * sizeof *h->view);
-    if (!h->view)
+    const char *base = h->x->hbuf.p;
+    free(h->x->view);
+    h->x->view = malloc((h->x->nhdrs ? h->x->nhdrs : 1) * sizeof *h->x->view);
+    if (!h->x->view)
         return -1;
-    for (size_t i = 0; i < h->nhdrs; i++) {
-        h->view[i].name = (struct span){base + h->hdrs[i].name, h->hdrs[i].name_len};
-        h->view[i].value = span_trim((struct span){base + h->hdrs[i].value, h->hdrs[i].value_len});
+    for (size_t i = 0; i < h->x->nhdrs; i++) {
+        h->x->view[i].name = (struct span){base + h->x->hdrs[i].name, h->x->hdrs[i].name_len};
+        h->x->view[i].value =
+            span_trim((struct span){base + h->x->hdrs[i].value, h->x->hdrs[i].value_len});
     }
     const char *m = llhttp_method_name((llhttp_method_t)h->x->parser.method);
     r->method = (struct span){m, strlen(m)};
     r->is_get = h->x->parser.method == HTTP_GET;
     r->is_head = h->x->parser.method == HTTP_HEAD;
     r->version_minor = h->x->parser.http_minor;
-    r->headers = h->view;
-    r->nheaders = h->nhdrs;
-    r->target = (struct span){base + h->target_off, h->target_len};
+    r->headers = h->x->view;
+    r->nheaders = h->x->nhdrs;
+    r->target = (struct span){base + h->x->target_off, h->x->target_len};
     r->host = request_header(r, "host");
     /* Absolute form (RFC 9112 §3.2.2): the authority replaces Host. */
     struct span t = r->target;
@@ -474,8 +482,8 @@ static int on_headers_complete(llhttp_t *p)
  * it, or (static handlers) dropped. 0, HPE_PAUSED (its input is full) or HPE_USER. */
 static int body_data(struct h1conn *h, const char *at, size_t n)
 {
-    h->body_len += n;
-    if (h->body_len > h->c.srv->cfg->limit_request_body)
+    h->x->body_len += n;
+    if (h->x->body_len > h->c.srv->cfg->limit_request_body)
         return fail(h, 413);
     struct xhandler *hd = h->xc.handler;
     if (h->handler_started) { /* streaming into the handler */
@@ -488,7 +496,7 @@ static int body_data(struct h1conn *h, const char *at, size_t n)
         }
         /* The app reads slower than the client sends: stop reading. Not after the body's
          * last bytes: llhttp would then owe us on_message_complete until more input came. */
-        if (e > 0 && h->body_len < h->stream_len) {
+        if (e > 0 && h->x->body_len < h->stream_len) {
             h->body_paused = true;
             conn_set_timer(&h->c, CONN_T_NONE); /* the app is in charge now, as for --timeout */
             return HPE_PAUSED;
@@ -775,8 +783,6 @@ static struct exchange *h1x_begin(struct h1conn *h, bool keep)
     h->xc.tls = h->c.tls != NULL;
     h->xc.id = h->c.id;
     h->xc.body = NULL;
-    h->xc.in_body = NULL;
-    h->xc.in_streams = h->xc.in_chunked = false;
     h->x_keep = keep;
     h->x_bodyless = false;
     h->x_open = false;
@@ -870,7 +876,7 @@ static int on_message_complete(llhttp_t *p)
     if (e) { /* no thread free and the queue full */
         sent = exchange_error(x, e);
     } else {
-        sent = router_handle(&s->router, x, (enum route)h->route);
+        sent = router_handle(&s->router, x, (enum route)h->route, NULL);
     }
     if (sent < 0 || h1x_produce(h) < 0) {
         exchange_free_body(x);
@@ -966,12 +972,13 @@ static int handler_start(struct h1conn *h, bool keep, bool streaming)
     struct conn *c = &h->c;
     const struct cfg *cfg = c->srv->cfg;
     struct exchange *x = h1x_begin(h, keep);
-    x->in_body = &h->x->body;
-    x->in_chunked = (h->x->parser.flags & F_CHUNKED) != 0;
-    x->in_streams = streaming;
-    x->in_length = streaming ? h->x->parser.content_length : 0;
-    int e = router_handle(&c->srv->router, x, (enum route)h->route);
-    x->in_body = NULL;
+    struct xin in = {
+        .body = &h->x->body,
+        .chunked = (h->x->parser.flags & F_CHUNKED) != 0,
+        .streams = streaming,
+        .length = streaming ? h->x->parser.content_length : 0,
+    };
+    int e = router_handle(&c->srv->router, x, (enum route)h->route, &in);
     body_free(&h->x->body);
     if (e != 0 || !x->handler) /* (a route that takes the body always leaves a handler) */
         return e > 0 ? e : 503;
@@ -991,12 +998,12 @@ static int handler_start(struct h1conn *h, bool keep, bool streaming)
 static bool is_unknown_method(struct h1conn *h)
 {
     const char *q = llhttp_get_error_pos(&h->x->parser);
-    if (!q || q < h->exec_start || q >= h->exec_end)
+    if (!q || q < h->x->exec_start || q >= h->x->exec_end)
         return false;
-    for (; q < h->exec_end && *q != ' '; q++)
+    for (; q < h->x->exec_end && *q != ' '; q++)
         if (!is_tchar((unsigned char)*q))
             return false;
-    return q < h->exec_end;
+    return q < h->x->exec_end;
 }
 
 static int status_for(struct h1conn *h, llhttp_errno_t e)
@@ -1077,14 +1084,14 @@ static void parse(struct h1conn *h, const char *data, size_t n)
             if (n == 0)
                 return;
         }
-        h->exec_start = data;
-        h->exec_end = data + n;
+        h->x->exec_start = data;
+        h->x->exec_end = data + n;
         llhttp_errno_t e = llhttp_execute(&h->x->parser, data, n);
         size_t k = n;
         while (k > 0 && (data[k - 1] == ' ' || data[k - 1] == '\t'))
             k--;
-        h->prev_tail_lf = k > 0 ? data[k - 1] == '\n' : (h->prev_tail_lf && n > 0);
-        h->prev_tail_tab = memchr(data + k, '\t', n - k) || (k == 0 && h->prev_tail_tab);
+        h->x->prev_tail_lf = k > 0 ? data[k - 1] == '\n' : (h->x->prev_tail_lf && n > 0);
+        h->x->prev_tail_tab = memchr(data + k, '\t', n - k) || (k == 0 && h->x->prev_tail_tab);
         if (e == HPE_OK)
             return;
         if (e == HPE_PAUSED || e == HPE_PAUSED_UPGRADE) {
@@ -1124,12 +1131,12 @@ static bool h2c_take(struct h1conn *h, const char **data, size_t *n, char **owne
     *owned = NULL;
     if (h->h2c_checked || !c->srv->cfg->h2c || c->tls || h->nrequests || h->in_request)
         return false;
-    size_t have = h->h2c_len,
-           take = *n < sizeof h->h2c_seen - have ? *n : sizeof h->h2c_seen - have;
-    memcpy(h->h2c_seen + have, *data, take);
-    int r = http2_is_preface(h->h2c_seen, have + take);
+    size_t have = h->x->h2c_len,
+           take = *n < sizeof h->x->h2c_seen - have ? *n : sizeof h->x->h2c_seen - have;
+    memcpy(h->x->h2c_seen + have, *data, take);
+    int r = http2_is_preface(h->x->h2c_seen, have + take);
     if (r == 0) { /* a prefix: wait for the rest */
-        h->h2c_len = (uint8_t)(have + take);
+        h->x->h2c_len = (uint8_t)(have + take);
         return true;
     }
     h->h2c_checked = true;
@@ -1140,7 +1147,7 @@ static bool h2c_take(struct h1conn *h, const char **data, size_t *n, char **owne
         conn_abort(c, "out of memory");
         return true;
     }
-    memcpy(all, h->h2c_seen, have);
+    memcpy(all, h->x->h2c_seen, have);
     memcpy(all + have, *data, *n);
     if (r > 0) {
         (void)http2_start(c, all, have + *n);
@@ -1158,14 +1165,13 @@ static void h1_on_data(struct conn *c, const char *data, size_t n)
     struct h1conn *h = (struct h1conn *)c;
     if (h->stop)
         return;
-    char *owned;
-    if (h2c_take(h, &data, &n, &owned))
-        return;
     if (!h1req_ensure(h)) {
-        free(owned);
         conn_abort(c, "out of memory");
         return;
     }
+    char *owned;
+    if (h2c_take(h, &data, &n, &owned))
+        return;
     if (!h->in_request && c->timer_kind != CONN_T_HEADER)
         conn_set_timer(c, CONN_T_HEADER); /* the first bytes of a request: its deadline */
     else if (h->head_done && h->in_request)
@@ -1283,14 +1289,14 @@ static void h1_on_timeout(struct conn *c, enum conn_timer which)
 static void h1_on_trim(struct conn *c)
 {
     struct h1conn *h = (struct h1conn *)c;
-    if (h->in_request || h->xc.handler || buf_size(&h->pending))
+    if (h->in_request || h->xc.handler || buf_size(&h->pending) || !h->x)
         return;
-    buf_free(&h->hbuf);
-    free(h->hdrs);
-    free(h->view);
-    h->hdrs = NULL;
-    h->view = NULL;
-    h->hdrs_cap = h->nhdrs = 0;
+    buf_free(&h->x->hbuf);
+    free(h->x->hdrs);
+    free(h->x->view);
+    h->x->hdrs = NULL;
+    h->x->view = NULL;
+    h->x->hdrs_cap = h->x->nhdrs = 0;
     if (!h->xc.body && !conn_has_output(c))
         h1req_free(h);
 }
@@ -1304,10 +1310,7 @@ static void h1_on_free(struct conn *c)
         log_access(h, h->x_status, (int64_t)h->x_bytes);
     h1req_free(h);
     exchange_free_body(&h->xc);
-    buf_free(&h->hbuf);
     buf_free(&h->pending);
-    free(h->hdrs);
-    free(h->view);
 }
 
 static const struct conn_proto h1_proto = {

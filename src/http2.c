@@ -880,14 +880,14 @@ static void dispatch(struct h2stream *st, bool streaming)
     }
     struct exchange *x = &st->x;
     struct span cl = request_header(&st->req, "content-length");
-    x->in_body = &st->body;
-    x->in_chunked = !cl.p; /* no length announced: the app gets the length of what came */
-    x->in_streams = streaming;
-    x->in_length = 0;
+    struct xin in = {
+        .body = &st->body,
+        .chunked = !cl.p, /* no length announced: the app gets the length of what came */
+        .streams = streaming,
+    };
     for (size_t i = 0; streaming && i < cl.n; i++)
-        x->in_length = x->in_length * 10 + (uint64_t)(cl.p[i] - '0');
-    int e = router_handle(&h->c->srv->router, x, (enum route)st->route);
-    x->in_body = NULL;
+        in.length = in.length * 10 + (uint64_t)(cl.p[i] - '0');
+    int e = router_handle(&h->c->srv->router, x, (enum route)st->route, &in);
     body_free(&st->body);
     if (e > 0) {
         if (streaming) { /* answered when the body is in */

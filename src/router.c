@@ -149,9 +149,9 @@ bool router_streams_body(const struct router *r, enum route route, bool length_k
            length > WSGI_STREAM_MIN && wsgi_threaded();
 }
 
-static int app(const struct router *r, struct exchange *x)
+static int app(const struct router *r, struct exchange *x, const struct xin *in)
 {
-    int e = wsgi_start(x);
+    int e = wsgi_start(x, in);
     if (e == 0)
         return 0;
     if (e == -EBUSY)
@@ -161,10 +161,11 @@ static int app(const struct router *r, struct exchange *x)
     return 503;
 }
 
-int router_handle(const struct router *r, struct exchange *x, enum route route)
+int router_handle(const struct router *r, struct exchange *x, enum route route,
+                  const struct xin *in)
 {
     if (route == ROUTE_APP)
-        return app(r, x);
+        return app(r, x, in);
     if (route == ROUTE_HEALTH)
         return health(r, x);
     if (route == ROUTE_REDIRECT)

@@ -3,6 +3,7 @@
 #define HTTPSD_ROUTER_H
 
 #include "cfg.h"
+#include "exchange.h"
 #include "request.h"
 
 struct static_root {
@@ -42,7 +43,7 @@ void router_deinit(struct router *r);
  * says its client came over https — redirecting that would loop), then static mounts, then the
  * app (an invalid path goes to the app, which sees it raw, when there is one). */
 enum route router_route(const struct router *r, struct exchange *x);
-/* Whether the request body of a route goes to its handler as it arrives (x->in_streams),
+/* Whether the request body of a route goes to its handler as it arrives (xin.streams),
  * rather than read whole first: only the app's, with --no-request-buffering, pool threads and
  * an announced length above WSGI_STREAM_MIN (an app thread otherwise waits on the client). */
 bool router_streams_body(const struct router *r, enum route route, bool length_known,
@@ -53,8 +54,9 @@ static inline bool router_takes_body(enum route route)
     return route == ROUTE_APP;
 }
 /* Answer x: at once, or by leaving a producer in x->body, or a handler in x->handler that the
- * protocol drives (the app; x->in_* describe the body). 0; -1 when the protocol failed; a
- * status (503) when the app cannot take the request now and nothing was answered. */
-int router_handle(const struct router *r, struct exchange *x, enum route route);
+ * protocol drives (the app; in describes the body, NULL: none). 0; -1 when the protocol
+ * failed; a status (503) when the app cannot take the request now and nothing was answered. */
+int router_handle(const struct router *r, struct exchange *x, enum route route,
+                  const struct xin *in);
 
 #endif

@@ -733,7 +733,7 @@ static struct span copy_span(char **w, struct span s)
 
 static const struct xhandler_ops task_ops;
 
-int wsgi_start(struct exchange *x)
+int wsgi_start(struct exchange *x, const struct xin *in)
 {
     const struct request *req = x->req;
     /* One allocation: the task, then the header table, then the bytes of every span. */
@@ -763,16 +763,19 @@ int wsgi_start(struct exchange *x)
         t->hdrs[i].value = copy_span(&w, req->headers[i].value);
     }
     t->req.headers = t->hdrs;
-    if (x->in_body) {
-        t->body = *x->in_body;
-        body_init(x->in_body);
+    static const struct xin none = {0};
+    if (!in)
+        in = &none;
+    if (in->body) {
+        t->body = *in->body;
+        body_init(in->body);
     } else {
         body_init(&t->body);
     }
-    t->chunked = x->in_chunked;
-    t->streaming = x->in_streams;
-    t->stream_len = x->in_streams ? x->in_length : 0;
-    t->in_eof = !x->in_streams;
+    t->chunked = in->chunked;
+    t->streaming = in->streams;
+    t->stream_len = in->streams ? in->length : 0;
+    t->in_eof = !in->streams;
     const struct client *cl = x->ops->client(x);
     t->https = cl->https;
     strncpy(t->remote_addr, cl->addr, sizeof t->remote_addr - 1);

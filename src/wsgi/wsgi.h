@@ -41,11 +41,11 @@ bool wsgi_deinit(void);
 const char *wsgi_python_version(void);
 
 /* Answer x with the app (the router's ROUTE_APP), whatever the protocol: the request is
- * copied (x->in_body's bytes are taken; a streaming body is fed later), the app runs on a pool
- * thread (--threads 0: inside the handler's pump) and x->handler is set (exchange.h: the
- * protocol drives and releases it). Loop thread. 0, -EBUSY when the queue of requests waiting
+ * copied (in->body's bytes are taken; a streaming body is fed later; in NULL: no body), the app
+ * runs on a pool thread (--threads 0: inside the handler's pump) and x->handler is set (exchange.h:
+ * the protocol drives and releases it). Loop thread. 0, -EBUSY when the queue of requests waiting
  * for a thread is full (answer 503), -ENOMEM. */
-int wsgi_start(struct exchange *x) __attribute__((warn_unused_result));
+int wsgi_start(struct exchange *x, const struct xin *in) __attribute__((warn_unused_result));
 
 #define WSGI_IN_HIGH_WATER (256 * 1024) /* a streaming body's unread bytes: feed says full */
 /* Bodies with a Content-Length above this stream into the app (thread mode, with
