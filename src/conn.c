@@ -455,13 +455,15 @@ void conn_read(struct conn *c)
             return;
         }
         /* A short read means the socket is empty now, and a new edge will come with new data.
-         * TLS reads ahead whole socket buffers (a record is smaller than OpenSSL's buffer), so
-         * nothing left buffered after a short read means the same there. This saves the
-         * extra recv that would only return EAGAIN. Not once the peer's FIN was reported:
+         * Over TLS a short read is one record's plaintext: the socket is empty only when the
+         * last recv into OpenSSL's read-ahead buffer took less than it asked and nothing is
+         * left buffered (a buffer that ended at a record boundary, with more in the socket,
+         * once stalled a large upload until the client sent again). This saves the extra recv
+         * that would only return EAGAIN. Not once the peer's FIN was reported:
          * no edge comes after it, so the EOF must be read now (a client that sends a request
          * and closes at once would otherwise hold the connection, and the app's slot, until
          * a timeout). */
-        if ((size_t)n < sizeof s->rbuf && (!c->tls || !tls_has_pending(c->tls)) && !c->rd_hup)
+        if ((size_t)n < sizeof s->rbuf && (!c->tls || tls_read_drained(c->tls)) && !c->rd_hup)
             c->readable = false;
         c->rate_bytes += (uint64_t)n;
         s->bytes_in += (uint64_t)n;

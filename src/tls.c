@@ -33,6 +33,7 @@ struct tls_conn {
     char *w; /* owned; NULL when empty and released; bytes to send are w[woff..wlen) */
     size_t woff, wlen, wcap;
     bool blocked; /* the last flush left bytes the socket would not take */
+    bool drained; /* the last recv took less than asked: the socket was empty then */
 };
 
 #define TLS_BATCH (64 * 1024)
@@ -101,6 +102,7 @@ static int bio_read(BIO *b, char *data, int len)
     while (n < 0 && errno == EINTR);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
         BIO_set_retry_read(b);
+    t->drained = n < 0 ? errno == EAGAIN || errno == EWOULDBLOCK : n < len;
     return (int)n;
 }
 
@@ -539,6 +541,12 @@ bool tls_has_pending(struct tls_conn *t)
 {
     /* any buffered record bytes, decrypted or not, complete or not */
     return SSL_has_pending(t->ssl) > 0;
+}
+
+bool tls_read_drained(struct tls_conn *t)
+{
+    /* (with kTLS the socket BIO is OpenSSL's own: never known to be drained) */
+    return t->drained && SSL_has_pending(t->ssl) == 0;
 }
 
 void tls_close_notify(struct tls_conn *t)

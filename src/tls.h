@@ -58,6 +58,10 @@ ssize_t tls_sendfile(struct tls_conn *t, int fd, off_t off, size_t n)
 /* Record bytes (decrypted or not) buffered inside OpenSSL. With read-ahead, none left after a
  * read that returned less than asked means the last recv emptied the socket. */
 bool tls_has_pending(struct tls_conn *t);
+/* Whether the socket was found empty by the last read and nothing is buffered: a new edge
+ * comes with new bytes. (A short SSL_read alone does not say so: OpenSSL's read-ahead
+ * buffer may have ended at a record boundary while the socket still held more.) */
+bool tls_read_drained(struct tls_conn *t);
 /* Send close_notify (best effort, non-blocking). */
 void tls_close_notify(struct tls_conn *t);
 /* Protocol and cipher names for debug logs. */
