@@ -1455,13 +1455,28 @@ int http2_start(struct conn *c, const char *data, size_t n)
     return c->closing ? -1 : 0;
 }
 
-/* A directory for the fuzzer's static mount: a small file and one above INLINE_FILE_MAX. */
+static char fuzz_dir[] = "/tmp/httpsd-fuzz-h2-XXXXXX";
+static const char *const fuzz_names[] = {"a.txt", "big.bin"};
+
+static void fuzz_site_remove(void)
+{
+    char path[64];
+    for (int i = 0; i < 2; i++) {
+        snprintf(path, sizeof path, "%s/%s", fuzz_dir, fuzz_names[i]);
+        (void)unlink(path);
+    }
+    (void)rmdir(fuzz_dir);
+}
+
+/* A directory for the fuzzer's static mount: a small file and one above INLINE_FILE_MAX
+ * (removed at exit). */
 static const char *fuzz_site(void)
 {
-    static char dir[] = "/tmp/httpsd-fuzz-h2-XXXXXX";
+    char *dir = fuzz_dir;
     if (!mkdtemp(dir))
         abort();
-    static const char *const names[] = {"a.txt", "big.bin"};
+    atexit(fuzz_site_remove);
+    const char *const *names = fuzz_names;
     static const size_t sizes[] = {27, 40000};
     char path[64], block[1024];
     memset(block, 'x', sizeof block);
