@@ -84,6 +84,8 @@ struct h2stream {
     /* The request body */
     struct body body; /* read whole for the handler */
     uint64_t body_len;
+    uint64_t length; /* its content-length, when announced (has_length) */
+    bool has_length;
     uint8_t route;
     bool keep_body;    /* read for the handler (else dropped) */
     bool streams;      /* fed to the handler as it arrives */
@@ -879,14 +881,12 @@ static void dispatch(struct h2stream *st, bool streaming)
         return;
     }
     struct exchange *x = &st->x;
-    struct span cl = request_header(&st->req, "content-length");
     struct xin in = {
         .body = &st->body,
-        .chunked = !cl.p, /* no length announced: the app gets the length of what came */
+        .chunked = !st->has_length, /* none announced: the app gets the length of what came */
         .streams = streaming,
+        .length = streaming ? st->length : 0,
     };
-    for (size_t i = 0; streaming && i < cl.n; i++)
-        in.length = in.length * 10 + (uint64_t)(cl.p[i] - '0');
     int e = router_handle(&h->c->srv->router, x, (enum route)st->route, &in);
     body_free(&st->body);
     if (e > 0) {
@@ -929,6 +929,8 @@ static void head_complete(struct h2stream *st, bool end_stream)
     uint64_t len = 0;
     for (size_t i = 0; i < cl.n; i++) /* nghttp2 checked it is digits */
         len = len * 10 + (uint64_t)(cl.p[i] - '0');
+    st->length = len;
+    st->has_length = cl.p != NULL;
     if (cl.p && len > cfg->limit_request_body) {
         answer_error(st, 413);
         return;

@@ -152,6 +152,22 @@ def recv_some(sock, timeout):
     except (ConnectionResetError, BrokenPipeError):
         return b""
 
+
+class SockClient:
+    """A client owning self.sock: closed on exit of a with-block."""
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        self.close()
+
 class StreamResult:
     def __init__(self, sid):
         self.sid = sid
@@ -178,7 +194,7 @@ class StreamResult:
             bytes(self.body[:200]))
 
 
-class H2Client:
+class H2Client(SockClient):
     """A python3-h2 client on one connection; events are sorted into StreamResults."""
 
     def __init__(self, listener, timeout=10.0, settings=None, auto_window=True, authority=None,
@@ -316,17 +332,6 @@ class H2Client:
         assert st.done, "no complete answer on stream %d within the timeout: %r" % (sid, st)
         return st
 
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *a):
-        self.close()
 
 
 class Frame:
@@ -373,7 +378,7 @@ def window_update(sid, n):
     return frame(WINDOW_UPDATE, 0, sid, struct.pack(">I", n))
 
 
-class RawH2:
+class RawH2(SockClient):
     """Hand-built frames on an h2 connection (for what python3-h2 will not send)."""
 
     def __init__(self, listener, timeout=10.0, settings=(), rcvbuf=None, preface=True):
@@ -510,17 +515,6 @@ class RawH2:
     def goaways(self):
         return [f for f in self.frames if f.type == GOAWAY]
 
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *a):
-        self.close()
 
 
 def run(cmd, timeout=60):
