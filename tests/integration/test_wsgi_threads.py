@@ -71,6 +71,55 @@ def test_slow_request_does_not_stall_fast_one(httpsd, markers):
     slow.close()
 
 
+def _cpu_intervals(srv, n, ms):
+    """n requests for ms of computing (holding the GIL), sent at once on n connections: each
+    one's (start, end) in the app."""
+    conns = [connect(srv, timeout=30) for _ in range(n)]
+    for c in conns:
+        c.send(build_request("GET", "/cpu?ms=%d" % ms))
+    out = []
+    for c in conns:
+        r = c.read_response(timeout=30)
+        assert r.status == 200, r
+        out.append(tuple(map(float, r.body.split())))
+        c.close()
+    return sorted(out)
+
+
+def test_cpu_bound_requests_run_one_after_another(httpsd):
+    """Fair order: with app threads, CPU-bound requests are not cut into GIL turns that
+    interleave (each would then wait out the others' turns: p99 twice --threads 0's); a thread
+    runs them back to back in arrival order. 4 threads gave 9-22 overlapping pairs of 12
+    requests before, 0 after."""
+    srv = start(httpsd, "wsgi_basic:app", threads=4)
+    get(srv, "/warmup")
+    worst = 0
+    for _ in range(3):
+        iv = _cpu_intervals(srv, 12, 5)
+        overlaps = sum(1 for i in range(len(iv)) for j in range(i + 1, len(iv))
+                       if iv[j][0] < iv[i][1])
+        worst = max(worst, overlaps)
+    assert worst <= 2, "CPU-bound requests interleaved: %d overlapping pairs" % worst
+    assert_app_serving(srv)
+
+
+def test_long_cpu_bound_request_does_not_hold_up_others(httpsd, markers):
+    """...but a request that computes for long lets another thread in (LONG_REQUEST_MS), so
+    short ones are answered while it runs, as the GIL's turns allow."""
+    srv = start(httpsd, "wsgi_basic:app", marker_dir=markers)  # default threads
+    long = connect(srv, timeout=30)
+    long.send(build_request("GET", "/cpu?ms=3000"))
+    time.sleep(0.2)
+    t0 = time.monotonic()
+    r = get(srv, "/fast")
+    dt = time.monotonic() - t0
+    assert r.status == 200 and r.body == b"app: GET /fast"
+    assert dt < 1.5, "a fast request waited %.2f s behind a computing one" % dt
+    r = long.read_response(timeout=30)
+    assert r.status == 200
+    long.close()
+
+
 def test_static_not_stalled_by_busy_app_threads(httpsd, site, markers):
     srv = start(httpsd, "wsgi_basic:app", "--static", "/static=%s" % site.root, threads=1,
                 marker_dir=markers)

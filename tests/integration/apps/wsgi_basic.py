@@ -615,6 +615,17 @@ def r_spin(environ, start_response, qs):
     return respond(start_response, "spun %d" % n)
 
 
+def r_cpu(environ, start_response, qs):
+    """Hold the GIL computing for ms milliseconds (wall), then answer "start end" (monotonic
+    seconds): whether requests ran one after another or interleaved on the GIL."""
+    start = time.monotonic()
+    end = start + float(qget(qs, "ms", "5")) / 1000
+    n = 0
+    while time.monotonic() < end:
+        n += 1
+    return respond(start_response, "%.6f %.6f" % (start, time.monotonic()))
+
+
 def r_exit(environ, start_response, qs):
     """The worker process ends at once, as a crash would (os._exit)."""
     os._exit(int(qget(qs, "code", "3")))
@@ -622,7 +633,7 @@ def r_exit(environ, start_response, qs):
 
 ROUTES = {
     "exit": r_exit,
-    "spin": r_spin,
+    "spin": r_spin, "cpu": r_cpu,
     "ctxstream": r_ctxstream,
     "env": r_env, "echo": r_echo, "echo-raw": r_echo_raw, "lazy-echo": r_lazy_echo, "hash": r_hash, "stream": r_stream, "big": r_big,
     "list": r_list, "empty-chunks": r_empty_chunks, "status": r_status, "raise": r_raise,
