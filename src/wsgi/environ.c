@@ -116,20 +116,50 @@ static PyObject *decode_path(struct span p)
     return r;
 }
 
-/* "HTTP_" + name upper-cased with '-' → '_'; NULL for names that must not appear (those with
- * '_', which could pose as a '-' name of a proxy's header). */
+static inline Py_UCS1 key_char(unsigned char c)
+{
+    return c == '-' ? '_' : (c >= 'a' && c <= 'z' ? (Py_UCS1)(c - 32) : c);
+}
+
+/* Header names seen before, as their environ keys: a request's names are converted (and
+ * their keys hashed) once per distinct name, not per request. Direct-mapped by a hash of the
+ * key's characters; a collision replaces the entry. GIL held. */
+#define KEY_CACHE 64
+#define KEY_CACHE_MAX_NAME 40
+static PyObject *key_cache[KEY_CACHE];
+
+/* "HTTP_" + name upper-cased with '-' → '_' (new reference); NULL for names that must not
+ * appear (those with '_', which could pose as a '-' name of a proxy's header). */
 static PyObject *header_key(struct span name)
 {
     if (memchr(name.p, '_', name.n))
         return NULL;
+    PyObject **slot = NULL;
+    if (name.n <= KEY_CACHE_MAX_NAME) {
+        uint32_t h = 2166136261u; /* FNV-1a */
+        for (size_t i = 0; i < name.n; i++)
+            h = (h ^ key_char((unsigned char)name.p[i])) * 16777619u;
+        slot = &key_cache[h % KEY_CACHE];
+        PyObject *k = *slot;
+        if (k && PyUnicode_GET_LENGTH(k) == (Py_ssize_t)name.n + 5) {
+            const Py_UCS1 *w = PyUnicode_1BYTE_DATA(k) + 5;
+            size_t i = 0;
+            while (i < name.n && w[i] == key_char((unsigned char)name.p[i]))
+                i++;
+            if (i == name.n)
+                return Py_NewRef(k);
+        }
+    }
     PyObject *k = PyUnicode_New((Py_ssize_t)name.n + 5, 127);
     if (!k)
         return NULL;
     Py_UCS1 *w = PyUnicode_1BYTE_DATA(k);
     memcpy(w, "HTTP_", 5);
-    for (size_t i = 0; i < name.n; i++) {
-        unsigned char c = (unsigned char)name.p[i];
-        w[5 + i] = c == '-' ? '_' : (c >= 'a' && c <= 'z' ? (Py_UCS1)(c - 32) : c);
+    for (size_t i = 0; i < name.n; i++)
+        w[5 + i] = key_char((unsigned char)name.p[i]);
+    if (slot) {
+        PyUnicode_InternInPlace(&k);
+        Py_XSETREF(*slot, Py_NewRef(k));
     }
     return k;
 }
@@ -183,10 +213,33 @@ static int set_server(PyObject *env, const struct wsgi_task *t)
     return PyDict_SetItem(env, keys[K_SERVER_PORT], t->https ? W.s_443 : W.s_80);
 }
 
+/* The entries every environ has, with room for a typical request's others: each environ is
+ * a copy of it (one allocation and a copy of the table instead of seven inserts and the table
+ * growing twice). Built on first use (W.multithread is known by then). GIL held. */
+static PyObject *template;
+
+static PyObject *template_new(void)
+{
+    PyObject *d = _PyDict_NewPresized(K_COUNT + 12);
+    if (!d || PyDict_SetItem(d, keys[K_SCRIPT_NAME], W.s_empty) < 0 ||
+        PyDict_SetItem(d, keys[K_VERSION], W.version) < 0 ||
+        PyDict_SetItem(d, keys[K_MULTITHREAD], W.multithread ? Py_True : Py_False) < 0 ||
+        PyDict_SetItem(d, keys[K_MULTIPROCESS], Py_False) < 0 ||
+        PyDict_SetItem(d, keys[K_RUN_ONCE], Py_False) < 0 ||
+        PyDict_SetItem(d, keys[K_TERMINATED], Py_True) < 0 ||
+        PyDict_SetItem(d, keys[K_FILE_WRAPPER], W.file_wrapper) < 0) {
+        Py_XDECREF(d);
+        return NULL;
+    }
+    return d;
+}
+
 PyObject *environ_new(struct wsgi_task *t, PyObject *errors)
 {
     const struct request *r = &t->req;
-    PyObject *env = PyDict_New();
+    if (!template && !(template = template_new()))
+        return NULL;
+    PyObject *env = PyDict_Copy(template);
     if (!env)
         return NULL;
     PyObject *uri = PyUnicode_DecodeLatin1(r->target.p, (Py_ssize_t)r->target.n, NULL);
@@ -196,7 +249,6 @@ PyObject *environ_new(struct wsgi_task *t, PyObject *errors)
     e |= PyDict_SetItem(env, keys[K_RAW_URI], uri);
     Py_DECREF(uri);
     if (e < 0 || set_latin1(env, keys[K_METHOD], r->method) < 0 ||
-        PyDict_SetItem(env, keys[K_SCRIPT_NAME], W.s_empty) < 0 ||
         set_steal(env, keys[K_PATH_INFO], decode_path(r->path)) < 0 ||
         set_latin1(env, keys[K_QUERY], r->query) < 0 ||
         PyDict_SetItem(env, keys[K_PROTOCOL],
@@ -245,14 +297,8 @@ PyObject *environ_new(struct wsgi_task *t, PyObject *errors)
         goto fail;
     }
     t->r.input = input; /* owned: detached from t when the response ends */
-    if (PyDict_SetItem(env, keys[K_VERSION], W.version) < 0 ||
-        PyDict_SetItem(env, keys[K_SCHEME], t->https ? W.s_https : W.s_http) < 0 ||
-        PyDict_SetItem(env, keys[K_ERRORS], errors) < 0 ||
-        PyDict_SetItem(env, keys[K_MULTITHREAD], W.multithread ? Py_True : Py_False) < 0 ||
-        PyDict_SetItem(env, keys[K_MULTIPROCESS], Py_False) < 0 ||
-        PyDict_SetItem(env, keys[K_RUN_ONCE], Py_False) < 0 ||
-        PyDict_SetItem(env, keys[K_TERMINATED], Py_True) < 0 ||
-        PyDict_SetItem(env, keys[K_FILE_WRAPPER], W.file_wrapper) < 0)
+    if (PyDict_SetItem(env, keys[K_SCHEME], t->https ? W.s_https : W.s_http) < 0 ||
+        PyDict_SetItem(env, keys[K_ERRORS], errors) < 0)
         goto fail;
     return env;
 fail:

@@ -40,6 +40,7 @@
 #include "loop.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,6 +52,7 @@
 
 /* Admission (see "Fair order" above): what an app thread shows the idle ones. */
 struct athread {
+    int stat;        /* its /proc/thread-self/stat, -1 */
     clockid_t clock; /* its CPU-time clock */
     bool in_app;     /* it runs requests (or waits for the GIL to) */
     int64_t since;   /* when it took its current request (CLOCK_MONOTONIC ns) */
@@ -374,6 +376,28 @@ static int64_t mono_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* a's thread's CPU time (ns), -1 when it cannot be read. */
+static int64_t cpu_ns(const struct athread *a)
+{
+    struct timespec ts;
+    if (clock_gettime(a->clock, &ts) < 0)
+        return -1;
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Whether a's thread is on a CPU or runnable, waiting for one ("R" in its /proc stat): a
+ * thread the loop or another process preempted still holds the GIL. */
+static bool runnable(const struct athread *a)
+{
+    char b[512];
+    ssize_t n = a->stat >= 0 ? pread(a->stat, b, sizeof b - 1, 0) : -1;
+    if (n <= 0)
+        return false;
+    b[n] = 0;
+    const char *paren = strrchr(b, ')'); /* "tid (comm) S ..." */
+    return paren && paren[1] == ' ' && paren[2] == 'R';
+}
+
 /* May an idle thread take a queued request now (mutex held)? See "Fair order". */
 static bool admit_locked(void)
 {
@@ -385,10 +409,9 @@ static bool admit_locked(void)
         struct athread *a = &P.th[i];
         if (!a->in_app || now - a->since >= LONG_REQUEST_MS * 1000000LL)
             continue;
-        struct timespec ts;
-        if (clock_gettime(a->clock, &ts) < 0)
+        int64_t cpu = cpu_ns(a);
+        if (cpu < 0)
             continue;
-        int64_t cpu = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
         int64_t wall = now - a->sampled;
         if (a->sampled == 0 || wall < ADMIT_TICK_MS * 1000000LL / 2) {
             if (a->sampled == 0) {
@@ -398,7 +421,7 @@ static bool admit_locked(void)
             admit = false;
             continue;
         }
-        bool busy = (cpu - a->cpu) * 4 >= wall;
+        bool busy = (cpu - a->cpu) * 4 >= wall || runnable(a);
         a->sampled = now;
         a->cpu = cpu;
         if (busy)
@@ -660,6 +683,7 @@ static void *thread_main(void *arg)
     struct athread *a = arg;
     PyThreadState *ts = PyThreadState_New(P.interp);
     pthread_mutex_lock(&P.mu);
+    a->stat = open("/proc/thread-self/stat", O_RDONLY | O_CLOEXEC);
     if (pthread_getcpuclockid(pthread_self(), &a->clock) != 0)
         a->clock = CLOCK_THREAD_CPUTIME_ID; /* unreadable from others: counts as blocked */
     for (;;) {
@@ -695,6 +719,10 @@ static void *thread_main(void *arg)
     pthread_mutex_unlock(&P.mu);
     PyEval_RestoreThread(ts);
     errors_release();
+    if (a->stat >= 0) {
+        close(a->stat);
+        a->stat = -1;
+    }
     PyThreadState_Clear(ts);
     PyThreadState_DeleteCurrent();
     pthread_mutex_lock(&P.mu);
