@@ -16,6 +16,15 @@ struct span {
 
 #define SPAN_LIT(s) ((struct span){(s), sizeof(s) - 1})
 
+/* Bytes the writer does not own (an app's bytes object, sent from its own memory): it reads
+ * them at p, advancing p and n as they go out, and calls release once it is done with them —
+ * all written, or dropped — exactly once, on the loop thread. */
+struct buf_ref {
+    const char *p;
+    size_t n;
+    void (*release)(struct buf_ref *r);
+};
+
 /* Bytes live at p[off .. len); cap is the allocation size. */
 struct buf {
     char *p;

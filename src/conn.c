@@ -184,6 +184,14 @@ void conn_local_str(const struct conn *c, char *out, size_t n, unsigned *port)
         conn_addr_str(&a, out, n, port);
 }
 
+static void drop_ref(struct conn *c)
+{
+    struct buf_ref *r = c->ref;
+    c->ref = NULL;
+    if (r)
+        r->release(r);
+}
+
 void conn_destroy(struct conn *c)
 {
     if (c->proto->on_free)
@@ -193,6 +201,7 @@ void conn_destroy(struct conn *c)
         tls_conn_free(c->tls);
     if (c->file_fd >= 0)
         close(c->file_fd);
+    drop_ref(c);
     buf_free(&c->out);
     server_conn_removed(c->srv, c);
     close(c->io.fd); /* also drops it from epoll */
@@ -254,7 +263,49 @@ bool conn_has_output(const struct conn *c)
 {
     /* TLS records may wait in the session's batch after the plaintext queue emptied; an
      * EPOLLOUT must then still lead to conn_flush. */
-    return buf_size(&c->out) > 0 || c->file_fd >= 0 || (c->tls && tls_has_unsent(c->tls));
+    return buf_size(&c->out) > 0 || c->ref || c->file_fd >= 0 || (c->tls && tls_has_unsent(c->tls));
+}
+
+void conn_write_ref(struct conn *c, struct buf_ref *r)
+{
+    drop_ref(c); /* one at a time: the protocol waits for the drain in between */
+    if (r->n == 0)
+        r->release(r);
+    else
+        c->ref = r;
+}
+
+/* Write what is queued in front of the file: out, then the referenced bytes — on a plain
+ * socket both in one call. Bytes written, or -errno. */
+static ssize_t send_queued(struct conn *c)
+{
+    size_t n = buf_size(&c->out);
+    bool more = c->file_fd >= 0;
+    if (!c->ref)
+        return conn_send(c, buf_data(&c->out), n, more);
+    if (c->tls || n == 0) {
+        if (n)
+            return conn_send(c, buf_data(&c->out), n, true);
+        return conn_send(c, c->ref->p, c->ref->n, more);
+    }
+    struct iovec iov[2] = {{(void *)buf_data(&c->out), n}, {(void *)c->ref->p, c->ref->n}};
+    struct msghdr m = {.msg_iov = iov, .msg_iovlen = 2};
+    ssize_t r = sendmsg(c->io.fd, &m, MSG_NOSIGNAL | (more ? MSG_MORE : 0));
+    return r < 0 ? -errno : r;
+}
+
+/* n bytes of what send_queued offered went out. */
+static void consume_queued(struct conn *c, size_t n)
+{
+    size_t k = buf_size(&c->out) < n ? buf_size(&c->out) : n;
+    buf_consume(&c->out, k);
+    n -= k;
+    if (n && c->ref) {
+        c->ref->p += n;
+        c->ref->n -= n;
+        if (c->ref->n == 0)
+            drop_ref(c);
+    }
 }
 
 int conn_write(struct conn *c, const void *data, size_t n)
@@ -369,8 +420,8 @@ void conn_flush(struct conn *c)
     size_t budget = FILE_BYTES_PER_TURN;
     bool progress = false;
     while (!c->closing && !c->handshaking) {
-        if (buf_size(&c->out)) {
-            ssize_t r = conn_send(c, buf_data(&c->out), buf_size(&c->out), c->file_fd >= 0);
+        if (buf_size(&c->out) || c->ref) {
+            ssize_t r = send_queued(c);
             if (r == -EAGAIN) {
                 if (progress || c->timer_kind != CONN_T_IO)
                     conn_set_timer(c, CONN_T_IO);
@@ -380,7 +431,7 @@ void conn_flush(struct conn *c)
                 conn_abort(c, "write failed");
                 return;
             }
-            buf_consume(&c->out, (size_t)r);
+            consume_queued(c, (size_t)r);
             c->rate_bytes += (uint64_t)r;
             c->srv->bytes_out += (uint64_t)r;
             progress = true;

@@ -65,6 +65,7 @@ struct conn {
     uint64_t id;
     union conn_addr peer; /* AF_UNSPEC for UNIX sockets */
     struct buf out;       /* plaintext waiting to be written */
+    struct buf_ref *ref;  /* owned: bytes written after out, before the file; NULL */
     int file_fd;          /* owned; -1 when no file body is queued */
     off_t file_off, file_left;
     enum conn_timer timer_kind;
@@ -92,6 +93,10 @@ int conn_init(struct conn *c, struct server *srv, int fd, struct tls_conn *tls,
               const struct conn_proto *proto) __attribute__((warn_unused_result));
 /* Queue bytes for writing (not yet written: call conn_flush). 0 or -ENOMEM. */
 int conn_write(struct conn *c, const void *data, size_t n) __attribute__((warn_unused_result));
+/* Queue r's bytes, sent from where they are, after the queued bytes; r is released once
+ * written or when the connection goes. One at a time, like a file (the protocol waits for the
+ * output to drain in between). */
+void conn_write_ref(struct conn *c, struct buf_ref *r);
 /* Queue len bytes of file fd from off after the queued bytes; fd is stolen. */
 void conn_write_file(struct conn *c, int fd, off_t off, off_t len);
 /* Write what is queued; arms the I/O deadline when the socket is full; calls proto->on_drain

@@ -34,6 +34,10 @@ struct exchange_ops {
      * left empty, maybe holding other memory): with room in front of the bytes
      * (buf_headroom) it can put what it has not sent yet there. 0 or -1. */
     int (*data_buf)(struct exchange *x, struct buf *b);
+    /* r->n body bytes at r->p that the protocol may send from where they are (no copy): it
+     * calls r->release once done with them — written, copied, or dropped, failure included.
+     * 0 or -1. */
+    int (*data_ref)(struct exchange *x, struct buf_ref *r);
     /* len body bytes of fd from off. fd stays the caller's (the protocol duplicates it if the
      * bytes go out later). 0 or -1. */
     int (*file)(struct exchange *x, int fd, off_t off, uint64_t len);

@@ -702,6 +702,28 @@ static int h1x_data_buf(struct exchange *x, struct buf *b)
     return e;
 }
 
+/* Sent from where they are, after what is queued (room() says no until they are out). */
+static int h1x_data_ref(struct exchange *x, struct buf_ref *r)
+{
+    struct h1conn *h = from_exchange(x);
+    struct conn *c = &h->c;
+    if (h->x_bodyless || r->n == 0 || c->ref || c->file_fd >= 0) {
+        r->release(r);
+        /* bytes after a queued reference or file would pass it: room() said no */
+        return h->x_bodyless || r->n == 0 ? 0 : -1;
+    }
+    h->x_bytes += r->n;
+    if (h->x_chunked) {
+        if (chunk_start(h, r->n) < 0) {
+            r->release(r);
+            return -1;
+        }
+        h->x_crlf_owed = true; /* the chunk's CRLF goes with the next piece (see h1x_end) */
+    }
+    conn_write_ref(c, r);
+    return 0;
+}
+
 /* Small ranges are read into the output at once (with the head, or several parts in one
  * write); larger ones go out by sendfile / TLS records, one at a time (room() says no
  * meanwhile). */
@@ -759,7 +781,7 @@ static void h1x_abort(struct exchange *x, const char *why)
 static bool h1x_room(struct exchange *x)
 {
     struct h1conn *h = from_exchange(x);
-    return h->c.file_fd < 0 && buf_size(&h->c.out) < OUT_HIGH_WATER;
+    return h->c.file_fd < 0 && !h->c.ref && buf_size(&h->c.out) < OUT_HIGH_WATER;
 }
 
 static const struct client *h1x_client(struct exchange *x)
@@ -778,6 +800,7 @@ static const struct exchange_ops h1x_ops = {
     .head = h1x_head,
     .data = h1x_data,
     .data_buf = h1x_data_buf,
+    .data_ref = h1x_data_ref,
     .file = h1x_file,
     .end = h1x_end,
     .abort = h1x_abort,
@@ -904,7 +927,7 @@ static int on_message_complete(llhttp_t *p)
         return HPE_PAUSED;
     }
     /* Backpressure: hold the rest of the input until this response is out. */
-    if (h->c.file_fd >= 0 || x->body || buf_size(&h->c.out) >= OUT_HIGH_WATER)
+    if (h->c.file_fd >= 0 || h->c.ref || x->body || buf_size(&h->c.out) >= OUT_HIGH_WATER)
         return HPE_PAUSED;
     return 0;
 }

@@ -400,6 +400,15 @@ static int h2x_data(struct exchange *x, const char *p, size_t n)
     return 0;
 }
 
+/* Copied into the stream's queue at once: DATA frames go out when the peer's window allows,
+ * and that may be long after (a reference would pin the app's object for that long). */
+static int h2x_data_ref(struct exchange *x, struct buf_ref *r)
+{
+    int e = h2x_data(x, r->p, r->n);
+    r->release(r);
+    return e;
+}
+
 static int h2x_data_buf(struct exchange *x, struct buf *b)
 {
     struct h2stream *st = from_exchange(x);
@@ -507,6 +516,7 @@ static const struct exchange_ops h2x_ops = {
     .head = h2x_head,
     .data = h2x_data,
     .data_buf = h2x_data_buf,
+    .data_ref = h2x_data_ref,
     .file = h2x_file,
     .end = h2x_end,
     .abort = h2x_abort,

@@ -263,6 +263,7 @@ bool wsgi_deinit(void)
         return false;
     }
     PyEval_RestoreThread(W.main_ts);
+    pool_drop_written(); /* references the connections held until they closed */
     errors_release();
     Py_CLEAR(W.app);
     if (Py_FinalizeEx() < 0)

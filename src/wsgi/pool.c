@@ -74,8 +74,10 @@ static struct pool {
     pthread_t *tids;
     struct athread *th; /* per app thread: what admission looks at */
     size_t nthreads, running;
-    size_t in_app; /* threads between taking a request and going idle */
-    bool polling;  /* an idle thread polls admission while the queue waits */
+    size_t in_app;     /* threads between taking a request and going idle */
+    struct bref *dead; /* written references, to be dropped under the GIL */
+    uint64_t dead_bytes;
+    bool polling; /* an idle thread polls admission while the queue waits */
     bool stop;
     PyInterpreterState *interp;
     /* The reaper: raises RequestTimeout in app threads for the loop, which must not wait for
@@ -106,17 +108,170 @@ void wsgi_stats(size_t *queued, size_t *busy, size_t *threads)
     pthread_mutex_unlock(&P.mu);
 }
 
+/* ---- References ----------------------------------------------------------------------------
+ * A bytes object the app returns or yields (REF_MIN bytes or more) is not copied: the task
+ * queues a reference to it (struct bref, holding a Python reference), the loop writes from the
+ * object's buffer (writev / SSL_write) and, once it is out — or dropped with the connection —
+ * releases it. The loop never takes the GIL in thread mode, so a release only links the bref
+ * onto P.dead; app threads drop those references in a batch whenever they hold the GIL (before
+ * and between requests), and an idle pool wakes a thread for it when DEAD_WAKE bytes wait. With
+ * --threads 0 the loop drops them at its next pump, or at once past DEAD_WAKE. */
+#define DEAD_WAKE (1024 * 1024)
+
+static void dead_drop_list(struct bref *b)
+{
+    while (b) {
+        struct bref *next = b->next;
+        Py_DECREF(b->obj);
+        free(b);
+        b = next;
+    }
+}
+
+/* The references written meanwhile, for the caller to drop with the GIL (mutex held). */
+static struct bref *take_dead_locked(void)
+{
+    struct bref *b = P.dead;
+    P.dead = NULL;
+    P.dead_bytes = 0;
+    return b;
+}
+
+void pool_drop_written(void)
+{
+    pthread_mutex_lock(&P.mu);
+    struct bref *b = take_dead_locked();
+    pthread_mutex_unlock(&P.mu);
+    dead_drop_list(b);
+}
+
+static void bref_release(struct buf_ref *r)
+{
+    struct bref *b = (struct bref *)((char *)r - offsetof(struct bref, r));
+    pthread_mutex_lock(&P.mu);
+    b->next = P.dead;
+    P.dead = b;
+    P.dead_bytes += (uint64_t)PyBytes_GET_SIZE(b->obj);
+    bool wake = P.dead_bytes >= DEAD_WAKE;
+    if (wake && P.nthreads && P.in_app == 0 && P.idle)
+        pthread_cond_signal(&P.work); /* an idle thread drops them (wait_for_work_locked) */
+    pthread_mutex_unlock(&P.mu);
+    if (wake && P.nthreads == 0 && W.main_ts) { /* the loop runs Python itself: now */
+        PyEval_RestoreThread(W.main_ts);
+        pool_drop_written();
+        W.main_ts = PyEval_SaveThread();
+    }
+}
+
+struct bref *bref_new(PyObject *obj)
+{
+    struct bref *b = malloc(sizeof *b);
+    if (!b)
+        return NULL;
+    b->obj = Py_NewRef(obj);
+    b->r.p = PyBytes_AS_STRING(obj);
+    b->r.n = (size_t)PyBytes_GET_SIZE(obj);
+    b->r.release = bref_release;
+    b->at = 0;
+    b->next = NULL;
+    return b;
+}
+
+void outq_ref(struct outq *q, struct bref *b)
+{
+    b->at = buf_size(&q->bytes);
+    b->next = NULL;
+    if (q->last)
+        q->last->next = b;
+    else
+        q->refs = b;
+    q->last = b;
+    q->ref_bytes += b->r.n;
+}
+
+int outq_move(struct outq *dst, struct outq *src)
+{
+    if (outq_size(dst) == 0) { /* hand the buffer over instead of copying */
+        struct buf tmp = dst->bytes;
+        *dst = *src;
+        src->bytes = tmp;
+        buf_reset(&src->bytes);
+        src->refs = src->last = NULL;
+        src->ref_bytes = 0;
+        return 0;
+    }
+    size_t base = buf_size(&dst->bytes);
+    if (buf_append(&dst->bytes, buf_data(&src->bytes), buf_size(&src->bytes)) < 0)
+        return -ENOMEM;
+    buf_reset(&src->bytes);
+    for (struct bref *b = src->refs; b; b = b->next)
+        b->at += base;
+    if (src->refs) {
+        if (dst->last)
+            dst->last->next = src->refs;
+        else
+            dst->refs = src->refs;
+        dst->last = src->last;
+    }
+    dst->ref_bytes += src->ref_bytes;
+    src->refs = src->last = NULL;
+    src->ref_bytes = 0;
+    return 0;
+}
+
+void outq_drop(struct outq *q, bool gil, bool free_mem)
+{
+    struct bref *b = q->refs;
+    q->refs = q->last = NULL;
+    q->ref_bytes = 0;
+    if (free_mem)
+        buf_free(&q->bytes);
+    else
+        buf_reset(&q->bytes);
+    if (gil) {
+        dead_drop_list(b);
+        return;
+    }
+    while (b) {
+        struct bref *next = b->next;
+        b->r.release(&b->r);
+        b = next;
+    }
+}
+
+/* Give x the next piece of q: its bytes when it holds no reference (the buffer is taken, not
+ * copied), else the bytes before the first reference (copied), then that reference. 0 or -1. */
+static int outq_give(struct outq *q, struct exchange *x)
+{
+    struct bref *b = q->refs;
+    if (!b)
+        return x->ops->data_buf(x, &q->bytes); /* leaves it empty */
+    if (b->at) {
+        if (x->ops->data(x, buf_data(&q->bytes), b->at) < 0)
+            return -1;
+        buf_consume(&q->bytes, b->at);
+        for (struct bref *o = b->next; o; o = o->next)
+            o->at -= b->at;
+    }
+    q->refs = b->next;
+    if (!q->refs)
+        q->last = NULL;
+    q->ref_bytes -= b->r.n;
+    b->next = NULL;
+    return x->ops->data_ref(x, &b->r);
+}
+
 static void task_free(struct wsgi_task *t)
 {
     body_free(&t->body);
     buf_free(&t->in);
-    buf_free(&t->out);
-    buf_free(&t->taken);
+    outq_drop(&t->out, false, true);
+    outq_drop(&t->taken, false, true);
     buf_free(&t->head);
     buf_free(&t->reason);
     buf_free(&t->r.reason);
     spool_free(&t->spool);
-    buf_free(&t->r.stage);
+    outq_drop(&t->r.stage, false, true);
     buf_free(&t->r.head);
     if (t->file_fd >= 0)
         close(t->file_fd);
@@ -207,7 +362,7 @@ static bool spool_room_locked(const struct wsgi_task *t)
  * OUT_HIGH_WATER; a spooling response's spool when it can take no more. */
 static bool out_full_locked(const struct wsgi_task *t)
 {
-    if (spool_empty_locked(t) && buf_size(&t->out) < OUT_HIGH_WATER)
+    if (spool_empty_locked(t) && outq_size(&t->out) < OUT_HIGH_WATER)
         return false;
     return !t->spooling || !spool_room_locked(t);
 }
@@ -226,13 +381,13 @@ static bool start_spooling_locked(struct wsgi_task *t)
  * mutex (only this thread writes it, and the loop reads below spool_tail). 0 or -errno. */
 static int spool_stage(struct wsgi_task *t)
 {
-    struct buf *stage = &t->r.stage;
-    size_t n = buf_size(stage);
+    struct outq *stage = &t->r.stage;
+    uint64_t n = outq_size(stage);
     if (!n || !P.spool_max)
         return 0;
     pthread_mutex_lock(&P.mu);
     bool empty = spool_empty_locked(t);
-    if (empty && buf_size(&t->out) < OUT_HIGH_WATER)
+    if (empty && outq_size(&t->out) < OUT_HIGH_WATER)
         t->spooling = false; /* the client caught up: memory again */
     bool to_spool = !t->released && t->spooling;
     if (to_spool && empty)
@@ -245,8 +400,21 @@ static int spool_stage(struct wsgi_task *t)
         spool_rewind(&t->spool);
     /* Past the spool's limits the bytes still go there (after it they must come); the
      * writer then waits or parks until the loop has taken it all. */
-    int e = spool_write(&t->spool, at, buf_data(stage), n, true);
-    buf_reset(stage);
+    int e = 0;
+    uint64_t w = at;
+    size_t done = 0; /* of stage's bytes */
+    for (struct bref *b = stage->refs; b && e == 0; b = b->next) {
+        e = spool_write(&t->spool, w, buf_data(&stage->bytes) + done, b->at - done, true);
+        w += b->at - done;
+        done = b->at;
+        if (e == 0)
+            e = spool_write(&t->spool, w, b->r.p, b->r.n, true);
+        w += b->r.n;
+    }
+    if (e == 0)
+        e = spool_write(&t->spool, w, buf_data(&stage->bytes) + done,
+                        buf_size(&stage->bytes) - done, true);
+    outq_drop(stage, true, false); /* the GIL is held here */
     if (e == 0) {
         pthread_mutex_lock(&P.mu);
         t->spool_tail = at + n;
@@ -272,19 +440,12 @@ enum pool_pub pool_publish(struct wsgi_task *t, bool may_park)
     pthread_mutex_lock(&P.mu);
     if (t->released) {
         pthread_mutex_unlock(&P.mu);
-        buf_reset(&r->stage);
+        outq_drop(&r->stage, true, false);
         return PUB_RELEASED;
     }
-    if (buf_size(&r->stage)) {
-        if (buf_size(&t->out) == 0) { /* hand the buffer over instead of copying */
-            struct buf tmp = t->out;
-            t->out = r->stage;
-            r->stage = tmp;
-            buf_reset(&r->stage);
-        } else {
-            e = buf_append(&t->out, buf_data(&r->stage), buf_size(&r->stage));
-            buf_reset(&r->stage);
-        }
+    if (outq_size(&r->stage) && outq_move(&t->out, &r->stage) < 0) {
+        e = -ENOMEM;
+        outq_drop(&r->stage, true, false);
     }
     if (r->file_fd >= 0) {
         t->file_fd = r->file_fd;
@@ -647,6 +808,8 @@ static void wait_for_work_locked(void)
     for (;;) {
         if (P.stop || (P.qhead && admit_locked()))
             break;
+        if (P.dead_bytes >= DEAD_WAKE && P.in_app == 0)
+            break; /* written references to drop, and nobody running who would */
         if (!P.qhead || P.polling) {
             pthread_cond_wait(&P.work, &P.mu);
             continue;
@@ -692,15 +855,19 @@ static void *thread_main(void *arg)
         wait_for_work_locked();
         P.idle--;
         struct wsgi_task *t = pop_locked();
-        if (!t)
-            break; /* stopping */
-        set_in_app_locked(a, true);
-        if (P.qhead) /* another idle thread polls for the rest */
-            wake_worker_locked();
+        if (!t && P.stop)
+            break;
+        if (t) {
+            set_in_app_locked(a, true);
+            if (P.qhead) /* another idle thread polls for the rest */
+                wake_worker_locked();
+        }
+        struct bref *dead = take_dead_locked();
         pthread_mutex_unlock(&P.mu);
         /* Keep the GIL while requests keep coming: one acquisition for a whole run of
          * queued requests rather than a GIL hand-off (and its futex calls) for each. */
         PyEval_RestoreThread(ts);
+        dead_drop_list(dead);
         while (t) {
             bool skip; /* gone before it started: the app is not called at all */
             pthread_mutex_lock(&P.mu);
@@ -711,7 +878,9 @@ static void *thread_main(void *arg)
             pthread_mutex_lock(&P.mu);
             t = pop_locked();
             set_in_app_locked(a, t != NULL);
+            dead = take_dead_locked();
             pthread_mutex_unlock(&P.mu);
+            dead_drop_list(dead);
         }
         ts = PyEval_SaveThread();
         pthread_mutex_lock(&P.mu);
@@ -976,13 +1145,10 @@ static int spool_take_locked(struct wsgi_task *t, struct buf *out, size_t max)
 static int take_locked(struct wsgi_task *t, size_t max, bool *file)
 {
     *file = false;
-    if (buf_size(&t->out)) { /* hand the buffer over instead of copying */
-        struct buf tmp = t->taken;
-        t->taken = t->out;
-        t->out = tmp;
-        buf_reset(&t->out);
+    if (outq_size(&t->out)) {
+        (void)outq_move(&t->taken, &t->out); /* taken is empty: a hand-over, no copy */
     } else if (!spool_empty_locked(t)) {
-        int e = spool_take_locked(t, &t->taken, max);
+        int e = spool_take_locked(t, &t->taken.bytes, max);
         if (e < 0)
             return e;
     } else if (t->file_fd >= 0) {
@@ -998,7 +1164,7 @@ static int take_locked(struct wsgi_task *t, size_t max, bool *file)
 /* Whether everything the app produced has been taken (mutex held). */
 static bool all_taken_locked(const struct wsgi_task *t)
 {
-    return buf_size(&t->out) == 0 && spool_empty_locked(t) && t->file_fd < 0;
+    return outq_size(&t->out) == 0 && spool_empty_locked(t) && t->file_fd < 0;
 }
 
 /* The head the app gave, for the protocol. */
@@ -1022,8 +1188,9 @@ static void head_of(const struct wsgi_task *t, struct response *res)
 static int task_pump(struct xhandler *h, struct exchange *x, struct xprogress *p)
 {
     struct wsgi_task *t = task_of(h);
-    if (P.nthreads == 0 && !t->done && buf_size(&t->out) < PUMP_MAX && x->ops->room(x)) {
+    if (P.nthreads == 0 && !t->done && outq_size(&t->out) < PUMP_MAX && x->ops->room(x)) {
         PyEval_RestoreThread(W.main_ts);
+        pool_drop_written();
         ctx_enter(t); /* responses interleave on this thread: each in its own context */
         if (!t->r.started_app)
             response_start(t);
@@ -1043,9 +1210,10 @@ static int task_pump(struct xhandler *h, struct exchange *x, struct xprogress *p
         bool file = false;
         pthread_mutex_lock(&P.mu);
         bool started = t->started;
-        if (started && more)
+        if (started && more && outq_size(&t->taken) == 0)
             e = take_locked(t, PUMP_MAX, &file);
-        done = t->done && all_taken_locked(t) && !file;
+        bool all = t->done && all_taken_locked(t) && !file;
+        done = all && outq_size(&t->taken) == 0;
         broken = t->broken;
         p->started = started;
         pthread_mutex_unlock(&P.mu);
@@ -1058,8 +1226,11 @@ static int task_pump(struct xhandler *h, struct exchange *x, struct xprogress *p
             if (x->ops->head(x, &res) < 0)
                 return -1;
         }
-        if (buf_size(&t->taken)) {
-            e = x->ops->data_buf(x, &t->taken); /* leaves it empty */
+        if (outq_size(&t->taken)) {
+            if (!more)
+                break; /* what is left of it waits for room */
+            e = outq_give(&t->taken, x);
+            done = all && outq_size(&t->taken) == 0;
         } else if (file) { /* its fd is ours again once the protocol has it (it dups) */
             e = x->ops->file(x, t->file_fd, t->file_off, (uint64_t)t->file_len);
             pthread_mutex_lock(&P.mu);

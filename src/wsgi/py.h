@@ -14,6 +14,40 @@
 
 #define OUT_HIGH_WATER (256 * 1024) /* the app thread waits while this much is unsent */
 
+/* A bytes object of the app's body, sent from its own memory (the exchange's data_ref): no
+ * copy. Its reference is dropped under the GIL, in batches (pool.c, "References"). */
+struct bref {
+    struct buf_ref r;
+    PyObject *obj;
+    size_t at; /* it goes after this many bytes of its queue's buffer */
+    struct bref *next;
+};
+
+/* Body output in order: bytes [0, first->at), first's bytes, bytes [first->at, second->at), …,
+ * the rest of the bytes. */
+struct outq {
+    struct buf bytes;
+    struct bref *refs, *last;
+    uint64_t ref_bytes;
+};
+
+static inline uint64_t outq_size(const struct outq *q)
+{
+    return buf_size(&q->bytes) + q->ref_bytes;
+}
+
+/* Append b to q (it comes after q's bytes so far). */
+void outq_ref(struct outq *q, struct bref *b);
+/* Append what src holds to dst (src is left empty). 0 or -ENOMEM (src unchanged). */
+int outq_move(struct outq *dst, struct outq *src);
+/* Empty q: its references are dropped now (gil: the caller holds the GIL) or handed to the
+ * next thread that does; free: its buffer's memory too. */
+void outq_drop(struct outq *q, bool gil, bool free);
+/* Drop the references the loop has written (GIL held). */
+void pool_drop_written(void);
+/* A reference to obj's bytes (a bytes object, GIL held); NULL when memory is short. */
+struct bref *bref_new(PyObject *obj);
+
 /* The app side of one response. Touched only with the GIL held, by the thread running the
  * app (a pool thread, or the loop thread with --threads 0). */
 struct resp {
@@ -23,7 +57,7 @@ struct resp {
     PyObject *result;  /* what the app returned; its close() is called exactly once */
     PyObject *iter;    /* iter(result), while iterating */
     PyObject *ctx;     /* the contextvars.Context the app runs in, on whichever thread */
-    struct buf stage;  /* body bytes not yet published to the loop */
+    struct outq stage; /* body output not yet published to the loop */
     struct buf head;   /* the app's header lines ("Name: value\r\n"; not Content-Length) */
     struct buf reason; /* the status's reason phrase as the app gave it (may be empty) */
     int status;
@@ -56,7 +90,7 @@ struct wsgi_task {
     /* Loop thread only. */
     struct exchange *x; /* woken when there is news; NULL once released */
     /* Shared, under the pool's mutex. */
-    struct buf out;
+    struct outq out;
     /* Output past OUT_HIGH_WATER while the client reads slower (thread mode): bytes
      * [spool_head, spool_tail) of the spool come after everything in out. The writer (the
      * thread advancing the response) appends only to out while the spool is empty. */
@@ -86,7 +120,7 @@ struct wsgi_task {
     bool want_input;     /* the loop stopped reading because in was full: wake it when drained */
     uint64_t stream_len; /* the body's Content-Length */
     /* Loop thread only: what the protocol was given. */
-    struct buf taken; /* the body bytes being given */
+    struct outq taken; /* the body output being given */
     bool head_given, ended;
     int status;
     int refs;

@@ -33,7 +33,7 @@ static PyMethodDef write_def = {"write", sr_write, METH_O, "write(bytes): the im
 
 static int stage(struct wsgi_task *t, const void *p, size_t n)
 {
-    struct buf *b = &t->r.stage;
+    struct buf *b = &t->r.stage.bytes;
     if ((buf_size(b) == 0 && buf_headroom(b, STAGE_HEADROOM, n) < 0) || buf_append(b, p, n) < 0) {
         PyErr_NoMemory();
         return -1;
@@ -212,7 +212,7 @@ static PyObject *sr_call(PyObject *self, PyObject *args, PyObject *kw)
     return PyCFunction_New(&write_def, self);
 }
 
-static int emit(struct wsgi_task *t, const char *p, size_t n);
+static int emit_bytes(struct wsgi_task *t, PyObject *item);
 
 static PyObject *sr_write(PyObject *self, PyObject *data)
 {
@@ -223,16 +223,11 @@ static PyObject *sr_write(PyObject *self, PyObject *data)
                         t ? "write() before start_response()" : "write() after the response ended");
         return NULL;
     }
-    Py_buffer view;
     if (!PyBytes_Check(data)) {
         PyErr_Format(PyExc_TypeError, "write() takes bytes, not %.100s", Py_TYPE(data)->tp_name);
         return NULL;
     }
-    if (PyObject_GetBuffer(data, &view, PyBUF_SIMPLE) < 0)
-        return NULL;
-    int e = emit(t, view.buf, (size_t)view.len);
-    PyBuffer_Release(&view);
-    if (e < 0)
+    if (emit_bytes(t, data) < 0)
         return NULL;
     /* write() is the old imperative API: push out what was written, as a server must before
      * write() returns (PEP 3333), with backpressure. */
@@ -367,8 +362,14 @@ static int send_head(struct wsgi_task *t, int64_t known_len)
     return 0;
 }
 
-/* Stage n body bytes. 0, or -1 with an exception. */
-static int emit(struct wsgi_task *t, const char *p, size_t n)
+/* Bytes objects at least this long are sent from their own memory (struct bref) rather than
+ * copied: below it a copy costs less than the reference's bookkeeping, and small pieces join
+ * the head in one buffer. */
+#define REF_MIN (8 * 1024)
+
+/* Stage n body bytes — obj's, when obj is not NULL (a bytes object: referenced, not copied,
+ * from REF_MIN bytes). 0, or -1 with an exception. */
+static int emit_obj(struct wsgi_task *t, const char *p, size_t n, PyObject *obj)
 {
     struct resp *r = &t->r;
     if (n == 0)
@@ -391,10 +392,23 @@ static int emit(struct wsgi_task *t, const char *p, size_t n)
         if (n == 0)
             return 0;
     }
-    if (stage(t, p, n) < 0)
+    if (obj && n >= REF_MIN && n == (size_t)PyBytes_GET_SIZE(obj)) {
+        struct bref *b = bref_new(obj);
+        if (!b) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        outq_ref(&r->stage, b);
+    } else if (stage(t, p, n) < 0) {
         return -1;
+    }
     r->sent += n;
     return 0;
+}
+
+static int emit_bytes(struct wsgi_task *t, PyObject *item)
+{
+    return emit_obj(t, PyBytes_AS_STRING(item), (size_t)PyBytes_GET_SIZE(item), item);
 }
 
 static void log_app_error(struct wsgi_task *t, const char *what)
@@ -453,7 +467,7 @@ static void fail(struct wsgi_task *t, const char *what)
     } else {
         static const char ctype[] = "Content-Type: text/plain; charset=utf-8\r\n";
         static const char body[] = "500 Internal Server Error\n";
-        buf_reset(&r->stage);
+        outq_drop(&r->stage, true, false);
         buf_reset(&r->head);
         buf_reset(&r->reason);
         r->status = 500;
@@ -462,7 +476,7 @@ static void fail(struct wsgi_task *t, const char *what)
         int e = put(&r->head, ctype, sizeof ctype - 1);
         r->bodyless = t->req.is_head;
         if (!r->bodyless)
-            e |= put(&r->stage, body, sizeof body - 1);
+            e |= put(&r->stage.bytes, body, sizeof body - 1);
         r->headers_sent = true;
         r->sent = r->bodyless ? 0 : sizeof body - 1;
         if (e)
@@ -562,7 +576,7 @@ static int send_sequence(struct wsgi_task *t, PyObject *seq)
     if (!r->headers_sent && send_head(t, r->content_length >= 0 ? -1 : total) < 0)
         return -1;
     for (Py_ssize_t i = 0; i < n; i++)
-        if (emit(t, PyBytes_AS_STRING(items[i]), (size_t)PyBytes_GET_SIZE(items[i])) < 0)
+        if (emit_bytes(t, items[i]) < 0)
             return -1;
     finish(t);
     return 1;
@@ -613,7 +627,7 @@ void response_start(struct wsgi_task *t)
 void response_produce(struct wsgi_task *t, size_t budget)
 {
     struct resp *r = &t->r;
-    while (!r->finished && buf_size(&r->stage) < budget) {
+    while (!r->finished && outq_size(&r->stage) < budget) {
         PyObject *item = PyIter_Next(r->iter);
         if (!item) {
             if (PyErr_Occurred())
@@ -636,7 +650,7 @@ void response_produce(struct wsgi_task *t, size_t budget)
             fail(t, "app error");
             return;
         }
-        int e = emit(t, PyBytes_AS_STRING(item), (size_t)PyBytes_GET_SIZE(item));
+        int e = emit_bytes(t, item);
         Py_DECREF(item);
         if (e < 0) {
             fail(t, "app error");
@@ -652,7 +666,7 @@ void response_abandon(struct wsgi_task *t)
         close(r->file_fd);
         r->file_fd = -1;
     }
-    buf_free(&r->stage);
+    outq_drop(&r->stage, true, true);
     if (!r->finished)
         release_app(t);
 }

@@ -626,6 +626,45 @@ def r_cpu(environ, start_response, qs):
     return respond(start_response, "%.6f %.6f" % (start, time.monotonic()))
 
 
+# Around the server's 8 KiB threshold for sending a bytes object from its own memory (issue
+# 15): small pieces are copied, big ones referenced, in order.
+REF_PIECES = [b"head-", bytes(range(256)) * 1200, b"-mid-", b"z" * 9000, b"-", b"y" * 8191,
+              bytes(range(255, -1, -1)) * 40, b"-tail"]
+
+
+def r_refmix(environ, start_response, qs):
+    """REF_PIECES times times: as a list (Content-Length) or a generator (chunked)."""
+    pieces = REF_PIECES * qint(qs, "times", 1)
+    if qget(qs, "framing") == "gen":
+        start_response("200 OK", [("Content-Type", "application/octet-stream")])
+        return (p for p in pieces)
+    n = sum(len(p) for p in pieces)
+    start_response("200 OK", [("Content-Type", "application/octet-stream"),
+                              ("Content-Length", str(n))])
+    return pieces
+
+
+class Tracked(bytes):
+    """A bytes subclass that leaves marker `name` ("freed") when the last reference goes."""
+    def __del__(self):
+        marker(getattr(self, "name", None), "freed\n")
+
+
+def r_refsub(environ, start_response, qs):
+    """size bytes (b"q"...) as a Tracked bytes subclass: its marker says when it is freed."""
+    b = Tracked(b"q" * qint(qs, "size", 65536))
+    b.name = qget(qs, "marker")
+    start_response("200 OK", [("Content-Type", "application/octet-stream"),
+                              ("Content-Length", str(len(b)))])
+    return [b]
+
+
+def r_memview(environ, start_response, qs):
+    """A memoryview is not bytes (PEP 3333): the server answers 500."""
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [memoryview(b"x" * qint(qs, "size", 3))]
+
+
 def r_exit(environ, start_response, qs):
     """The worker process ends at once, as a crash would (os._exit)."""
     os._exit(int(qget(qs, "code", "3")))
@@ -633,7 +672,7 @@ def r_exit(environ, start_response, qs):
 
 ROUTES = {
     "exit": r_exit,
-    "spin": r_spin, "cpu": r_cpu,
+    "spin": r_spin, "cpu": r_cpu, "refmix": r_refmix, "refsub": r_refsub, "memview": r_memview,
     "ctxstream": r_ctxstream,
     "env": r_env, "echo": r_echo, "echo-raw": r_echo_raw, "lazy-echo": r_lazy_echo, "hash": r_hash, "stream": r_stream, "big": r_big,
     "list": r_list, "empty-chunks": r_empty_chunks, "status": r_status, "raise": r_raise,
