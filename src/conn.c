@@ -18,6 +18,7 @@
 
 /* Per wake-up budgets so one busy connection cannot starve the others. */
 #define READS_PER_TURN 16
+#define READ_BYTES_PER_TURN (1 << 20) /* then other connections get their turn */
 #define FILE_BYTES_PER_TURN (1 << 20)
 #define TLS_CHUNK (64 * 1024) /* pread per step: four records, one batch */
 #define TLS_CHUNK_BLOCKED (16 * 1024)
@@ -484,7 +485,8 @@ void conn_flush(struct conn *c)
 void conn_read(struct conn *c)
 {
     struct server *s = c->srv;
-    for (int i = 0; i < READS_PER_TURN; i++) {
+    size_t budget = READ_BYTES_PER_TURN;
+    for (int i = 0; i < READS_PER_TURN && budget >= sizeof s->rbuf; i++) {
         if (c->closing || c->read_paused || !c->readable || c->rd_eof)
             return;
         ssize_t n = conn_recv(c, s->rbuf, sizeof s->rbuf);
@@ -518,6 +520,7 @@ void conn_read(struct conn *c)
             c->readable = false;
         c->rate_bytes += (uint64_t)n;
         s->bytes_in += (uint64_t)n;
+        budget -= (size_t)n;
         if (c->lingering) {
             c->linger_bytes += (size_t)n;
             if (c->linger_bytes > LINGER_READ_MAX)

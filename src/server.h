@@ -17,7 +17,10 @@ struct accesslog;
 struct conn;
 struct worker_link;
 
-#define SERVER_READ_BUF (16 * 1024)
+/* One recv's worth: shared by every connection of the worker, so it can be large. A request
+ * body comes in 256 KiB per recv instead of 16 (a 1 MiB upload: 4 syscalls, not 64): +28 %
+ * on a 1 MiB echo at 16 KiB -> 64 KiB, +8 % more at 256 KiB. */
+#define SERVER_READ_BUF (256 * 1024)
 
 struct server {
     const struct cfg *cfg; /* borrowed */
