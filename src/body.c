@@ -295,7 +295,7 @@ void body_free(struct body *b)
     if (b->fd >= 0) {
         close(b->fd);
         give(&disk_used, b->len);
-    } else {
+    } else if (b->len) {
         give(&mem_used, b->len);
     }
     body_init(b);
