@@ -443,10 +443,8 @@ enum pool_pub pool_publish(struct wsgi_task *t, bool may_park)
         outq_drop(&r->stage, true, false);
         return PUB_RELEASED;
     }
-    if (outq_size(&r->stage) && outq_move(&t->out, &r->stage) < 0) {
-        e = -ENOMEM;
-        outq_drop(&r->stage, true, false);
-    }
+    if (outq_size(&r->stage) && outq_move(&t->out, &r->stage) < 0)
+        e = -ENOMEM; /* the stage is dropped below, without the mutex (a __del__ may run) */
     if (r->file_fd >= 0) {
         t->file_fd = r->file_fd;
         t->file_off = r->file_off;
@@ -483,8 +481,10 @@ enum pool_pub pool_publish(struct wsgi_task *t, bool may_park)
         }
     }
     pthread_mutex_unlock(&P.mu);
-    if (e)
+    if (e) {
+        outq_drop(&r->stage, true, false);
         return PUB_RELEASED;
+    }
     if (!wait)
         return PUB_OK;
     /* Backpressure: the client reads slower than the app writes. Wait without the GIL; past
