@@ -113,9 +113,9 @@ SERVERS = {s.name: s for s in [
     Server("httpsd-t0", "httpsd --threads 0", True, ("http", "https"), True, _httpsd("--threads", "0"),
            recommendation="as httpsd, with `--threads 0`: the app runs on the event-loop thread"),
     # issue 15: the CPU-bound tails (cpu-tails) with other thread counts
-    Server("httpsd-t1", "httpsd --threads 1", True, ("http",), True, _httpsd("--threads", "1"),
+    Server("httpsd-t1", "httpsd --threads 1", True, ("http", "https"), True, _httpsd("--threads", "1"),
            recommendation="as httpsd, with `--threads 1`: one app thread"),
-    Server("httpsd-t16", "httpsd --threads 16", True, ("http",), True,
+    Server("httpsd-t16", "httpsd --threads 16", True, ("http", "https"), True,
            _httpsd("--threads", "16"), recommendation="as httpsd, with `--threads 16`"),
     Server("uwsgi", "uWSGI", False, ("http",), True, _uwsgi, procs=2,
            package="uwsgi-core",
