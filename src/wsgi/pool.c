@@ -423,6 +423,20 @@ static int spool_stage(struct wsgi_task *t)
     return e;
 }
 
+/* CLOCK_REALTIME ms milliseconds (under a second) from now: a pthread_cond_timedwait
+ * deadline. */
+static struct timespec deadline_in_ms(long ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec += ms * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    return ts;
+}
+
 /* Wait on t->room (mutex held) until woken, or until the deadline when there is one. */
 static void room_wait_locked(struct wsgi_task *t, const struct timespec *deadline)
 {
@@ -492,13 +506,7 @@ enum pool_pub pool_publish(struct wsgi_task *t, bool may_park)
      * thread, go on into the spool if it has room, else park when a request needs the
      * thread. */
     PyThreadState *ts = PyEval_SaveThread();
-    struct timespec grace;
-    clock_gettime(CLOCK_REALTIME, &grace);
-    grace.tv_nsec += SPOOL_GRACE_MS * 1000000L;
-    if (grace.tv_nsec >= 1000000000L) {
-        grace.tv_sec++;
-        grace.tv_nsec -= 1000000000L;
-    }
+    struct timespec grace = deadline_in_ms(SPOOL_GRACE_MS);
     pthread_mutex_lock(&P.mu);
     bool park = false;
     if (may_park)
@@ -815,13 +823,7 @@ static void wait_for_work_locked(void)
             continue;
         }
         P.polling = true; /* requests wait while threads run: look again in a tick */
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_nsec += ADMIT_TICK_MS * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
+        struct timespec until = deadline_in_ms(ADMIT_TICK_MS);
         pthread_cond_timedwait(&P.work, &P.mu, &until);
         P.polling = false;
     }

@@ -367,11 +367,12 @@ static int send_head(struct wsgi_task *t, int64_t known_len)
  * the head in one buffer. */
 #define REF_MIN (8 * 1024)
 
-/* Stage n body bytes — obj's, when obj is not NULL (a bytes object: referenced, not copied,
- * from REF_MIN bytes). 0, or -1 with an exception. */
-static int emit_obj(struct wsgi_task *t, const char *p, size_t n, PyObject *obj)
+/* Stage the bytes object item (referenced, not copied, from REF_MIN bytes). 0, or -1 with an
+ * exception. */
+static int emit_bytes(struct wsgi_task *t, PyObject *item)
 {
     struct resp *r = &t->r;
+    size_t n = (size_t)PyBytes_GET_SIZE(item);
     if (n == 0)
         return 0;
     if (!r->headers_sent && send_head(t, -1) < 0)
@@ -392,23 +393,18 @@ static int emit_obj(struct wsgi_task *t, const char *p, size_t n, PyObject *obj)
         if (n == 0)
             return 0;
     }
-    if (obj && n >= REF_MIN && n == (size_t)PyBytes_GET_SIZE(obj)) {
-        struct bref *b = bref_new(obj);
+    if (n >= REF_MIN && n == (size_t)PyBytes_GET_SIZE(item)) { /* whole: not truncated */
+        struct bref *b = bref_new(item);
         if (!b) {
             PyErr_NoMemory();
             return -1;
         }
         outq_ref(&r->stage, b);
-    } else if (stage(t, p, n) < 0) {
+    } else if (stage(t, PyBytes_AS_STRING(item), n) < 0) {
         return -1;
     }
     r->sent += n;
     return 0;
-}
-
-static int emit_bytes(struct wsgi_task *t, PyObject *item)
-{
-    return emit_obj(t, PyBytes_AS_STRING(item), (size_t)PyBytes_GET_SIZE(item), item);
 }
 
 static void log_app_error(struct wsgi_task *t, const char *what)
@@ -429,7 +425,7 @@ static void release_app(struct wsgi_task *t)
         PyObject *m = NULL;
         if (!PyList_CheckExact(r->result) && !PyTuple_CheckExact(r->result) &&
             _PyObject_LookupAttr(r->result, W.s_close, &m) < 0)
-            PyErr_Clear();
+            PyErr_Clear(); /* a close attribute that raised: as none */
         if (m) {
             PyObject *res = PyObject_CallNoArgs(m);
             Py_DECREF(m);
@@ -437,8 +433,6 @@ static void release_app(struct wsgi_task *t)
                 Py_DECREF(res);
             else
                 log_app_error(t, "exception in the response's close()");
-        } else {
-            PyErr_Clear();
         }
     }
     Py_CLEAR(r->iter);

@@ -591,7 +591,23 @@ class ConnClosed(Exception):
     pass
 
 
-class Conn:
+class SockClient:
+    """A client owning self.sock: closed on exit of a with-block."""
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        self.close()
+
+
+class Conn(SockClient):
     """A client connection with a read buffer: exact bytes out, parsed responses in."""
 
     def __init__(self, sock, timeout=IO_TIMEOUT):
@@ -754,17 +770,6 @@ class Conn:
             return time.monotonic() - t0
         return None
 
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *a):
-        self.close()
 
 
 def connect(target, tls=None, ctx=None, timeout=IO_TIMEOUT, server_hostname="localhost",

@@ -34,7 +34,7 @@ import h2.settings
 import hpack
 import pytest
 
-from conftest import (HELLO, Response, client_context, connect, get, raw_connect)
+from conftest import (HELLO, Response, SockClient, client_context, connect, get, raw_connect)
 from statichelp import parse_multipart, pattern_bytes, write
 from wsgihelp import (HTTP, HTTPS, filelike_body, markers, server_env, start,  # noqa: F401
                       stream_body, vmrss_kib, wait_marker)
@@ -152,21 +152,6 @@ def recv_some(sock, timeout):
     except (ConnectionResetError, BrokenPipeError):
         return b""
 
-
-class SockClient:
-    """A client owning self.sock: closed on exit of a with-block."""
-
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *a):
-        self.close()
 
 class StreamResult:
     def __init__(self, sid):
